@@ -1,0 +1,50 @@
+//! [`WeightOperator`]: a weight matrix as the relaxation sees it.
+//!
+//! A layer's core must do two things over a batch: the forward product
+//! `W·V` and the transposed product `Wᵀ·U` (the crossbar driven from the other
+//! side). The ideal network ([`DenseWeights`]) and the analog crossbars
+//! (`analog`) both implement this trait, so one integrator runs either.
+//! This module knows nothing of predictive coding.
+
+use crate::real::{gemm, Real};
+use nalgebra::DMatrix;
+
+/// The two batched products of one layer's weights (shape `n_out × n_in`).
+///
+/// Outputs are written into buffers the caller owns (`out` has the right
+/// shape), so the relaxation's hot loop allocates nothing.
+pub trait WeightOperator<T: Real>: Send + Sync {
+    /// Rows of W (the layer's output width).
+    fn n_out(&self) -> usize;
+    /// Columns of W (the layer's input width).
+    fn n_in(&self) -> usize;
+    /// `out ← W·v`; `v` is `n_in × B`, `out` is `n_out × B`.
+    fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// `out ← Wᵀ·u`; `u` is `n_out × B`, `out` is `n_in × B`.
+    fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>);
+}
+
+/// Exact dense weights: the ideal core.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseWeights<T: Real>(pub DMatrix<T>);
+
+impl<T: Real> WeightOperator<T> for DenseWeights<T> {
+    fn n_out(&self) -> usize {
+        self.0.nrows()
+    }
+    fn n_in(&self) -> usize {
+        self.0.ncols()
+    }
+    fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        gemm(T::one(), &self.0, false, v, T::zero(), out);
+    }
+    fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        gemm(T::one(), &self.0, true, u, T::zero(), out);
+    }
+}
+
+const _: () = {
+    const fn assert_send_sync<X: Send + Sync>() {}
+    assert_send_sync::<DenseWeights<f32>>();
+    assert_send_sync::<DenseWeights<f64>>();
+};

@@ -1,0 +1,192 @@
+//! The one numeric bound of the crate, [`Real`], implemented for `f32` and `f64`.
+//!
+//! Every numeric routine is generic over `T: Real` and works on `DMatrix<T>`;
+//! the precision is chosen once, at the top (the circuit's `precision` key).
+//! [`Real`] also carries the dense matrix product through `matrixmultiply`,
+//! called with explicit strides so that transposed products (Wᵀ·E) run at the
+//! same speed as plain ones (nalgebra's own `tr_mul` does not; see STACK.md).
+
+use nalgebra::DMatrix;
+
+/// Floating-point scalar of the simulator (`f32` for speed, `f64` for validation).
+pub trait Real:
+    nalgebra::RealField + Copy + Send + Sync + Default + std::fmt::Display + 'static
+{
+    /// Human-readable name of the precision ("f32" or "f64").
+    const NAME: &'static str;
+
+    /// Converts from `f64` (rounding for `f32`).
+    fn of(x: f64) -> Self;
+
+    /// Converts to `f64` (exact).
+    fn f64(self) -> f64;
+
+    /// `C ← α·A·B + β·C` on raw strided storage (matrixmultiply's `sgemm`/`dgemm`).
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid, non-overlapping
+    /// `m×k`, `k×n` and `m×n` matrices.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_real {
+    ($t:ty, $name:expr, $gemm:path) => {
+        impl Real for $t {
+            const NAME: &'static str = $name;
+            #[inline(always)]
+            fn of(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded contract of `gemm_raw`.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_real!(f32, "f32", matrixmultiply::sgemm);
+impl_real!(f64, "f64", matrixmultiply::dgemm);
+
+/// `C ← α·op(A)·B + β·C`, where `op(A)` is `A` or `Aᵀ` (`transpose_a`).
+///
+/// All matrices are column-major `DMatrix`; shapes are checked (panics on a
+/// mismatch, which is a programming error, never a user error).
+pub fn gemm<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    transpose_a: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    let (ar, ac) = a.shape();
+    let (m, k, rsa, csa) = if transpose_a {
+        (ac, ar, ar as isize, 1)
+    } else {
+        (ar, ac, 1, ar as isize)
+    };
+    let (kb, n) = b.shape();
+    assert_eq!(k, kb, "gemm: inner dimensions differ");
+    assert_eq!(c.shape(), (m, n), "gemm: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.scale_mut(beta);
+        return;
+    }
+    // SAFETY: shapes checked above; column-major storage with leading
+    // dimensions equal to the row counts; `c` is borrowed mutably so it
+    // cannot alias `a` or `b`.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            1,
+            kb as isize,
+            beta,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
+/// Cosine between two collections of matrices seen as one flat vector
+/// (0 when either is zero).
+pub fn cosine<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        for (&p, &q) in x.iter().zip(y.iter()) {
+            let (p, q) = (p.f64(), q.f64());
+            ab += p * q;
+            aa += p * p;
+            bb += q * q;
+        }
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa.sqrt() * bb.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<T: Real>(tol: f64) {
+        let a = DMatrix::<T>::from_fn(7, 9, |i, j| T::of((i * 3 + j) as f64 * 0.1 - 1.0));
+        let b = DMatrix::<T>::from_fn(9, 6, |i, j| T::of((i + 2 * j) as f64 * 0.05));
+        let u = DMatrix::<T>::from_fn(7, 6, |i, j| T::of(i as f64 - j as f64 * 0.3));
+        let mut c = DMatrix::<T>::from_element(7, 6, T::one());
+        gemm(T::of(2.0), &a, false, &b, T::of(0.5), &mut c);
+        let want = (&a * &b) * T::of(2.0) + DMatrix::from_element(7, 6, T::of(0.5));
+        assert!((c - want).norm().f64() < tol);
+        let mut d = DMatrix::<T>::zeros(9, 6);
+        gemm(T::one(), &a, true, &u, T::zero(), &mut d);
+        assert!((d - a.transpose() * &u).norm().f64() < tol);
+    }
+
+    #[test]
+    fn gemm_matches_nalgebra_f64() {
+        check::<f64>(1e-12);
+    }
+
+    #[test]
+    fn gemm_matches_nalgebra_f32() {
+        check::<f32>(1e-4);
+    }
+
+    #[test]
+    fn cosine_of_parallel_and_orthogonal() {
+        let a = vec![DMatrix::<f64>::from_row_slice(1, 2, &[1.0, 0.0])];
+        let b = vec![DMatrix::<f64>::from_row_slice(1, 2, &[3.0, 0.0])];
+        let c = vec![DMatrix::<f64>::from_row_slice(1, 2, &[0.0, 2.0])];
+        assert!((cosine(&a, &b) - 1.0).abs() < 1e-15);
+        assert!(cosine(&a, &c).abs() < 1e-15);
+    }
+}

@@ -135,6 +135,41 @@ pub fn gemm<T: Real>(
     }
 }
 
+/// `C ← α·A·Bᵀ + β·C` (the outer-product form of weight gradients, E·Φᵀ).
+pub fn gemm_abt<T: Real>(alpha: T, a: &DMatrix<T>, b: &DMatrix<T>, beta: T, c: &mut DMatrix<T>) {
+    let (m, k) = a.shape();
+    let (n, kb) = b.shape();
+    assert_eq!(k, kb, "gemm_abt: inner dimensions differ");
+    assert_eq!(c.shape(), (m, n), "gemm_abt: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.scale_mut(beta);
+        return;
+    }
+    // SAFETY: shapes checked; Bᵀ is read through swapped strides of B's
+    // column-major storage; `c` is a unique borrow.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            1,
+            m as isize,
+            b.as_ptr(),
+            n as isize,
+            1,
+            beta,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
 /// Cosine between two collections of matrices seen as one flat vector
 /// (0 when either is zero).
 pub fn cosine<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>]) -> f64 {
@@ -169,6 +204,9 @@ mod tests {
         let mut d = DMatrix::<T>::zeros(9, 6);
         gemm(T::one(), &a, true, &u, T::zero(), &mut d);
         assert!((d - a.transpose() * &u).norm().f64() < tol);
+        let mut e = DMatrix::<T>::zeros(7, 9);
+        gemm_abt(T::one(), &u, &b, T::zero(), &mut e);
+        assert!((e - &u * b.transpose()).norm().f64() < tol);
     }
 
     #[test]

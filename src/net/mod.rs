@@ -1,1 +1,22 @@
-//! placeholder
+//! The predictive-coding network as mathematics (MODEL.md §1–3): topology,
+//! activations, parameterisations, energy and its gradients, the backprop
+//! reference and the linear theory. Knows nothing of hardware.
+
+pub mod activation;
+pub mod backprop;
+pub mod energy;
+pub mod linear;
+pub mod network;
+pub mod param;
+
+pub use activation::Activation;
+pub use backprop::{backprop, loss_of_output, Backprop};
+pub use energy::{
+    activity_grads, energy, errors, feedforward, layer_energies, output, predict, presynaptic,
+    residual_rms, softmax, weight_grads, Activities,
+};
+pub use linear::{
+    effective_weight, equilibrium_energy, exact_equilibrium, s_matrix, LinearTheoryError,
+};
+pub use network::{Loss, Network, Topology};
+pub use param::{OptimiserKind, Parameterisation, Scheme};

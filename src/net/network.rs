@@ -1,0 +1,234 @@
+//! The network's shape ([`Topology`]) and its parameters ([`Network`]).
+//!
+//! Layers are numbered as in MODEL.md: weight layer ℓ = 1..L maps
+//! activity z_{ℓ−1} (width n_{ℓ−1}) to a prediction of z_ℓ (width n_ℓ).
+//! Accessors take this 1-based ℓ; storage is 0-based underneath.
+
+use super::activation::Activation;
+use super::param::Parameterisation;
+use crate::real::Real;
+use nalgebra::DMatrix;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The output energy term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// (λ/2)‖y − μ_L‖².
+    Mse,
+    /// λ·CE(y, softmax(μ_L)).
+    CrossEntropy,
+}
+
+/// Widths, activation, skips and output of a PC network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    /// `[n_0 = D, n_1, …, n_L]`: input, hidden and output widths.
+    pub widths: Vec<usize>,
+    /// φ of the hidden layers.
+    pub activation: Activation,
+    /// Identity skips into hidden layers 2..L−1 (all hidden widths must agree).
+    pub skips: bool,
+    /// Output energy term.
+    pub loss: Loss,
+    /// Output precision λ (dimensionless, > 0).
+    pub lambda: f64,
+}
+
+impl Topology {
+    /// `depth` weight layers: input `d_in`, every hidden layer `width`, output `d_out`.
+    pub fn uniform(d_in: usize, width: usize, d_out: usize, depth: usize) -> Self {
+        let mut widths = vec![d_in];
+        widths.extend(std::iter::repeat_n(width, depth.saturating_sub(1)));
+        widths.push(d_out);
+        Topology {
+            widths,
+            activation: Activation::Linear,
+            skips: false,
+            loss: Loss::Mse,
+            lambda: 1.0,
+        }
+    }
+
+    /// Sets the activation (builder style).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Turns skips on or off (builder style).
+    pub fn with_skips(mut self, skips: bool) -> Self {
+        self.skips = skips;
+        self
+    }
+
+    /// Sets the output loss (builder style).
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Sets the output precision λ (builder style).
+    pub fn with_lambda(mut self, lambda: f64) -> Self {
+        self.lambda = lambda;
+        self
+    }
+
+    /// Number of weight layers L.
+    pub fn depth(&self) -> usize {
+        self.widths.len() - 1
+    }
+
+    /// s_ℓ: whether layer ℓ adds its input z_{ℓ−1} to its prediction.
+    pub fn has_skip(&self, l: usize) -> bool {
+        self.skips && l >= 2 && l < self.depth()
+    }
+
+    /// Total number of hidden units Σ_{ℓ=1}^{L−1} n_ℓ.
+    pub fn n_hidden_units(&self) -> usize {
+        self.widths[1..self.depth()].iter().sum()
+    }
+
+    /// Number of weights Σ n_ℓ n_{ℓ−1}.
+    pub fn n_params(&self) -> usize {
+        self.widths.windows(2).map(|w| w[0] * w[1]).sum()
+    }
+
+    /// Checks the shape: at least one layer, no zero width, λ > 0, equal
+    /// hidden widths when skips are on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.widths.len() < 2 {
+            return Err("depth must be at least 1 weight layer".into());
+        }
+        if let Some(i) = self.widths.iter().position(|&w| w == 0) {
+            return Err(format!("width of layer {i} is 0; every width must be ≥ 1"));
+        }
+        if !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return Err(format!(
+                "output precision λ = {} must be finite and > 0",
+                self.lambda
+            ));
+        }
+        if self.skips {
+            let hidden = &self.widths[1..self.depth()];
+            if let Some(i) = hidden.windows(2).position(|w| w[0] != w[1]) {
+                return Err(format!(
+                    "skips need equal hidden widths, but n_{} = {} and n_{} = {}",
+                    i + 1,
+                    hidden[i],
+                    i + 2,
+                    hidden[i + 1]
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A PC network: topology, parameterisation, raw weights W_ℓ and multipliers a_ℓ.
+#[derive(Clone, Debug)]
+pub struct Network<T: Real> {
+    pub topology: Topology,
+    pub param: Parameterisation,
+    /// W_1 … W_L (index ℓ − 1), raw parameters before the multipliers.
+    pub weights: Vec<DMatrix<T>>,
+    /// a_1 … a_L (index ℓ − 1).
+    pub multipliers: Vec<T>,
+}
+
+impl<T: Real> Network<T> {
+    /// Draws the weights with the parameterisation's initialisation.
+    ///
+    /// Panics when the topology is invalid (validate it first).
+    pub fn init(topology: Topology, param: Parameterisation, rng: &mut ChaCha8Rng) -> Self {
+        topology.validate().expect("valid topology");
+        let weights = (1..=topology.depth())
+            .map(|l| param.init_weight(&topology.widths, l, rng))
+            .collect();
+        Self::from_weights(topology, param, weights).expect("shapes from the topology")
+    }
+
+    /// Wraps given raw weights; errors name the first tensor whose shape differs.
+    pub fn from_weights(
+        topology: Topology,
+        param: Parameterisation,
+        weights: Vec<DMatrix<T>>,
+    ) -> Result<Self, String> {
+        topology.validate()?;
+        if weights.len() != topology.depth() {
+            return Err(format!(
+                "expected {} weight matrices, got {}",
+                topology.depth(),
+                weights.len()
+            ));
+        }
+        for (i, w) in weights.iter().enumerate() {
+            let want = (topology.widths[i + 1], topology.widths[i]);
+            if w.shape() != want {
+                return Err(format!(
+                    "W{}: shape [{}, {}] does not match the network's [{}, {}]",
+                    i + 1,
+                    w.nrows(),
+                    w.ncols(),
+                    want.0,
+                    want.1
+                ));
+            }
+        }
+        let multipliers = param
+            .multipliers(&topology.widths)
+            .into_iter()
+            .map(T::of)
+            .collect();
+        Ok(Network {
+            topology,
+            param,
+            weights,
+            multipliers,
+        })
+    }
+
+    /// Number of weight layers L.
+    pub fn depth(&self) -> usize {
+        self.topology.depth()
+    }
+
+    /// W_ℓ (1-based ℓ).
+    pub fn w(&self, l: usize) -> &DMatrix<T> {
+        &self.weights[l - 1]
+    }
+
+    /// a_ℓ (1-based ℓ).
+    pub fn a(&self, l: usize) -> T {
+        self.multipliers[l - 1]
+    }
+
+    /// s_ℓ as a scalar (1 with a skip into layer ℓ, else 0).
+    pub fn s(&self, l: usize) -> T {
+        if self.topology.has_skip(l) {
+            T::one()
+        } else {
+            T::zero()
+        }
+    }
+
+    /// Λ_ℓ: the precision of layer ℓ's error (λ for the output, 1 otherwise).
+    pub fn precision(&self, l: usize) -> T {
+        if l == self.depth() {
+            T::of(self.topology.lambda)
+        } else {
+            T::one()
+        }
+    }
+
+    /// The same network in another precision.
+    pub fn cast<U: Real>(&self) -> Network<U> {
+        let weights = self
+            .weights
+            .iter()
+            .map(|w| w.map(|v| U::of(v.f64())))
+            .collect();
+        Network::from_weights(self.topology.clone(), self.param, weights).expect("same shapes")
+    }
+}

@@ -1,0 +1,199 @@
+//! Parameterisations: how width N and depth L enter the forward multipliers
+//! a_ℓ, the initialisation of W, and the per-layer learning rates
+//! (MODEL.md §2). All scalings live here and nowhere else.
+//!
+//! Widths are `widths = [n_0 = D, n_1, …, n_L]`. For per-layer widths the
+//! "N" of a layer is its fan-in n_{ℓ−1} (the hidden width feeding it), and
+//! for the first layer its fan-out n_1. A one-layer network (L = 1) uses the
+//! input rule for its only layer.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal, Uniform};
+use serde::{Deserialize, Serialize};
+
+/// The family of scalings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    /// Standard parameterisation: a_ℓ = 1, W ~ U(±1/√fan_in).
+    Sp,
+    /// μP (depth exponent α = 0): a_1 = 1/√D, a_ℓ = 1/√N, a_L = 1/(γ₀N), W ~ N(0, 1).
+    MuP,
+    /// μPC / depth-μP: as μP but hidden a_ℓ = 1/(√N·L^α) (α = ½ with skips).
+    MuPC,
+}
+
+/// The optimiser family, for the learning-rate rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimiserKind {
+    Sgd,
+    Adam,
+}
+
+/// A parameterisation: scheme, depth exponent α and feature-learning scale γ₀.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Parameterisation {
+    pub scheme: Scheme,
+    /// Depth exponent α (used by `MuPC`; μP has α = 0 by definition).
+    pub alpha: f64,
+    /// Feature-learning scale γ₀ (μP and μPC), dimensionless, > 0.
+    pub gamma0: f64,
+}
+
+impl Default for Parameterisation {
+    /// μPC with α = ½, γ₀ = 1.
+    fn default() -> Self {
+        Parameterisation {
+            scheme: Scheme::MuPC,
+            alpha: 0.5,
+            gamma0: 1.0,
+        }
+    }
+}
+
+impl Parameterisation {
+    /// Standard parameterisation.
+    pub fn sp() -> Self {
+        Parameterisation {
+            scheme: Scheme::Sp,
+            ..Default::default()
+        }
+    }
+
+    /// μP (α = 0) with feature-learning scale γ₀.
+    pub fn mup(gamma0: f64) -> Self {
+        Parameterisation {
+            scheme: Scheme::MuP,
+            alpha: 0.0,
+            gamma0,
+        }
+    }
+
+    /// μPC / depth-μP with depth exponent α and scale γ₀.
+    pub fn mupc(alpha: f64, gamma0: f64) -> Self {
+        Parameterisation {
+            scheme: Scheme::MuPC,
+            alpha,
+            gamma0,
+        }
+    }
+
+    /// The depth exponent in force (0 for SP and μP).
+    pub fn depth_exponent(&self) -> f64 {
+        match self.scheme {
+            Scheme::MuPC => self.alpha,
+            _ => 0.0,
+        }
+    }
+
+    /// The width N that the rules of layer `l` (1-based) use.
+    fn layer_width(widths: &[usize], l: usize) -> f64 {
+        if l == 1 {
+            widths[1] as f64
+        } else {
+            widths[l - 1] as f64
+        }
+    }
+
+    /// Forward multipliers a_1 … a_L (returned at index ℓ − 1).
+    pub fn multipliers(&self, widths: &[usize]) -> Vec<f64> {
+        let depth = widths.len() - 1;
+        (1..=depth)
+            .map(|l| {
+                if self.scheme == Scheme::Sp {
+                    1.0
+                } else if l == 1 {
+                    1.0 / (widths[0] as f64).sqrt()
+                } else if l == depth {
+                    1.0 / (self.gamma0 * widths[l - 1] as f64)
+                } else {
+                    let n = widths[l - 1] as f64;
+                    1.0 / (n.sqrt() * (depth as f64).powf(self.depth_exponent()))
+                }
+            })
+            .collect()
+    }
+
+    /// Draws the raw weight W_ℓ (`n_ℓ × n_{ℓ−1}`) of layer `l`.
+    pub fn init_weight<T: crate::Real>(
+        &self,
+        widths: &[usize],
+        l: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> nalgebra::DMatrix<T> {
+        let (rows, cols) = (widths[l], widths[l - 1]);
+        match self.scheme {
+            Scheme::Sp => {
+                let bound = 1.0 / (cols as f64).sqrt();
+                let u = Uniform::new(-bound, bound).expect("finite bound");
+                nalgebra::DMatrix::from_fn(rows, cols, |_, _| T::of(u.sample(rng)))
+            }
+            _ => nalgebra::DMatrix::from_fn(rows, cols, |_, _| {
+                T::of(rng.sample::<f64, _>(StandardNormal))
+            }),
+        }
+    }
+
+    /// Per-layer learning-rate factor: the layer's rate is η × this.
+    ///
+    /// SGD: γ₀²·N for μP/μPC, 1 for SP. Adam: 1/(√N·L^α) for μP/μPC
+    /// (1/√N without skips, 1/√(N·L) with α = ½), 1 for SP.
+    pub fn lr_factor(&self, opt: OptimiserKind, widths: &[usize], l: usize) -> f64 {
+        if self.scheme == Scheme::Sp {
+            return 1.0;
+        }
+        let n = Self::layer_width(widths, l);
+        let depth = (widths.len() - 1) as f64;
+        match opt {
+            OptimiserKind::Sgd => self.gamma0 * self.gamma0 * n,
+            OptimiserKind::Adam => 1.0 / (n.sqrt() * depth.powf(self.depth_exponent())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn multipliers_follow_the_table() {
+        let w = [16, 64, 64, 64, 1];
+        let sp = Parameterisation::sp().multipliers(&w);
+        assert_eq!(sp, vec![1.0; 4]);
+        let mup = Parameterisation::mup(2.0).multipliers(&w);
+        assert_eq!(mup, vec![0.25, 0.125, 0.125, 1.0 / 128.0]);
+        let mupc = Parameterisation::mupc(0.5, 1.0).multipliers(&w);
+        assert!((mupc[1] - 1.0 / (8.0 * 2.0)).abs() < 1e-15);
+        assert_eq!(mupc[3], 1.0 / 64.0);
+    }
+
+    #[test]
+    fn learning_rate_rules() {
+        let w = [16, 64, 64, 64, 1];
+        let p = Parameterisation::mupc(0.5, 2.0);
+        assert_eq!(p.lr_factor(OptimiserKind::Sgd, &w, 2), 4.0 * 64.0);
+        assert!((p.lr_factor(OptimiserKind::Adam, &w, 3) - 1.0 / (8.0 * 2.0)).abs() < 1e-15);
+        let m = Parameterisation::mup(1.0);
+        assert_eq!(m.lr_factor(OptimiserKind::Adam, &w, 3), 1.0 / 8.0);
+        assert_eq!(
+            Parameterisation::sp().lr_factor(OptimiserKind::Adam, &w, 3),
+            1.0
+        );
+    }
+
+    #[test]
+    fn init_statistics() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let w = [100, 400];
+        let g: nalgebra::DMatrix<f64> = Parameterisation::mup(1.0).init_weight(&w, 1, &mut rng);
+        let var = g.iter().map(|v| v * v).sum::<f64>() / g.len() as f64;
+        assert!((var - 1.0).abs() < 0.02, "N(0,1) variance {var}");
+        let u: nalgebra::DMatrix<f64> = Parameterisation::sp().init_weight(&w, 1, &mut rng);
+        assert!(u.amax() <= 0.1);
+        let var = u.iter().map(|v| v * v).sum::<f64>() / u.len() as f64;
+        assert!((var - 0.01 / 3.0).abs() < 1e-4, "U(±1/√100) variance {var}");
+    }
+}

@@ -1,0 +1,60 @@
+//! Shared helpers for the integration tests: seeded random networks and batches.
+#![allow(dead_code)]
+
+use nalgebra::DMatrix;
+use pcchip::net::{Loss, Network, Parameterisation, Topology};
+use pcchip::Real;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub fn normal<T: Real>(rows: usize, cols: usize, std: f64, rng: &mut ChaCha8Rng) -> DMatrix<T> {
+    DMatrix::from_fn(rows, cols, |_, _| {
+        T::of(std * rng.sample::<f64, _>(StandardNormal))
+    })
+}
+
+/// Targets for a loss: standard normal (MSE) or random one-hot (CE).
+pub fn targets<T: Real>(
+    loss: Loss,
+    n_out: usize,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> DMatrix<T> {
+    match loss {
+        Loss::Mse => normal(n_out, batch, 1.0, rng),
+        Loss::CrossEntropy => {
+            let mut y = DMatrix::zeros(n_out, batch);
+            for b in 0..batch {
+                y[(rng.random_range(0..n_out), b)] = T::one();
+            }
+            y
+        }
+    }
+}
+
+/// The paper's toy regression: x ~ N(0, I_D), scalar targets ±1.
+pub fn toy_regression(d: usize, n: usize, rng: &mut ChaCha8Rng) -> (DMatrix<f64>, DMatrix<f64>) {
+    let x = normal(d, n, 1.0, rng);
+    let y = DMatrix::from_fn(1, n, |_, _| if rng.random_bool(0.5) { 1.0 } else { -1.0 });
+    (x, y)
+}
+
+pub fn net<T: Real>(topology: Topology, param: Parameterisation, seed: u64) -> Network<T> {
+    Network::init(topology, param, &mut rng(seed))
+}
+
+pub fn rel_err<A: Real, B: Real>(a: &[DMatrix<A>], b: &[DMatrix<B>]) -> f64 {
+    let (mut d, mut n) = (0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        for (p, q) in x.iter().zip(y.iter()) {
+            d += (p.f64() - q.f64()).powi(2);
+            n += q.f64().powi(2);
+        }
+    }
+    (d / n.max(1e-300)).sqrt()
+}

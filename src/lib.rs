@@ -11,7 +11,8 @@ pub mod data;
 pub mod net;
 pub mod operator;
 pub mod real;
+pub mod relax;
 
 pub use data::{epoch_order, Batches, DataError, Dataset, Targets};
-pub use operator::{DenseWeights, WeightOperator};
+pub use operator::WeightOperator;
 pub use real::{cosine, gemm, Real};

@@ -2,7 +2,7 @@
 //!
 //! A layer's core must do two things over a batch: the forward product
 //! `W·V` and the transposed product `Wᵀ·U` (the crossbar driven from the other
-//! side). The ideal network ([`DenseWeights`]) and the analog crossbars
+//! side). The ideal network (a plain `DMatrix`) and the analog crossbars
 //! (`analog`) both implement this trait, so one integrator runs either.
 //! This module knows nothing of predictive coding.
 
@@ -22,29 +22,34 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>);
     /// `out ← Wᵀ·u`; `u` is `n_out × B`, `out` is `n_in × B`.
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// Σ_i W_ij² for each column j, when the core can report it (used to
+    /// precondition implicit solves); `None` by default.
+    fn column_sq_norms(&self) -> Option<Vec<T>> {
+        None
+    }
 }
 
-/// Exact dense weights: the ideal core.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DenseWeights<T: Real>(pub DMatrix<T>);
-
-impl<T: Real> WeightOperator<T> for DenseWeights<T> {
+/// A plain matrix is the ideal core.
+impl<T: Real> WeightOperator<T> for DMatrix<T> {
     fn n_out(&self) -> usize {
-        self.0.nrows()
+        self.nrows()
     }
     fn n_in(&self) -> usize {
-        self.0.ncols()
+        self.ncols()
     }
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
-        gemm(T::one(), &self.0, false, v, T::zero(), out);
+        gemm(T::one(), self, false, v, T::zero(), out);
     }
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
-        gemm(T::one(), &self.0, true, u, T::zero(), out);
+        gemm(T::one(), self, true, u, T::zero(), out);
+    }
+    fn column_sq_norms(&self) -> Option<Vec<T>> {
+        Some(self.column_iter().map(|c| c.norm_squared()).collect())
     }
 }
 
 const _: () = {
     const fn assert_send_sync<X: Send + Sync>() {}
-    assert_send_sync::<DenseWeights<f32>>();
-    assert_send_sync::<DenseWeights<f64>>();
+    assert_send_sync::<DMatrix<f32>>();
+    assert_send_sync::<DMatrix<f64>>();
 };

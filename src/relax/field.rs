@@ -1,0 +1,445 @@
+//! The PC vector field as the chip computes it: every layer's core does its
+//! forward product (prediction) and its transposed product (feedback), all
+//! layers at once (rayon, one task a layer), MODEL.md §1 and §4.
+//!
+//! `force(z)` = −∂F/∂z_ℓ − g_leak·z_ℓ for every hidden layer ℓ, per sample:
+//!
+//!     ε_ℓ   = z_ℓ − (a_ℓ W_ℓ φ(z_{ℓ−1}) + s_ℓ z_{ℓ−1})      (ε_L = y − μ_L, or y − softmax(μ_L))
+//!     force = −ε_ℓ + φ'(z_ℓ) ⊙ (a_{ℓ+1} Λ_{ℓ+1} W_{ℓ+1}ᵀ ε_{ℓ+1}) + s_{ℓ+1} Λ_{ℓ+1} ε_{ℓ+1} − g_leak z_ℓ
+//!
+//! g_leak = 1/A models an integrator built on an op-amp of finite DC gain A.
+//! The field also gives the Gauss–Newton Hessian–vector product used by the
+//! stiff integrator and the spectrum estimate (two products a layer again).
+//! Each task writes only its own layer's buffers, so results are bitwise
+//! identical whatever the number of threads.
+//!
+//! Indexing: hidden state `z[k]` is z_{k+1} (k = 0..L−2); per-layer buffers
+//! are indexed ℓ − 1 (ℓ = 1..L).
+
+use super::state::mat_axpy;
+use crate::net::{Activation, Loss, Network};
+use crate::operator::WeightOperator;
+use crate::real::{gemm_abt, Real};
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+/// What the field needs to know of the network besides its cores.
+#[derive(Clone, Debug)]
+pub struct FieldSpec<T: Real> {
+    /// a_ℓ at index ℓ − 1.
+    pub multipliers: Vec<T>,
+    /// s_ℓ (identity skip into layer ℓ) at index ℓ − 1.
+    pub skips: Vec<bool>,
+    pub activation: Activation,
+    pub loss: Loss,
+    /// Output precision λ.
+    pub lambda: T,
+    /// Integrator leak g_leak = 1/A (per τ; 0 for an ideal integrator).
+    pub leak: T,
+}
+
+impl<T: Real> FieldSpec<T> {
+    /// The spec of a mathematical network (no leak).
+    pub fn of_network(net: &Network<T>) -> Self {
+        FieldSpec {
+            multipliers: net.multipliers.clone(),
+            skips: (1..=net.depth())
+                .map(|l| net.topology.has_skip(l))
+                .collect(),
+            activation: net.topology.activation,
+            loss: net.topology.loss,
+            lambda: T::of(net.topology.lambda),
+            leak: T::zero(),
+        }
+    }
+
+    fn precision(&self, l: usize) -> T {
+        if l == self.multipliers.len() {
+            self.lambda
+        } else {
+            T::one()
+        }
+    }
+}
+
+/// The frozen point of a linearisation (for Hessian–vector products).
+#[derive(Default)]
+struct Linearisation<T: Real> {
+    /// φ'(z_{ℓ−1}) at index ℓ − 1.
+    dpre: Vec<DMatrix<T>>,
+    /// softmax(μ_L) for a cross-entropy output.
+    p: Option<DMatrix<T>>,
+}
+
+/// The vector field over a batch, with its working memory.
+pub struct Field<'a, T: Real> {
+    cores: Vec<&'a dyn WeightOperator<T>>,
+    pub spec: FieldSpec<T>,
+    x: DMatrix<T>,
+    y: DMatrix<T>,
+    pre: Vec<DMatrix<T>>,
+    dpre: Vec<DMatrix<T>>,
+    eps: Vec<DMatrix<T>>,
+    back: Vec<DMatrix<T>>,
+    softmax: Option<DMatrix<T>>,
+    layer_energy: Vec<f64>,
+    lin: Linearisation<T>,
+    h_in: Vec<DMatrix<T>>,
+    h_eps: Vec<DMatrix<T>>,
+    h_back: Vec<DMatrix<T>>,
+    /// Number of force evaluations so far.
+    pub n_evals: usize,
+    /// Number of Hessian–vector products so far.
+    pub n_hvps: usize,
+}
+
+/// Layer ℓ's input activity z_{ℓ−1} (x for ℓ = 1).
+fn input<'b, T: Real>(x: &'b DMatrix<T>, z: &'b [DMatrix<T>], l: usize) -> &'b DMatrix<T> {
+    if l == 1 {
+        x
+    } else {
+        &z[l - 2]
+    }
+}
+
+impl<'a, T: Real> Field<'a, T> {
+    /// A field over the given cores (W_1 … W_L) for a clamped batch `x`, `y`.
+    pub fn new(
+        cores: Vec<&'a dyn WeightOperator<T>>,
+        spec: FieldSpec<T>,
+        x: DMatrix<T>,
+        y: DMatrix<T>,
+    ) -> Self {
+        let depth = cores.len();
+        assert_eq!(spec.multipliers.len(), depth, "one multiplier per core");
+        let batch = x.ncols();
+        let m = |r: usize| DMatrix::zeros(r, batch);
+        let linear = spec.activation.is_linear();
+        let pre_like: Vec<DMatrix<T>> = (0..depth)
+            .map(|i| {
+                if i == 0 || linear {
+                    m(0)
+                } else {
+                    m(cores[i].n_in())
+                }
+            })
+            .collect();
+        Field {
+            pre: pre_like.clone(),
+            dpre: pre_like.clone(),
+            eps: cores.iter().map(|c| m(c.n_out())).collect(),
+            back: cores[..depth - 1].iter().map(|c| m(c.n_out())).collect(),
+            softmax: None,
+            layer_energy: vec![0.0; depth],
+            lin: Linearisation::default(),
+            h_in: pre_like,
+            h_eps: cores.iter().map(|c| m(c.n_out())).collect(),
+            h_back: cores[..depth - 1].iter().map(|c| m(c.n_out())).collect(),
+            cores,
+            spec,
+            x,
+            y,
+            n_evals: 0,
+            n_hvps: 0,
+        }
+    }
+
+    /// The ideal field of a mathematical network.
+    pub fn of_network(net: &'a Network<T>, x: DMatrix<T>, y: DMatrix<T>) -> Self {
+        let cores = net
+            .weights
+            .iter()
+            .map(|w| w as &dyn WeightOperator<T>)
+            .collect();
+        Field::new(cores, FieldSpec::of_network(net), x, y)
+    }
+
+    /// Number of weight layers L.
+    pub fn depth(&self) -> usize {
+        self.cores.len()
+    }
+
+    /// Batch size B.
+    pub fn batch(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// Zero hidden activities with the right shapes.
+    pub fn hidden_zeros(&self) -> Vec<DMatrix<T>> {
+        self.back
+            .iter()
+            .map(|b| DMatrix::zeros(b.nrows(), b.ncols()))
+            .collect()
+    }
+
+    /// Feedforward hidden activities z_ℓ = μ_ℓ, through the cores.
+    pub fn feedforward(&self) -> Vec<DMatrix<T>> {
+        let act = self.spec.activation;
+        let mut z: Vec<DMatrix<T>> = Vec::with_capacity(self.depth() - 1);
+        for l in 1..self.depth() {
+            let inp = input(&self.x, &z, l);
+            let pre = if l == 1 {
+                inp.clone()
+            } else {
+                inp.map(|v| act.phi(v))
+            };
+            let mut mu = DMatrix::zeros(self.cores[l - 1].n_out(), self.batch());
+            self.cores[l - 1].forward_into(&pre, &mut mu);
+            mu *= self.spec.multipliers[l - 1];
+            if self.spec.skips[l - 1] {
+                mu += inp;
+            }
+            z.push(mu);
+        }
+        z
+    }
+
+    /// Evaluates every layer at `z` and writes `out[k]` = force on z_{k+1}.
+    pub fn force(&mut self, z: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
+        self.n_evals += 1;
+        let depth = self.depth();
+        let spec = &self.spec;
+        let (x, y, cores) = (&self.x, &self.y, &self.cores);
+        let act = spec.activation;
+        let linear = act.is_linear();
+        let inv_batch = 1.0 / self.x.ncols() as f64;
+        // Phase 1: predictions and errors, every layer at once.
+        let energies: Vec<(f64, Option<DMatrix<T>>)> = self
+            .pre
+            .par_iter_mut()
+            .zip(self.dpre.par_iter_mut())
+            .zip(self.eps.par_iter_mut())
+            .enumerate()
+            .map(|(i, ((pre, dpre), eps))| {
+                let l = i + 1;
+                let zin = input(x, z, l);
+                let drive: &DMatrix<T> = if l == 1 || linear {
+                    zin
+                } else {
+                    pre.zip_apply(zin, |p, v| *p = act.phi(v));
+                    dpre.zip_apply(zin, |d, v| *d = act.dphi(v));
+                    pre
+                };
+                cores[i].forward_into(drive, eps);
+                let (a, target) = (spec.multipliers[i], if l == depth { y } else { &z[l - 1] });
+                if l == depth && spec.loss == Loss::CrossEntropy {
+                    eps.scale_mut(a);
+                    let ce = cross_entropy_in_place(eps, y);
+                    let p = eps.clone();
+                    eps.zip_apply(y, |e, t| *e = t - *e);
+                    return (spec.lambda.f64() * ce * inv_batch, Some(p));
+                }
+                if spec.skips[i] {
+                    eps.zip_zip_apply(target, zin, |e, t, v| *e = t - (a * *e + v));
+                } else {
+                    eps.zip_apply(target, |e, t| *e = t - a * *e);
+                }
+                let sq: f64 = eps.iter().map(|v| v.f64().powi(2)).sum();
+                (0.5 * spec.precision(l).f64() * sq * inv_batch, None)
+            })
+            .collect();
+        self.softmax = None;
+        for (i, (e, p)) in energies.into_iter().enumerate() {
+            self.layer_energy[i] = e;
+            if p.is_some() {
+                self.softmax = p;
+            }
+        }
+        // Phase 2: transposed feedback and the force, every hidden layer at once.
+        let (eps, dpre) = (&self.eps, &self.dpre);
+        self.back
+            .par_iter_mut()
+            .zip(out.par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (back, f))| {
+                let l = k + 1; // hidden layer ℓ, fed back by layer ℓ + 1
+                let lam = spec.precision(l + 1);
+                cores[l].transpose_into(&eps[l], back);
+                *back *= spec.multipliers[l] * lam;
+                if !linear {
+                    back.component_mul_assign(&dpre[l]);
+                }
+                f.copy_from(back);
+                *f -= &eps[k];
+                if spec.skips[l] {
+                    mat_axpy(f, lam, &eps[l]);
+                }
+                if spec.leak != T::zero() {
+                    mat_axpy(f, -spec.leak, &z[k]);
+                }
+            });
+    }
+
+    /// Energy F (batch mean) at the last evaluated state.
+    pub fn energy(&self) -> f64 {
+        self.layer_energy.iter().sum()
+    }
+
+    /// Per-layer energies (batch means) at the last evaluated state, index ℓ − 1.
+    pub fn layer_energies(&self) -> &[f64] {
+        &self.layer_energy
+    }
+
+    /// Per-layer error norms sqrt(mean_b ‖ε_ℓ‖²) at the last evaluated state.
+    pub fn error_norms(&self) -> Vec<f64> {
+        let inv_batch = 1.0 / self.batch() as f64;
+        self.eps
+            .iter()
+            .map(|e| (e.norm_squared().f64() * inv_batch).sqrt())
+            .collect()
+    }
+
+    /// The local weight gradients ∂F/∂W_ℓ = −a_ℓ Λ_ℓ mean_b ε_ℓ φ(z_{ℓ−1})ᵀ at
+    /// the last evaluated state `z` (index ℓ − 1).
+    pub fn weight_grads(&self, z: &[DMatrix<T>]) -> Vec<DMatrix<T>> {
+        let depth = self.depth();
+        let inv_batch = T::of(1.0 / self.batch() as f64);
+        (1..=depth)
+            .into_par_iter()
+            .map(|l| {
+                let drive = if l == 1 || self.spec.activation.is_linear() {
+                    input(&self.x, z, l)
+                } else {
+                    &self.pre[l - 1]
+                };
+                let core = self.cores[l - 1];
+                let mut g = DMatrix::zeros(core.n_out(), core.n_in());
+                let c = -self.spec.multipliers[l - 1] * self.spec.precision(l) * inv_batch;
+                gemm_abt(c, &self.eps[l - 1], drive, T::zero(), &mut g);
+                g
+            })
+            .collect()
+    }
+
+    /// Freezes the last evaluated state as the point of the Hessian–vector products.
+    pub fn linearise(&mut self) {
+        self.lin.dpre.clone_from(&self.dpre);
+        self.lin.p.clone_from(&self.softmax);
+    }
+
+    /// `out ← (H_GN + g_leak I)·v` at the linearised point, where H_GN is the
+    /// Gauss–Newton part of the activity Hessian (exact for linear networks,
+    /// positive semi-definite always).
+    pub fn hvp(&mut self, v: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
+        self.n_hvps += 1;
+        let depth = self.depth();
+        let (spec, cores, lin) = (&self.spec, &self.cores, &self.lin);
+        let linear = spec.activation.is_linear();
+        self.h_in
+            .par_iter_mut()
+            .zip(self.h_eps.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (hin, he))| {
+                let l = i + 1;
+                if l == 1 {
+                    he.copy_from(&v[0]);
+                    return;
+                }
+                let vin = &v[l - 2];
+                let drive: &DMatrix<T> = if linear {
+                    vin
+                } else {
+                    hin.zip_zip_apply(vin, &lin.dpre[i], |h, a, d| *h = a * d);
+                    hin
+                };
+                cores[i].forward_into(drive, he);
+                let a = spec.multipliers[i];
+                if l == depth {
+                    // δε̃_L = −λ·∂(output)/∂μ · δμ.
+                    he.scale_mut(a);
+                    if let Some(p) = &lin.p {
+                        softmax_jvp_in_place(he, p);
+                    }
+                    he.scale_mut(-spec.lambda);
+                } else if spec.skips[i] {
+                    he.zip_zip_apply(&v[l - 1], vin, |e, t, s| *e = t - (a * *e + s));
+                } else {
+                    he.zip_apply(&v[l - 1], |e, t| *e = t - a * *e);
+                }
+            });
+        let h_eps = &self.h_eps;
+        self.h_back
+            .par_iter_mut()
+            .zip(out.par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (back, o))| {
+                let l = k + 1;
+                cores[l].transpose_into(&h_eps[l], back);
+                *back *= spec.multipliers[l];
+                if !linear {
+                    back.component_mul_assign(&lin.dpre[l]);
+                }
+                o.copy_from(&h_eps[k]);
+                *o -= &*back;
+                if spec.skips[l] {
+                    *o -= &h_eps[l];
+                }
+                if spec.leak != T::zero() {
+                    mat_axpy(o, spec.leak, &v[k]);
+                }
+            });
+    }
+
+    /// Diagonal of (H_GN + g_leak I) at the linearised point, approximated
+    /// from the cores' column norms (skip cross terms dropped); 1 where the
+    /// cores cannot report their norms. Used as a Jacobi preconditioner.
+    pub fn hessian_diagonal(&self) -> Vec<DMatrix<T>> {
+        let linear = self.spec.activation.is_linear();
+        (0..self.depth() - 1)
+            .map(|k| {
+                let l = k + 1;
+                let lam = self.spec.precision(l + 1);
+                let a = self.spec.multipliers[l];
+                let s = if self.spec.skips[l] {
+                    T::one()
+                } else {
+                    T::zero()
+                };
+                let base = T::one() + self.spec.leak + lam * s;
+                let mut d = DMatrix::from_element(self.back[k].nrows(), self.batch(), base);
+                if let Some(c) = self.cores[l].column_sq_norms() {
+                    for (j, mut col) in d.column_iter_mut().enumerate() {
+                        for (i, v) in col.iter_mut().enumerate() {
+                            let dp = if linear {
+                                T::one()
+                            } else {
+                                self.lin.dpre[l][(i, j)]
+                            };
+                            *v += lam * a * a * dp * dp * c[i];
+                        }
+                    }
+                }
+                d
+            })
+            .collect()
+    }
+}
+
+/// Replaces logits `m` (already multiplied by a_L) by softmax(m) column-wise
+/// and returns Σ_b CE(y_b, softmax(m_b)).
+fn cross_entropy_in_place<T: Real>(m: &mut DMatrix<T>, y: &DMatrix<T>) -> f64 {
+    let mut total = 0.0;
+    for (mut col, ycol) in m.column_iter_mut().zip(y.column_iter()) {
+        let max = col.max();
+        col.apply(|v| *v = (*v - max).exp());
+        let sum = col.sum();
+        let lse = max.f64() + sum.f64().ln();
+        col /= sum;
+        // −Σ y_i log p_i with log p_i = μ_i − lse; recover μ_i − max = ln(p_i·sum).
+        total += ycol
+            .iter()
+            .zip(col.iter())
+            .filter(|(t, _)| **t != T::zero())
+            .map(|(t, p)| -t.f64() * ((p.f64() * sum.f64()).ln() + max.f64() - lse))
+            .sum::<f64>();
+    }
+    total
+}
+
+/// `d ← (diag(p) − p pᵀ)·d` column-wise (the softmax Jacobian).
+fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrix<T>) {
+    for (mut dc, pc) in d.column_iter_mut().zip(p.column_iter()) {
+        let pd = pc.dot(&dc);
+        dc.zip_apply(&pc, |v, q| *v = q * (*v - pd));
+    }
+}

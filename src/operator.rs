@@ -8,6 +8,7 @@
 
 use crate::real::{gemm, Real};
 use nalgebra::DMatrix;
+use rand_chacha::ChaCha8Rng;
 
 /// The two batched products of one layer's weights (shape `n_out × n_in`).
 ///
@@ -22,6 +23,9 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>);
     /// `out ← Wᵀ·u`; `u` is `n_out × B`, `out` is `n_in × B`.
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// Adds one evaluation's read noise to `out`, the product just computed
+    /// from `input` (either direction). Default: none (an exact core).
+    fn add_read_noise(&self, _input: &DMatrix<T>, _out: &mut DMatrix<T>, _rng: &mut ChaCha8Rng) {}
 }
 
 /// Exact dense weights: the ideal core.

@@ -3,7 +3,9 @@
 //! With `bits` = b ≥ 2 and full scale F, the converter has 2^b − 1 symmetric
 //! levels k·Δ, k = −K..K, K = 2^(b−1) − 1, Δ = F/K (one LSB):
 //!
-//!     q(x) = Δ · round(clamp(x, −F, F)/Δ)
+//! ```text
+//! q(x) = Δ · round(clamp(x, −F, F)/Δ)
+//! ```
 //!
 //! so |q(x) − x| ≤ Δ/2 inside [−F, F] and q saturates at ±F outside
 //! (mid-tread: q(0) = 0; Gray, Neuhoff 1998, IEEE Trans. Inf. Theory 44, 2325).

@@ -12,7 +12,9 @@
 //! σ_G = `read_noise_rel`·G_max. Output i of batch column b then carries
 //! Gaussian noise of std, in weight × activity units,
 //!
-//!     σ_b = read_noise_rel · √2 · (G_max/s) · ‖x_b‖₂
+//! ```text
+//! σ_b = read_noise_rel · √2 · (G_max/s) · ‖x_b‖₂
+//! ```
 //!
 //! (two devices per weight; x is the input of the product, v or u). Using
 //! G_max bounds the state-dependent 1/f noise σ_G ∝ G (Joshi et al. 2020,

@@ -4,10 +4,17 @@
 //!
 //! - [`real`]: the scalar bound and the fast dense products.
 //! - [`operator`]: the two products a layer's core computes (ideal or analog).
+<<<<<<< HEAD
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 //! - [`net`]: the predictive-coding network as mathematics (MODEL.md §1–3).
 
 pub mod data;
+=======
+//! - [`analog`]: crossbar arrays and their periphery (devices, mapping, tiling, DAC/ADC).
+//! - [`net`]: the predictive-coding network as mathematics (MODEL.md §1–3).
+
+pub mod analog;
+>>>>>>> analog
 pub mod net;
 pub mod operator;
 pub mod real;

@@ -8,6 +8,7 @@
 
 use crate::real::{gemm, Real};
 use nalgebra::DMatrix;
+use rand_chacha::ChaCha8Rng;
 
 /// The two batched products of one layer's weights (shape `n_out × n_in`).
 ///

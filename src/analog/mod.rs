@@ -1,0 +1,20 @@
+//! Analog crossbar cores and their periphery (MODEL.md §4).
+//!
+//! One circuit element per file: [`device`] (one resistive device and its
+//! non-idealities), [`mapping`] (weights ↔ differential conductance pairs),
+//! [`tile`] (physical array size), [`crossbar`] (a programmed array computing
+//! W·v and Wᵀ·u), [`converter`] (DAC/ADC at the chip's edges).
+//! This module knows nothing of predictive coding. docs/devices.md gives the
+//! device model and the presets' sources.
+
+pub mod converter;
+pub mod crossbar;
+pub mod device;
+pub mod mapping;
+pub mod tile;
+
+pub use converter::{Converter, ConverterConfig};
+pub use crossbar::{Crossbar, CrossbarConfig, CrossbarStats};
+pub use device::{DeviceConfig, DevicePreset};
+pub use mapping::{Mapping, MappingConfig};
+pub use tile::TileConfig;

@@ -4,21 +4,19 @@
 //!
 //! - [`real`]: the scalar bound and the fast dense products.
 //! - [`operator`]: the two products a layer's core computes (ideal or analog).
-<<<<<<< HEAD
-//! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 //! - [`net`]: the predictive-coding network as mathematics (MODEL.md §1–3).
-
-pub mod data;
-=======
 //! - [`analog`]: crossbar arrays and their periphery (devices, mapping, tiling, DAC/ADC).
-//! - [`net`]: the predictive-coding network as mathematics (MODEL.md §1–3).
+//! - [`relax`]: the continuous-time relaxation of all layers at once.
+//! - [`timing`]: time and energy of a training step, PC chip against backprop (MODEL.md §5).
+//! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 
 pub mod analog;
->>>>>>> analog
+pub mod data;
 pub mod net;
 pub mod operator;
 pub mod real;
 pub mod relax;
+pub mod timing;
 
 pub use data::{epoch_order, Batches, DataError, Dataset, Targets};
 pub use operator::WeightOperator;

@@ -28,6 +28,9 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         None
     }
+    /// Adds one evaluation's read noise to `out`, the product just computed
+    /// from `input` (either direction). Default: none (an exact core).
+    fn add_read_noise(&self, _input: &DMatrix<T>, _out: &mut DMatrix<T>, _rng: &mut ChaCha8Rng) {}
 }
 
 /// A plain matrix is the ideal core.

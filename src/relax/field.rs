@@ -4,8 +4,10 @@
 //!
 //! `force(z)` = −∂F/∂z_ℓ − g_leak·z_ℓ for every hidden layer ℓ, per sample:
 //!
-//!     ε_ℓ   = z_ℓ − (a_ℓ W_ℓ φ(z_{ℓ−1}) + s_ℓ z_{ℓ−1})      (ε_L = y − μ_L, or y − softmax(μ_L))
-//!     force = −ε_ℓ + φ'(z_ℓ) ⊙ (a_{ℓ+1} Λ_{ℓ+1} W_{ℓ+1}ᵀ ε_{ℓ+1}) + s_{ℓ+1} Λ_{ℓ+1} ε_{ℓ+1} − g_leak z_ℓ
+//! ```text
+//! ε_ℓ   = z_ℓ − (a_ℓ W_ℓ φ(z_{ℓ−1}) + s_ℓ z_{ℓ−1})      (ε_L = y − μ_L, or y − softmax(μ_L))
+//! force = −ε_ℓ + φ'(z_ℓ) ⊙ (a_{ℓ+1} Λ_{ℓ+1} W_{ℓ+1}ᵀ ε_{ℓ+1}) + s_{ℓ+1} Λ_{ℓ+1} ε_{ℓ+1} − g_leak z_ℓ
+//! ```
 //!
 //! g_leak = 1/A models an integrator built on an op-amp of finite DC gain A.
 //! The field also gives the Gauss–Newton Hessian–vector product used by the

@@ -2,7 +2,9 @@
 //! taken implicitly so that any γ ≥ 0 is unconditionally stable in the
 //! velocity equation:
 //!
-//!     vₙ₊₁ = (vₙ + h·force(zₙ)/(mρ)) / (1 + hγ/(mρ)),    zₙ₊₁ = zₙ + h·vₙ₊₁
+//! ```text
+//! vₙ₊₁ = (vₙ + h·force(zₙ)/(mρ)) / (1 + hγ/(mρ)),    zₙ₊₁ = zₙ + h·vₙ₊₁
+//! ```
 //!
 //! First order in h; for a quadratic energy, E + ½mρ‖v‖² does not increase
 //! for γ ≥ 0 when h is below the stability limit 2/√(λ_max/(mρ)) (undamped).

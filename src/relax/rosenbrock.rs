@@ -2,9 +2,11 @@
 //! second-order Rosenbrock method ROS2 (Verwer, Spee, Blom & Hundsdorfer
 //! 1999, SIAM J. Sci. Comput. 20:1456), L-stable with γ = 1 + 1/√2:
 //!
-//!     (I − γhJ) k₁ = f(yₙ)
-//!     (I − γhJ) k₂ = f(yₙ + h k₁) − 2k₁
-//!     yₙ₊₁ = yₙ + (3/2) h k₁ + (1/2) h k₂,   error estimate (h/2)(k₁ + k₂)
+//! ```text
+//! (I − γhJ) k₁ = f(yₙ)
+//! (I − γhJ) k₂ = f(yₙ + h k₁) − 2k₁
+//! yₙ₊₁ = yₙ + (3/2) h k₁ + (1/2) h k₂,   error estimate (h/2)(k₁ + k₂)
+//! ```
 //!
 //! J = −ρ⁻¹(H + g_leak I) is applied matrix-free: each product is one
 //! Gauss–Newton Hessian–vector product of the field (two products a layer).

@@ -1,0 +1,132 @@
+//! The baselines: sequential backprop on the same crossbars (MODEL.md §5),
+//! and backprop on an optional digital accelerator.
+//!
+//! Crossbar backprop, per sample (R = ⌈B / n_parallel_samples⌉ rounds):
+//!
+//! ```text
+//! clamp       t = t_dac_ns,   E = n_0 · n_block_rows_1 · e_dac_pj          (y stays digital)
+//! forward ℓ   t = [ℓ>1] t_dac_ns + t_settle_ns + ⌈rows_per_tile / n_adc⌉ · t_adc_ns + k_f · t_digital_op_ns
+//!             E = [ℓ>1] n_in · n_block_rows · e_dac + n_weights · e_mac + n_out · n_block_cols · e_adc
+//!                 + n_out · k_f · e_digital_op
+//!             k_f = (n_block_cols − 1) partial-sum adds + 2 (φ and φ', kept for the
+//!                   backward pass), or + 1 (the output error) for ℓ = L
+//! backward ℓ  (ℓ = L..2, the transposed read Wᵀ δ_ℓ, then φ'(z_{ℓ−1}) ⊙)
+//!             t = t_dac_ns + t_settle_ns + ⌈cols_per_tile / n_adc⌉ · t_adc_ns + k_b · t_digital_op_ns
+//!             E = n_out · n_block_cols · e_dac + n_weights · e_mac + n_in · n_block_rows · e_adc
+//!                 + n_in · k_b · e_digital_op,     k_b = (n_block_rows − 1) + 1
+//! update      as for PC (`update.rs`)
+//! ```
+//!
+//! Times of clamp, forward and backward are multiplied by R and energies by B.
+//! Layer 1's input conversion is the clamp, so its forward product has no DAC.
+//! Every tile has its own DACs and ADCs; partial sums of a row of tiles are
+//! added digitally. Pipelining samples across layers is not modelled.
+//!
+//! Digital accelerator, whole batch at once (1 GFLOP/s = 1 flop/ns):
+//!
+//! ```text
+//! forward   flops = 2 B Σ_ℓ n_weights_ℓ,          launches L
+//! backward  flops = 2 B Σ_{ℓ≥2} n_weights_ℓ,      launches L − 1
+//! update    flops = 2 B Σ_ℓ n_weights_ℓ + Σ_ℓ n_weights_ℓ, launches L
+//! t = flops / throughput_gflops + launches · launch_overhead_us,  E = flops · e_per_flop_pj
+//! ```
+//!
+//! Elementwise work (activations) and idle power during launches are ignored.
+
+use super::config::{DigitalAccelerator, TimingConfig};
+use super::cost::{Phase, StepCost};
+use super::geometry::{ChipGeometry, LayerGeometry};
+use super::update::update_ns_pj;
+
+/// `(time_ns, energy_pj)` of one sample's forward product through layer `l`.
+fn forward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry, first: bool, last: bool) -> (f64, f64) {
+    let k_f = (l.n_block_cols - 1 + if last { 1 } else { 2 }) as f64;
+    let (t_dac, e_dac) = if first {
+        (0.0, 0.0)
+    } else {
+        (
+            cfg.t_dac_ns,
+            (l.n_in * l.n_block_rows) as f64 * cfg.e_dac_pj,
+        )
+    };
+    let t = t_dac
+        + cfg.t_settle_ns
+        + cfg.adc_rounds(l.rows_per_tile) as f64 * cfg.t_adc_ns
+        + k_f * cfg.t_digital_op_ns;
+    let e = e_dac
+        + l.n_weights as f64 * cfg.e_mac_pj
+        + (l.n_out * l.n_block_cols) as f64 * cfg.e_adc_pj
+        + l.n_out as f64 * k_f * cfg.e_digital_op_pj;
+    (t, e)
+}
+
+/// `(time_ns, energy_pj)` of one sample's transposed product through layer `l`.
+fn backward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry) -> (f64, f64) {
+    let k_b = l.n_block_rows as f64;
+    let t = cfg.t_mvm_ns(l.cols_per_tile) + k_b * cfg.t_digital_op_ns;
+    let e = (l.n_out * l.n_block_cols) as f64 * cfg.e_dac_pj
+        + l.n_weights as f64 * cfg.e_mac_pj
+        + (l.n_in * l.n_block_rows) as f64 * cfg.e_adc_pj
+        + l.n_in as f64 * k_b * cfg.e_digital_op_pj;
+    (t, e)
+}
+
+/// Cost of one step of sequential backprop on the crossbars, batch of `batch`.
+///
+/// Phases: `clamp`, `forward`, `backward`, `update`.
+pub fn bp_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) -> StepCost {
+    let rounds = cfg.rounds(batch) as f64;
+    let b = batch as f64;
+    let depth = geom.depth();
+
+    let x_dacs = (geom.n_input() * geom.layers[0].n_block_rows) as f64;
+    let clamp = Phase::from_ns_pj("clamp", rounds * cfg.t_dac_ns, b * x_dacs * cfg.e_dac_pj);
+
+    let (mut t_fwd, mut e_fwd) = (0.0, 0.0);
+    for (i, l) in geom.layers.iter().enumerate() {
+        let (t, e) = forward_ns_pj(cfg, l, i == 0, i + 1 == depth);
+        t_fwd += t;
+        e_fwd += e;
+    }
+    let forward = Phase::from_ns_pj("forward", rounds * t_fwd, b * e_fwd);
+
+    let (mut t_bwd, mut e_bwd) = (0.0, 0.0);
+    for l in geom.layers.iter().skip(1).rev() {
+        let (t, e) = backward_ns_pj(cfg, l);
+        t_bwd += t;
+        e_bwd += e;
+    }
+    let backward = Phase::from_ns_pj("backward", rounds * t_bwd, b * e_bwd);
+
+    let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
+    let update = Phase::from_ns_pj("update", t_update, e_update);
+    StepCost::from_phases(vec![clamp, forward, backward, update])
+}
+
+/// Cost of one backprop step on a digital accelerator, batch of `batch`.
+///
+/// Phases: `forward`, `backward`, `update`. A batch of 0 costs nothing.
+pub fn digital_bp_step(acc: &DigitalAccelerator, geom: &ChipGeometry, batch: usize) -> StepCost {
+    if batch == 0 {
+        let zero = |n| Phase::from_ns_pj(n, 0.0, 0.0);
+        return StepCost::from_phases(vec![zero("forward"), zero("backward"), zero("update")]);
+    }
+    let b = batch as f64;
+    let depth = geom.depth();
+    let all = geom.n_weights() as f64;
+    let not_first = (geom.n_weights() - geom.layers[0].n_weights) as f64;
+    let passes = [
+        ("forward", 2.0 * b * all, depth),
+        ("backward", 2.0 * b * not_first, depth - 1),
+        ("update", 2.0 * b * all + all, depth),
+    ];
+    let launch_ns = acc.launch_overhead_us * 1e3;
+    let phases = passes
+        .iter()
+        .map(|&(name, flops, launches)| {
+            let t = flops / acc.throughput_gflops + launches as f64 * launch_ns;
+            Phase::from_ns_pj(name, t, flops * acc.e_per_flop_pj)
+        })
+        .collect();
+    StepCost::from_phases(phases)
+}

@@ -1,0 +1,29 @@
+//! Time and energy of a training step (MODEL.md §5): the PC chip
+//! (clamp → relax → readout → update) against sequential backprop on the same
+//! crossbars and, optionally, against a digital accelerator.
+//!
+//! - [`config`]: the constants ([`TimingConfig`], [`DigitalAccelerator`]) and `validate`.
+//! - [`geometry`]: widths and tile size → tiles, devices and activity nodes per layer.
+//! - [`pc`]: [`pc_step`]; [`bp`]: [`bp_step`], [`digital_bp_step`]; the shared
+//!   update lives in `update.rs`.
+//! - [`cost`]: [`StepCost`], [`Phase`], [`Comparison`].
+//!
+//! The relaxation time is an input, measured by the simulator; this module
+//! never estimates it. It knows nothing of the network's values, only its shape.
+//! Equations, constants and sources: `docs/timing.md`.
+
+pub mod bp;
+pub mod config;
+pub mod cost;
+pub mod geometry;
+pub mod pc;
+mod update;
+
+#[cfg(test)]
+mod tests;
+
+pub use bp::{bp_step, digital_bp_step};
+pub use config::{DigitalAccelerator, TimingConfig, TimingError};
+pub use cost::{Comparison, Phase, StepCost};
+pub use geometry::{ChipGeometry, LayerGeometry, DEVICES_PER_WEIGHT};
+pub use pc::{pc_step, relax_power_pj_per_ns};

@@ -11,12 +11,17 @@
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 
 pub mod analog;
+pub mod chip;
+pub mod circuit;
+pub mod controller;
 pub mod data;
 pub mod net;
 pub mod operator;
 pub mod real;
 pub mod relax;
+pub mod report;
 pub mod timing;
+pub mod train;
 
 pub use data::{epoch_order, Batches, DataError, Dataset, Targets};
 pub use operator::WeightOperator;

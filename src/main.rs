@@ -1,1 +1,286 @@
-fn main() {}
+//! The `pcchip` command: parses, calls the library, prints. Exit codes:
+//! 0 success, 1 the run failed, 2 invalid input.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use pcchip::chip::{EvalRecord, StepRecord};
+use pcchip::circuit::{self, Circuit};
+use pcchip::report::Report;
+use pcchip::train::{self, Observer, RunError, RunOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The circuit `pcchip run` uses when none is given.
+const QUICKSTART: &str = include_str!("../circuits/quickstart.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "pcchip",
+    version,
+    about = "Simulate analog predictive-coding chips"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the simulated chip; progress on stderr, summary on stdout.
+    Run {
+        /// Circuit file (TOML); the embedded quickstart when omitted.
+        circuit: Option<PathBuf>,
+        /// Output folder (default runs/<circuit name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a circuit key by its dotted path, e.g. network.width=256.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Start from these raw weights (safetensors W1 … WL).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validate a circuit; print it resolved, with derived quantities.
+    Check {
+        circuit: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+fn load(path: &Option<PathBuf>, set: &[String]) -> Result<(Circuit, PathBuf), RunError> {
+    let bad = |e: circuit::CircuitError| RunError::Invalid(e.to_string());
+    match path {
+        Some(p) => {
+            let c = circuit::load(p, set).map_err(bad)?;
+            let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            Ok((c, base))
+        }
+        None => Ok((
+            circuit::parse(QUICKSTART, "<embedded quickstart>", "quickstart", set).map_err(bad)?,
+            PathBuf::from("."),
+        )),
+    }
+}
+
+struct Progress {
+    bar: Option<ProgressBar>,
+    relax_tau: Vec<f64>,
+    last_eval: String,
+}
+
+impl Observer for Progress {
+    fn start(&mut self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+    fn step(&mut self, r: &StepRecord) {
+        self.relax_tau.push(r.t_relax_tau);
+        let n = self.relax_tau.len().min(20);
+        let mean = self.relax_tau[self.relax_tau.len() - n..]
+            .iter()
+            .sum::<f64>()
+            / n as f64;
+        if let Some(bar) = &self.bar {
+            let acc = r
+                .accuracy
+                .map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+            bar.set_message(format!(
+                "loss {:.4}{acc} relax {:.1}τ{}",
+                r.loss, mean, self.last_eval
+            ));
+            bar.inc(1);
+        }
+    }
+    fn eval(&mut self, r: &EvalRecord) {
+        self.last_eval = match r.accuracy {
+            Some(a) => format!(" | {} acc {:.1}%", r.split, 100.0 * a),
+            None => format!(" | {} loss {:.4}", r.split, r.loss),
+        };
+    }
+}
+
+fn print_summary(report: &Report, out: &Path) {
+    let Some(s) = &report.summary else { return };
+    let tau = report.circuit.dynamics.tau_s;
+    println!(
+        "pcchip run `{}` — {} steps in {:.1} s of simulation",
+        report.circuit.name, s.steps, s.wall_s
+    );
+    println!(
+        "  {:<34} {:>14}",
+        "test loss",
+        format!("{:.4}", s.test_loss)
+    );
+    if let Some(a) = s.test_accuracy {
+        println!(
+            "  {:<34} {:>14}",
+            "test accuracy",
+            format!("{:.2} %", 100.0 * a)
+        );
+    }
+    println!(
+        "  {:<34} {:>14}",
+        "median relaxation time",
+        format!("{:.1} τ", s.median_t_relax_tau)
+    );
+    println!(
+        "  {:<34} {:>14}",
+        "  … in seconds (τ = {tau:.0e} s)".replace("{tau:.0e}", &format!("{tau:.0e}")),
+        format!("{:.3e} s", s.median_t_relax_s)
+    );
+    if let Some(c) = s.mean_cos_bp {
+        println!(
+            "  {:<34} {:>14}",
+            "mean cosine(PC update, backprop)",
+            format!("{c:.4}")
+        );
+    }
+    println!(
+        "  {:<34} {:>14}",
+        "speedup t_BP / t_PC (median)",
+        format!("{:.3}", s.median_speedup)
+    );
+    println!(
+        "  {:<34} {:>14}",
+        "energy ratio E_BP / E_PC (median)",
+        format!("{:.3}", s.median_energy_ratio)
+    );
+    if let Some(c) = &s.last_step_cost {
+        let phases = |p: &pcchip::timing::StepCost| {
+            p.phases
+                .iter()
+                .map(|ph| format!("{} {:.3e} s", ph.name, ph.time_s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  PC step:  {:.3e} s, {:.3e} J  ({})",
+            c.pc.time_s,
+            c.pc.energy_j,
+            phases(&c.pc)
+        );
+        println!(
+            "  BP step:  {:.3e} s, {:.3e} J  ({})",
+            c.bp.time_s,
+            c.bp.energy_j,
+            phases(&c.bp)
+        );
+    }
+    println!("  written to {}", out.display());
+}
+
+fn run(cmd: Command) -> Result<(), RunError> {
+    match cmd {
+        Command::Run {
+            circuit,
+            out,
+            set,
+            weights,
+            quiet,
+        } => {
+            let (c, base_dir) = load(&circuit, &set)?;
+            let out_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&c.name));
+            let bar = (!quiet).then(|| {
+                let b = ProgressBar::new(0);
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+                    )
+                    .expect("template"),
+                );
+                b
+            });
+            let mut progress = Progress {
+                bar,
+                relax_tau: vec![],
+                last_eval: String::new(),
+            };
+            let opts = RunOptions {
+                out_dir: out_dir.clone(),
+                base_dir,
+                weights,
+            };
+            let result = train::run(&c, &opts, &mut progress);
+            if let Some(b) = &progress.bar {
+                b.finish_and_clear();
+            }
+            print_summary(&result?, &out_dir);
+            Ok(())
+        }
+        Command::Check { circuit, set } => {
+            let (c, base_dir) = load(&circuit, &set)?;
+            let opts = RunOptions {
+                out_dir: PathBuf::new(),
+                base_dir,
+                weights: None,
+            };
+            let derived = match c.precision {
+                circuit::Precision::F32 => train::prepare::<f32>(&c, &opts)?.3,
+                circuit::Precision::F64 => train::prepare::<f64>(&c, &opts)?.3,
+            };
+            println!("# resolved circuit (every default and preset value filled in)");
+            println!(
+                "{}",
+                toml::to_string_pretty(&c).map_err(|e| RunError::Failed(e.to_string()))?
+            );
+            println!("# derived quantities");
+            println!("# widths           {:?}", derived.widths);
+            println!("# parameters       {}", derived.n_params);
+            println!(
+                "# crossbars        {} (tile grids {:?}), {} tiles of {}×{}",
+                derived.n_crossbars, derived.tile_grids, derived.n_tiles, c.tile.rows, c.tile.cols
+            );
+            println!("# multipliers a_ℓ  {}", fmt_list(&derived.multipliers));
+            println!("# learning rates   {}", fmt_list(&derived.learning_rates));
+            println!(
+                "# τ                {:.3e} s; t_max {:.3e} s",
+                c.dynamics.tau_s,
+                c.relax.t_max_tau * c.dynamics.tau_s
+            );
+            if let Some(s) = derived.spectrum {
+                println!("# Hessian λ_min … λ_max at the feedforward state: {:.4e} … {:.4} (1/τ); condition {:.1}", s.lambda_min, s.lambda_max, s.condition());
+                println!(
+                    "# first-order relaxation time scale 1/λ_min ≈ {:.1} τ = {:.3e} s",
+                    1.0 / s.lambda_min,
+                    c.dynamics.tau_s / s.lambda_min
+                );
+                if let Some(lim) = c.relax.method.stability_limit() {
+                    println!(
+                        "# explicit stability limit of \"{}\": dt_tau < {:.4}",
+                        c.relax.method.name(),
+                        lim / s.lambda_max
+                    );
+                }
+            }
+            if let Some(g) = derived.damping {
+                println!("# damping γ        {g:.4}");
+            }
+            println!(
+                "# data             {} train / {} test samples",
+                derived.n_train, derived.n_test
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pcchip: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn fmt_list(v: &[f64]) -> String {
+    let items: Vec<String> = v.iter().map(|x| format!("{x:.4e}")).collect();
+    format!("[{}]", items.join(", "))
+}

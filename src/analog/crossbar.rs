@@ -58,7 +58,7 @@ impl CrossbarConfig {
 
 /// Fault state of one device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stuck {
+pub(super) enum Stuck {
     Free,
     Min,
     Max,
@@ -88,20 +88,20 @@ pub struct CrossbarStats {
 /// One layer's crossbar: device conductances plus the cached W_eff.
 #[derive(Clone, Debug)]
 pub struct Crossbar<T: Real> {
-    device: DeviceConfig,
-    mapping: Mapping,
-    tile: TileConfig,
-    g_pos_us: DMatrix<f64>,
-    g_neg_us: DMatrix<f64>,
-    stuck_pos: Vec<Stuck>,
-    stuck_neg: Vec<Stuck>,
-    w_eff: DMatrix<T>,
-    drift: f64,
-    n_saturated_program: usize,
-    n_saturated_update: usize,
+    pub(super) device: DeviceConfig,
+    pub(super) mapping: Mapping,
+    pub(super) tile: TileConfig,
+    pub(super) g_pos_us: DMatrix<f64>,
+    pub(super) g_neg_us: DMatrix<f64>,
+    pub(super) stuck_pos: Vec<Stuck>,
+    pub(super) stuck_neg: Vec<Stuck>,
+    pub(super) w_eff: DMatrix<T>,
+    pub(super) drift: f64,
+    pub(super) n_saturated_program: usize,
+    pub(super) n_saturated_update: usize,
 }
 
-fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+pub(super) fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     StandardNormal.sample(rng)
 }
 
@@ -205,7 +205,7 @@ impl<T: Real> Crossbar<T> {
     }
 
     /// Recomputes the cached W_eff = (G⁺ − G⁻)/s.
-    fn refresh(&mut self) {
+    pub(super) fn refresh(&mut self) {
         let m = self.mapping;
         for ((w, &p), &n) in self
             .w_eff

@@ -56,6 +56,11 @@ pub struct DeviceConfig {
     /// Drift reference time t0 (s), > 0 (time of the last programming pulse's
     /// verify read). Default 20.
     pub drift_t0_s: f64,
+    /// The named preset these values came from ("ideal", "pcm", "reram"),
+    /// if any. In a circuit file, `preset` fills every other key, which may
+    /// then be overridden one by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<DevicePreset>,
 }
 
 impl Default for DeviceConfig {
@@ -72,6 +77,7 @@ impl Default for DeviceConfig {
             read_noise_rel: 0.0,
             drift_nu: 0.0,
             drift_t0_s: 20.0,
+            preset: None,
         }
     }
 }
@@ -213,7 +219,10 @@ impl DevicePreset {
     /// The preset's configuration.
     pub fn config(self) -> DeviceConfig {
         match self {
-            DevicePreset::Ideal => DeviceConfig::default(),
+            DevicePreset::Ideal => DeviceConfig {
+                preset: Some(DevicePreset::Ideal),
+                ..DeviceConfig::default()
+            },
             // G_max = 25 µS and σ_prog ≈ 1.05 µS at G_max (0.2635 µS at G = 0):
             // √(0.26² + (0.04·25)²) = 1.03 µS. Drift ν ≈ 0.05 at high G, t0 = 20 s.
             // Read noise: Q_s·√ln((t+t_r)/2t_r) ≈ 0.0088·4.2 ≈ 3.7 % of G at G_max.
@@ -229,6 +238,7 @@ impl DevicePreset {
                 read_noise_rel: 0.035,
                 drift_nu: 0.05,
                 drift_t0_s: 20.0,
+                preset: Some(self),
             },
             // NeuRRAM: differential pairs within ≈ 1–40 µS, write-verify to
             // about ±1 µS; no power-law drift modelled (ν = 0).
@@ -244,6 +254,7 @@ impl DevicePreset {
                 read_noise_rel: 0.02,
                 drift_nu: 0.0,
                 drift_t0_s: 20.0,
+                preset: Some(self),
             },
         }
     }

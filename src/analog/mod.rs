@@ -11,10 +11,12 @@ pub mod converter;
 pub mod crossbar;
 pub mod device;
 pub mod mapping;
+pub mod pulses;
 pub mod tile;
 
 pub use converter::{Converter, ConverterConfig};
 pub use crossbar::{Crossbar, CrossbarConfig, CrossbarStats};
 pub use device::{DeviceConfig, DevicePreset};
 pub use mapping::{Mapping, MappingConfig};
+pub use pulses::{PulseCount, PulseSpec};
 pub use tile::TileConfig;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The family of scalings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Standard parameterisation: a_ℓ = 1, W ~ U(±1/√fan_in).
     Sp,
@@ -34,6 +34,7 @@ pub enum OptimiserKind {
 
 /// A parameterisation: scheme, depth exponent α and feature-learning scale γ₀.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Parameterisation {
     pub scheme: Scheme,
     /// Depth exponent α (used by `MuPC`; μP has α = 0 by definition).

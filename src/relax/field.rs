@@ -445,3 +445,26 @@ fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrix<T>) {
         dc.zip_apply(&pc, |v, q| *v = q * (*v - pd));
     }
 }
+
+impl<T: Real> Field<'_, T> {
+    /// What the controller reads after a force evaluation at `z`: for each
+    /// layer ℓ = 1..L (index ℓ − 1), the error ε_ℓ (for the output, y − μ_L or
+    /// y − softmax(μ_L)) and the layer's input φ(z_{ℓ−1}) (x for ℓ = 1).
+    pub fn signals(&self, z: &[DMatrix<T>]) -> Vec<(DMatrix<T>, DMatrix<T>)> {
+        (1..=self.depth())
+            .map(|l| {
+                let drive = if l == 1 || self.spec.activation.is_linear() {
+                    input(&self.x, z, l)
+                } else {
+                    &self.pre[l - 1]
+                };
+                (self.eps[l - 1].clone(), drive.clone())
+            })
+            .collect()
+    }
+
+    /// Λ_ℓ (λ for the output layer, 1 otherwise).
+    pub fn precision_of(&self, l: usize) -> T {
+        self.spec.precision(l)
+    }
+}

@@ -120,7 +120,8 @@ pub struct RelaxConfig {
     pub noise_std: f64,
     /// Output rail: activities are clipped to ±rail (activity units). Default 0 (off).
     pub rail: f64,
-    /// Trace sampling interval, τ. Default 0 (no trace).
+    /// Trace sampling interval, τ; 0 = no trace. Default 1. (A chip traces
+    /// only the relaxations of its recorded steps.)
     pub trace_every_tau: f64,
     /// Most trace samples kept (older ones are thinned). Default 2000, ≥ 2.
     pub max_trace_points: usize,
@@ -142,7 +143,7 @@ impl Default for RelaxConfig {
             update_tol: 0.0,
             noise_std: 0.0,
             rail: 0.0,
-            trace_every_tau: 0.0,
+            trace_every_tau: 1.0,
             max_trace_points: 2000,
             divergence_bound: 1e6,
         }

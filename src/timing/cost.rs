@@ -61,7 +61,7 @@ impl StepCost {
 
 /// The PC chip against sequential backprop on the same crossbars, and
 /// optionally against a digital accelerator.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The PC chip's step.
     pub pc: StepCost,

@@ -1,0 +1,54 @@
+//! The circuit's `[data]` section turned into a train/test split.
+
+use crate::circuit::{Circuit, Source};
+use crate::data::csv::{load_csv, CsvOptions, CsvTarget};
+use crate::data::{
+    idx::load_idx_pair, mnist::mnist_subset, synthetic, DataError, Dataset, Targets,
+};
+use std::path::Path;
+
+/// Loads the data set named by the circuit (paths relative to `base_dir`),
+/// keeps `n_samples` of them when asked, and splits off the test part.
+pub fn load_split(circuit: &Circuit, base_dir: &Path) -> Result<(Dataset, Dataset), DataError> {
+    let d = &circuit.data;
+    let targets = Targets {
+        on: d.target_on,
+        off: d.target_off,
+    };
+    let seed = circuit.seed;
+    let full = match d.source {
+        Source::Mnist => mnist_subset().with_targets(targets),
+        Source::Idx => load_idx_pair(&base_dir.join(&d.images), &base_dir.join(&d.labels))?
+            .with_targets(targets),
+        Source::Csv => {
+            let target = match d.label_column {
+                Some(c) => CsvTarget::Label(c),
+                None => CsvTarget::Columns(d.target_columns.clone()),
+            };
+            let opts = CsvOptions {
+                has_header: d.has_header,
+                target,
+                targets,
+            };
+            load_csv(&base_dir.join(&d.csv), &opts)?
+        }
+        Source::TeacherStudent => synthetic::teacher_student(
+            d.teacher_inputs,
+            d.teacher_outputs,
+            d.teacher_samples,
+            d.teacher_width,
+            d.teacher_noise,
+            seed,
+        ),
+        Source::GaussianToy => {
+            synthetic::gaussian_regression(d.teacher_inputs, d.teacher_samples, seed)
+        }
+    };
+    let full = if d.n_samples > 0 && d.n_samples < full.len() {
+        let order = crate::data::epoch_order(full.len(), seed, u64::MAX);
+        full.select(&order[..d.n_samples])
+    } else {
+        full
+    };
+    Ok(full.split(d.test_frac, seed))
+}

@@ -1,0 +1,340 @@
+//! The circuit file's schema: one struct a TOML section, every key with its
+//! unit in its name or doc, its default and its range. Defaults live in the
+//! `Default` impls; ranges are checked in `validate.rs`. Sections that belong
+//! to one module reuse that module's config (device, mapping, tile,
+//! converters, relaxation, timing).
+
+use crate::analog::{ConverterConfig, DeviceConfig, MappingConfig, TileConfig};
+use crate::net::{Activation, Loss, OptimiserKind, Parameterisation};
+use crate::relax::RelaxConfig;
+use crate::timing::TimingConfig;
+use serde::{Deserialize, Serialize};
+
+/// Floating-point precision of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision: fast; the default.
+    #[default]
+    F32,
+    /// Double precision: for validation against the theory.
+    F64,
+}
+
+/// A whole experiment: the chip, its data and its schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Circuit {
+    /// Name used in reports and as the default output folder `runs/<name>`.
+    /// Default: the file's stem.
+    pub name: String,
+    /// Seed of every random stream (initialisation, programming, data). Default 0.
+    pub seed: u64,
+    /// "f32" or "f64". Default "f32".
+    pub precision: Precision,
+    pub network: NetworkSpec,
+    pub parameterisation: Parameterisation,
+    /// Device model; `preset = "ideal" | "pcm" | "reram"` fills the other keys,
+    /// which may then be overridden one by one.
+    pub device: DeviceConfig,
+    pub mapping: MappingConfig,
+    pub tile: TileConfig,
+    pub periphery: Periphery,
+    pub dynamics: DynamicsSpec,
+    pub relax: RelaxConfig,
+    pub controller: ControllerSpec,
+    pub timing: TimingConfig,
+    pub data: DataSpec,
+    pub train: TrainSpec,
+    pub record: RecordSpec,
+}
+
+impl Default for Circuit {
+    fn default() -> Self {
+        Circuit {
+            name: "circuit".into(),
+            seed: 0,
+            precision: Precision::F32,
+            network: NetworkSpec::default(),
+            parameterisation: Parameterisation::default(),
+            device: DeviceConfig::default(),
+            mapping: MappingConfig::default(),
+            tile: TileConfig::default(),
+            periphery: Periphery::default(),
+            dynamics: DynamicsSpec::default(),
+            relax: RelaxConfig::default(),
+            controller: ControllerSpec::default(),
+            timing: TimingConfig::default(),
+            data: DataSpec::default(),
+            train: TrainSpec::default(),
+            record: RecordSpec::default(),
+        }
+    }
+}
+
+/// `[network]`: the shape of the PC network. Input and output widths come
+/// from the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// Hidden width N (units). Default 128, ≥ 1.
+    pub width: usize,
+    /// Number of weight layers L. Default 4, ≥ 1.
+    pub depth: usize,
+    /// Per-layer hidden widths n_1 … n_{L−1}; empty = all `width`. Default [].
+    pub hidden_widths: Vec<usize>,
+    /// "linear", "tanh", "relu", "gelu" or "hard-tanh". Default "tanh".
+    pub activation: Activation,
+    /// Identity skips between hidden layers (needs equal hidden widths). Default true.
+    pub skips: bool,
+    /// "mse" or "cross-entropy". Default "mse".
+    pub loss: Loss,
+    /// Output precision λ (dimensionless), > 0. Default 1.
+    pub output_precision: f64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            width: 128,
+            depth: 4,
+            hidden_widths: vec![],
+            activation: Activation::Tanh,
+            skips: true,
+            loss: Loss::Mse,
+            output_precision: 1.0,
+        }
+    }
+}
+
+/// `[periphery]`: converters where the digital controller meets the cores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Periphery {
+    /// DACs that clamp x and y (full scale in activity units).
+    pub dac: ConverterConfig,
+    /// ADCs that read ε_ℓ and φ(z_{ℓ−1}) after the relaxation, and the
+    /// outputs of the feedforward (inference) read.
+    pub adc: ConverterConfig,
+}
+
+/// `[dynamics]`: the relaxation circuit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicsSpec {
+    /// Integrator time constant τ = C/g (s), > 0. Default 1e-7 (100 ns,
+    /// above the ≈ 50 ns settling time of a crossbar read so the loop is stable).
+    pub tau_s: f64,
+    /// "first-order" (τ dz/dt = −∂F/∂z) or "inertial" (MODEL.md §7). Default "first-order".
+    pub order: Order,
+    /// Inertial damping γ (dimensionless), ≥ 0; absent = automatic (critical
+    /// damping of the slowest mode, estimated at the feedforward state).
+    pub damping: Option<f64>,
+    /// Inertial time constant relative to τ, m = τ_v/τ, > 0. Default 1.
+    pub mass: f64,
+    /// DC gain A of the integrators' op-amps; the integrator leaks at 1/A
+    /// per τ. 0 = ideal (infinite gain). Default 0.
+    pub opamp_gain: f64,
+    /// Per-layer time constants τ_ℓ/τ for hidden layers 1 … L−1; empty = all 1.
+    pub tau_rel: Vec<f64>,
+}
+
+/// The order of the relaxation dynamics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    #[default]
+    FirstOrder,
+    Inertial,
+}
+
+impl Default for DynamicsSpec {
+    fn default() -> Self {
+        DynamicsSpec {
+            tau_s: 1e-7,
+            order: Order::FirstOrder,
+            damping: None,
+            mass: 1.0,
+            opamp_gain: 0.0,
+            tau_rel: vec![],
+        }
+    }
+}
+
+/// How the controller writes weight changes into the arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Programming {
+    /// Exact conductance changes (bounded to [G_min, G_max]).
+    #[default]
+    Ideal,
+    /// Quantised write pulses with cycle-to-cycle noise.
+    Pulsed,
+}
+
+/// `[controller]`: the digital controller's learning rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerSpec {
+    /// "sgd" or "adam". Default "adam".
+    pub optimiser: OptimiserKind,
+    /// Base learning rate η (scaled per layer by the parameterisation), > 0. Default 0.05.
+    pub lr: f64,
+    /// SGD momentum, in [0, 1). Default 0.
+    pub momentum: f64,
+    /// Adam β₁, in [0, 1). Default 0.9.
+    pub beta1: f64,
+    /// Adam β₂, in [0, 1). Default 0.999.
+    pub beta2: f64,
+    /// Adam ε, > 0. Default 1e-8.
+    pub eps: f64,
+    /// "ideal" or "pulsed". Default "ideal".
+    pub programming: Programming,
+    /// Conductance change of one write pulse (µS), > 0. Default 0.1.
+    pub pulse_dg_us: f64,
+    /// Most pulses per device per update, ≥ 1. Default 16.
+    pub max_pulses: u32,
+    /// Cycle-to-cycle std of one pulse's change, relative to `pulse_dg_us`, ≥ 0. Default 0.3.
+    pub pulse_noise_rel: f64,
+}
+
+impl Default for ControllerSpec {
+    fn default() -> Self {
+        ControllerSpec {
+            optimiser: OptimiserKind::Adam,
+            lr: 0.05,
+            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            programming: Programming::Ideal,
+            pulse_dg_us: 0.1,
+            max_pulses: 16,
+            pulse_noise_rel: 0.3,
+        }
+    }
+}
+
+/// Where the samples come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The embedded 5,000-image MNIST subset.
+    #[default]
+    Mnist,
+    /// MNIST-format IDX files (`images`, `labels`).
+    Idx,
+    /// A numeric CSV file (`csv`, `label_column` or `target_columns`).
+    Csv,
+    /// Teacher–student regression (`teacher_*` keys).
+    TeacherStudent,
+    /// The paper's toy regression: D = 40 Gaussian inputs, targets ±1.
+    GaussianToy,
+}
+
+/// `[data]`: the data set and its split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    /// "mnist", "idx", "csv", "teacher-student" or "gaussian-toy". Default "mnist".
+    pub source: Source,
+    /// Fraction of samples held out for testing, in [0, 1). Default 0.2.
+    pub test_frac: f64,
+    /// Use only the first n samples (after a seeded shuffle); 0 = all. Default 0.
+    pub n_samples: usize,
+    /// IDX image file (relative to the circuit file).
+    pub images: String,
+    /// IDX label file (relative to the circuit file).
+    pub labels: String,
+    /// CSV file (relative to the circuit file).
+    pub csv: String,
+    /// CSV: the first line is a header. Default false.
+    pub has_header: bool,
+    /// CSV: 0-based column of the class label (classification).
+    pub label_column: Option<usize>,
+    /// CSV: 0-based target columns (regression), when no label column.
+    pub target_columns: Vec<usize>,
+    /// One-hot value of the true class. Default 1.
+    pub target_on: f64,
+    /// One-hot value of the other classes. Default 0.
+    pub target_off: f64,
+    /// Teacher–student / toy: input dimension. Default 40.
+    pub teacher_inputs: usize,
+    /// Teacher–student: output dimension. Default 1.
+    pub teacher_outputs: usize,
+    /// Teacher–student / toy: number of samples. Default 1000 (toy: 20 if 0).
+    pub teacher_samples: usize,
+    /// Teacher–student: hidden width of the teacher. Default 64.
+    pub teacher_width: usize,
+    /// Teacher–student: std of the label noise. Default 0.
+    pub teacher_noise: f64,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            source: Source::Mnist,
+            test_frac: 0.2,
+            n_samples: 0,
+            images: String::new(),
+            labels: String::new(),
+            csv: String::new(),
+            has_header: false,
+            label_column: None,
+            target_columns: vec![],
+            target_on: 1.0,
+            target_off: 0.0,
+            teacher_inputs: 40,
+            teacher_outputs: 1,
+            teacher_samples: 1000,
+            teacher_width: 64,
+            teacher_noise: 0.0,
+        }
+    }
+}
+
+/// `[train]`: the schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSpec {
+    /// Passes over the training set, ≥ 1. Default 1.
+    pub epochs: usize,
+    /// Samples a step, ≥ 1. Default 64.
+    pub batch_size: usize,
+    /// Stop after this many steps; 0 = no limit. Default 0.
+    pub max_steps: usize,
+    /// Evaluate on the test set every this many steps (and at the end); 0 = only at the end. Default 50.
+    pub eval_every_steps: usize,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            epochs: 1,
+            batch_size: 64,
+            max_steps: 0,
+            eval_every_steps: 50,
+        }
+    }
+}
+
+/// `[record]`: what a run writes besides the summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordSpec {
+    /// Record a step's full diagnostics (PC–BP cosines, device counts, and a
+    /// relaxation trace when `relax.trace_every_tau` > 0) every this many
+    /// steps, ≥ 1. Default 10.
+    pub every_steps: usize,
+    /// Trace the PC–BP cosine over relaxation time in recorded steps. Default true.
+    pub trace_alignment: bool,
+}
+
+impl Default for RecordSpec {
+    fn default() -> Self {
+        RecordSpec {
+            every_steps: 10,
+            trace_alignment: true,
+        }
+    }
+}

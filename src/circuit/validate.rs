@@ -1,0 +1,244 @@
+//! Range and consistency checks of a parsed circuit, before any work starts.
+//! Each failure names the dotted key and the allowed range or the fix.
+
+use super::schema::{Circuit, Order, Source};
+use crate::relax::Dynamics;
+
+type Check = Result<(), (String, String)>;
+
+/// Re-keys a module's "key: message" (or "module.key: message") under `section`.
+fn keyed(section: &str, msg: String) -> (String, String) {
+    match msg.split_once(": ") {
+        Some((key, rest)) if !key.contains(' ') => {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            (format!("{section}.{leaf}"), rest.to_string())
+        }
+        _ => (section.to_string(), msg),
+    }
+}
+
+fn ensure(ok: bool, key: &str, msg: impl Into<String>) -> Check {
+    if ok {
+        Ok(())
+    } else {
+        Err((key.to_string(), msg.into()))
+    }
+}
+
+fn positive(key: &str, v: f64) -> Check {
+    ensure(
+        v.is_finite() && v > 0.0,
+        key,
+        format!("expected a finite value > 0, got {v}"),
+    )
+}
+
+fn unit_interval(key: &str, v: f64) -> Check {
+    ensure(
+        (0.0..1.0).contains(&v),
+        key,
+        format!("expected 0 ≤ value < 1, got {v}"),
+    )
+}
+
+/// The dynamics the relaxation will run (damping resolved later when automatic).
+pub fn dynamics_of(c: &Circuit) -> Dynamics {
+    match c.dynamics.order {
+        Order::FirstOrder => Dynamics::FirstOrder,
+        Order::Inertial => Dynamics::Inertial {
+            damping: c.dynamics.damping.unwrap_or(0.0),
+            mass: c.dynamics.mass,
+        },
+    }
+}
+
+/// Checks every section; the first failure is returned as (key, message).
+pub fn validate(c: &Circuit) -> Check {
+    let n = &c.network;
+    ensure(
+        n.depth >= 1,
+        "network.depth",
+        format!("expected ≥ 1 weight layer, got {}", n.depth),
+    )?;
+    ensure(n.width >= 1, "network.width", "expected ≥ 1 unit, got 0")?;
+    if !n.hidden_widths.is_empty() {
+        ensure(
+            n.hidden_widths.len() == n.depth - 1,
+            "network.hidden_widths",
+            format!(
+                "expected {} widths (one per hidden layer for depth {}), got {}",
+                n.depth - 1,
+                n.depth,
+                n.hidden_widths.len()
+            ),
+        )?;
+        ensure(
+            !n.hidden_widths.contains(&0),
+            "network.hidden_widths",
+            "every width must be ≥ 1",
+        )?;
+        if n.skips {
+            ensure(
+                n.hidden_widths.windows(2).all(|w| w[0] == w[1]),
+                "network.skips",
+                format!("identity skips need equal hidden widths, got {:?}; set skips = false or equal widths", n.hidden_widths),
+            )?;
+        }
+    }
+    positive("network.output_precision", n.output_precision)?;
+    let p = &c.parameterisation;
+    positive("parameterisation.gamma0", p.gamma0)?;
+    ensure(
+        p.alpha.is_finite() && p.alpha >= 0.0,
+        "parameterisation.alpha",
+        format!("expected a finite value ≥ 0, got {}", p.alpha),
+    )?;
+
+    c.device.validate().map_err(|m| keyed("device", m))?;
+    c.mapping.validate().map_err(|m| keyed("mapping", m))?;
+    c.tile.validate().map_err(|m| keyed("tile", m))?;
+    c.periphery
+        .dac
+        .validate()
+        .map_err(|m| keyed("periphery.dac", m))?;
+    c.periphery
+        .adc
+        .validate()
+        .map_err(|m| keyed("periphery.adc", m))?;
+
+    let d = &c.dynamics;
+    ensure(
+        d.tau_s.is_finite() && d.tau_s > 0.0 && d.tau_s <= 1.0,
+        "dynamics.tau_s",
+        format!("expected 0 < tau_s ≤ 1 s, got {}", d.tau_s),
+    )?;
+    positive("dynamics.mass", d.mass)?;
+    if let Some(g) = d.damping {
+        ensure(
+            g.is_finite() && g >= 0.0,
+            "dynamics.damping",
+            format!("expected a finite value ≥ 0, got {g}"),
+        )?;
+    }
+    ensure(
+        d.opamp_gain == 0.0 || (d.opamp_gain.is_finite() && d.opamp_gain >= 1.0),
+        "dynamics.opamp_gain",
+        format!("expected 0 (ideal) or a DC gain ≥ 1, got {}", d.opamp_gain),
+    )?;
+    if !d.tau_rel.is_empty() {
+        ensure(
+            d.tau_rel.len() == n.depth - 1,
+            "dynamics.tau_rel",
+            format!(
+                "expected {} values (one per hidden layer), got {}",
+                n.depth - 1,
+                d.tau_rel.len()
+            ),
+        )?;
+        ensure(
+            d.tau_rel.iter().all(|t| t.is_finite() && *t > 0.0),
+            "dynamics.tau_rel",
+            "every τ_ℓ/τ must be finite and > 0",
+        )?;
+    }
+    c.relax
+        .validate(&dynamics_of(c))
+        .map_err(|m| keyed("relax", m))?;
+
+    let k = &c.controller;
+    positive("controller.lr", k.lr)?;
+    unit_interval("controller.momentum", k.momentum)?;
+    unit_interval("controller.beta1", k.beta1)?;
+    unit_interval("controller.beta2", k.beta2)?;
+    positive("controller.eps", k.eps)?;
+    positive("controller.pulse_dg_us", k.pulse_dg_us)?;
+    ensure(k.max_pulses >= 1, "controller.max_pulses", "expected ≥ 1")?;
+    ensure(
+        k.pulse_noise_rel.is_finite() && k.pulse_noise_rel >= 0.0,
+        "controller.pulse_noise_rel",
+        format!("expected a finite value ≥ 0, got {}", k.pulse_noise_rel),
+    )?;
+    ensure(
+        k.pulse_dg_us < c.device.g_max_us - c.device.g_min_us,
+        "controller.pulse_dg_us",
+        format!(
+            "one pulse ({} µS) must be smaller than the conductance range G_max − G_min = {} µS",
+            k.pulse_dg_us,
+            c.device.g_max_us - c.device.g_min_us
+        ),
+    )?;
+
+    c.timing
+        .validate()
+        .map_err(|e| keyed("timing", e.to_string()))?;
+
+    let data = &c.data;
+    unit_interval("data.test_frac", data.test_frac)?;
+    ensure(
+        data.target_on != data.target_off,
+        "data.target_on",
+        "must differ from data.target_off",
+    )?;
+    match data.source {
+        Source::Idx => {
+            ensure(
+                !data.images.is_empty(),
+                "data.images",
+                "source = \"idx\" needs the path of an IDX image file",
+            )?;
+            ensure(
+                !data.labels.is_empty(),
+                "data.labels",
+                "source = \"idx\" needs the path of an IDX label file",
+            )?;
+        }
+        Source::Csv => {
+            ensure(
+                !data.csv.is_empty(),
+                "data.csv",
+                "source = \"csv\" needs the path of a CSV file",
+            )?;
+            ensure(
+                data.label_column.is_some() || !data.target_columns.is_empty(),
+                "data.label_column",
+                "source = \"csv\" needs a label_column (classification) or target_columns (regression)",
+            )?;
+        }
+        Source::TeacherStudent | Source::GaussianToy => {
+            ensure(
+                data.teacher_inputs >= 1,
+                "data.teacher_inputs",
+                "expected ≥ 1",
+            )?;
+            ensure(
+                data.teacher_outputs >= 1,
+                "data.teacher_outputs",
+                "expected ≥ 1",
+            )?;
+            ensure(
+                data.teacher_samples >= 2,
+                "data.teacher_samples",
+                "expected ≥ 2",
+            )?;
+            ensure(
+                data.teacher_width >= 1,
+                "data.teacher_width",
+                "expected ≥ 1",
+            )?;
+            ensure(
+                data.teacher_noise.is_finite() && data.teacher_noise >= 0.0,
+                "data.teacher_noise",
+                "expected a finite value ≥ 0",
+            )?;
+        }
+        Source::Mnist => {}
+    }
+    ensure(c.train.epochs >= 1, "train.epochs", "expected ≥ 1")?;
+    ensure(c.train.batch_size >= 1, "train.batch_size", "expected ≥ 1")?;
+    ensure(
+        c.record.every_steps >= 1,
+        "record.every_steps",
+        "expected ≥ 1",
+    )?;
+    Ok(())
+}

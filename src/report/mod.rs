@@ -1,0 +1,181 @@
+//! What a run leaves in its folder, written as it goes so that an
+//! interrupted or failed run still leaves valid files:
+//! - `report.json`: the resolved circuit, derived quantities, every step's
+//!   record, evaluations and (at the end) the summary; `status` says whether
+//!   it is complete. Rewritten atomically (temporary file, then rename).
+//! - `relaxation.csv`: traces of the recorded relaxations, appended.
+//! - `weights.safetensors`: the chip's effective weights W1 … WL at the end.
+
+pub mod tensors;
+
+use crate::chip::{EvalRecord, StepRecord};
+use crate::circuit::Circuit;
+use crate::relax::{Spectrum, Trace};
+use crate::timing::Comparison;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Running,
+    Complete,
+    Failed,
+}
+
+/// Quantities derived from the circuit and the data.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Derived {
+    /// `[n_0, …, n_L]`.
+    pub widths: Vec<usize>,
+    pub n_params: usize,
+    pub n_crossbars: usize,
+    pub n_tiles: usize,
+    /// Tile grid (rows × cols of tiles) of each layer's array.
+    pub tile_grids: Vec<(usize, usize)>,
+    /// a_ℓ and η_ℓ per layer.
+    pub multipliers: Vec<f64>,
+    pub learning_rates: Vec<f64>,
+    /// Extreme eigenvalues of the activity Hessian at the first batch's
+    /// feedforward state (1/τ).
+    pub spectrum: Option<Spectrum>,
+    /// Damping in force (inertial dynamics).
+    pub damping: Option<f64>,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+/// The run's headline numbers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub steps: usize,
+    pub test_loss: f64,
+    pub test_accuracy: Option<f64>,
+    /// Median relaxation time over all steps, τ and s.
+    pub median_t_relax_tau: f64,
+    pub median_t_relax_s: f64,
+    /// Mean PC–BP cosine over recorded steps.
+    pub mean_cos_bp: Option<f64>,
+    /// Medians over all steps of t_BP/t_PC and E_BP/E_PC.
+    pub median_speedup: f64,
+    pub median_energy_ratio: f64,
+    /// The cost breakdown of the last step.
+    pub last_step_cost: Option<Comparison>,
+    /// Wall-clock time of the simulation (s).
+    pub wall_s: f64,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub pcchip_version: String,
+    pub status: Status,
+    pub error: Option<String>,
+    pub circuit: Circuit,
+    pub derived: Derived,
+    pub steps: Vec<StepRecord>,
+    pub evals: Vec<EvalRecord>,
+    pub summary: Option<Summary>,
+}
+
+impl Report {
+    pub fn new(circuit: Circuit, derived: Derived) -> Self {
+        Report {
+            pcchip_version: env!("CARGO_PKG_VERSION").into(),
+            status: Status::Running,
+            error: None,
+            circuit,
+            derived,
+            steps: vec![],
+            evals: vec![],
+            summary: None,
+        }
+    }
+}
+
+/// Median of a list (NaN when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| !x.is_nan());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Writes a run's folder incrementally.
+pub struct ReportWriter {
+    dir: PathBuf,
+    csv: Option<BufWriter<File>>,
+}
+
+impl ReportWriter {
+    /// Creates (or reuses) the folder.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(ReportWriter {
+            dir: dir.to_path_buf(),
+            csv: None,
+        })
+    }
+
+    /// The run's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Rewrites report.json atomically.
+    pub fn save(&mut self, report: &Report) -> std::io::Result<()> {
+        let tmp = self.dir.join(".report.json.tmp");
+        let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, self.dir.join("report.json"))?;
+        if let Some(csv) = &mut self.csv {
+            csv.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends a relaxation trace to relaxation.csv (τ given in s for the time column).
+    pub fn append_trace(&mut self, step: usize, trace: &Trace, tau_s: f64) -> std::io::Result<()> {
+        if self.csv.is_none() {
+            let mut f = BufWriter::new(File::create(self.dir.join("relaxation.csv"))?);
+            let n_layers = trace.layer_error.first().map_or(0, Vec::len);
+            write!(f, "step,t_tau,t_s,energy,kinetic,residual,cos_bp")?;
+            for l in 1..=n_layers {
+                write!(f, ",err_{l}")?;
+            }
+            writeln!(f)?;
+            self.csv = Some(f);
+        }
+        let f = self.csv.as_mut().expect("opened above");
+        for i in 0..trace.len() {
+            let cos = trace
+                .cosine
+                .get(i)
+                .map_or(String::new(), |c| format!("{c:.9}"));
+            write!(
+                f,
+                "{step},{:.6},{:.6e},{:.9e},{:.6e},{:.6e},{cos}",
+                trace.t_tau[i],
+                trace.t_tau[i] * tau_s,
+                trace.energy[i],
+                trace.kinetic[i],
+                trace.residual[i]
+            )?;
+            for e in &trace.layer_error[i] {
+                write!(f, ",{e:.6e}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Matrices in and out of safetensors files. Tensors are row-major
+//! `[rows, cols]` (a weight W_ℓ is `[n_out, n_in]`, like a PyTorch Linear's
+//! weight); scalars are 0-d tensors. Files are f32 or f64; reading converts to
+//! the simulator's precision and rejects every other dtype by name.
+
+use crate::real::Real;
+use nalgebra::DMatrix;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::path::Path;
+
+/// A named tensor to write: a matrix or a scalar.
+pub enum Tensor<'a, T: Real> {
+    Matrix(&'a DMatrix<T>),
+    Scalar(f64),
+}
+
+/// A tensor's dtype, shape and little-endian bytes.
+type Encoded = (Dtype, Vec<usize>, Vec<u8>);
+
+fn bytes_of<T: Real>(t: &Tensor<T>) -> Encoded {
+    match t {
+        Tensor::Scalar(v) => (Dtype::F64, vec![], v.to_le_bytes().to_vec()),
+        Tensor::Matrix(m) => {
+            let (r, c) = m.shape();
+            let mut out = Vec::with_capacity(r * c * 8);
+            for i in 0..r {
+                for j in 0..c {
+                    let v = m[(i, j)];
+                    if T::NAME == "f32" {
+                        out.extend((v.f64() as f32).to_le_bytes());
+                    } else {
+                        out.extend(v.f64().to_le_bytes());
+                    }
+                }
+            }
+            let dtype = if T::NAME == "f32" {
+                Dtype::F32
+            } else {
+                Dtype::F64
+            };
+            (dtype, vec![r, c], out)
+        }
+    }
+}
+
+/// Writes named tensors to `path`.
+pub fn write_tensors<T: Real>(path: &Path, tensors: &[(String, Tensor<T>)]) -> Result<(), String> {
+    let encoded: Vec<(String, Encoded)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), bytes_of(t)))
+        .collect();
+    let views = encoded
+        .iter()
+        .map(|(n, (d, s, b))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads every tensor of a safetensors file as a matrix (0-d and 1-d
+/// tensors become 1×1 and 1×n).
+pub fn read_tensors<T: Real>(path: &Path) -> Result<Vec<(String, DMatrix<T>)>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    let mut out = Vec::new();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    for name in names {
+        let view = st
+            .tensor(&name)
+            .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
+        let (rows, cols) = match view.shape() {
+            [] => (1, 1),
+            [n] => (1, *n),
+            [r, c] => (*r, *c),
+            s => {
+                return Err(format!(
+                    "{}: {name}: expected a matrix, got shape {s:?}",
+                    path.display()
+                ))
+            }
+        };
+        let data = view.data();
+        let values: Vec<f64> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
+                .collect(),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect(),
+            d => {
+                return Err(format!(
+                    "{}: {name}: dtype {d:?} is not supported; expected F32 or F64",
+                    path.display()
+                ))
+            }
+        };
+        if values.len() != rows * cols {
+            return Err(format!(
+                "{}: {name}: {} values for shape [{rows}, {cols}]",
+                path.display(),
+                values.len()
+            ));
+        }
+        out.push((
+            name,
+            DMatrix::from_row_iterator(rows, cols, values.into_iter().map(T::of)),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrices_round_trip_exactly() {
+        let dir = std::env::temp_dir().join(format!("pcchip-tensors-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let w1 = DMatrix::<f64>::from_fn(3, 5, |i, j| (i as f64 + 1.0) / (j as f64 + 3.0));
+        let w2 = DMatrix::<f64>::from_fn(2, 3, |i, j| -(i as f64) * 0.1 + j as f64);
+        write_tensors(
+            &path,
+            &[
+                ("W1".into(), Tensor::Matrix(&w1)),
+                ("W2".into(), Tensor::Matrix(&w2)),
+                ("loss".into(), Tensor::Scalar(0.25)),
+            ],
+        )
+        .unwrap();
+        let back = read_tensors::<f64>(&path).unwrap();
+        assert_eq!(back[0].0, "W1");
+        assert_eq!(back[0].1, w1);
+        assert_eq!(back[1].1, w2);
+        assert_eq!(back[2].1[(0, 0)], 0.25);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

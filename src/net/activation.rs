@@ -40,7 +40,7 @@ impl Activation {
     pub fn phi<T: Real>(self, x: T) -> T {
         match self {
             Activation::Linear => x,
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => x.act_tanh(),
             Activation::Relu => {
                 if x > T::zero() {
                     x
@@ -50,7 +50,7 @@ impl Activation {
             }
             Activation::Gelu => {
                 let u = T::of(GELU_C) * (x + T::of(GELU_K) * x * x * x);
-                T::of(0.5) * x * (T::one() + u.tanh())
+                T::of(0.5) * x * (T::one() + u.act_tanh())
             }
             Activation::HardTanh => x.clamp(-T::one(), T::one()),
         }
@@ -62,7 +62,7 @@ impl Activation {
         match self {
             Activation::Linear => T::one(),
             Activation::Tanh => {
-                let t = x.tanh();
+                let t = x.act_tanh();
                 T::one() - t * t
             }
             Activation::Relu => {
@@ -75,7 +75,7 @@ impl Activation {
             Activation::Gelu => {
                 let c = T::of(GELU_C);
                 let k = T::of(GELU_K);
-                let t = (c * (x + k * x * x * x)).tanh();
+                let t = (c * (x + k * x * x * x)).act_tanh();
                 let du = c * (T::one() + T::of(3.0) * k * x * x);
                 T::of(0.5) * (T::one() + t) + T::of(0.5) * x * (T::one() - t * t) * du
             }
@@ -89,19 +89,42 @@ impl Activation {
         }
     }
 
+    /// (φ(x), φ'(x)) in one evaluation: the two share their tanh, and each
+    /// value is bitwise equal to [`Activation::phi`] and [`Activation::dphi`].
+    #[inline]
+    pub fn phi_dphi<T: Real>(self, x: T) -> (T, T) {
+        match self {
+            Activation::Tanh => {
+                let t = x.act_tanh();
+                (t, T::one() - t * t)
+            }
+            Activation::Gelu => {
+                let c = T::of(GELU_C);
+                let k = T::of(GELU_K);
+                let t = (c * (x + k * x * x * x)).act_tanh();
+                let du = c * (T::one() + T::of(3.0) * k * x * x);
+                (
+                    T::of(0.5) * x * (T::one() + t),
+                    T::of(0.5) * (T::one() + t) + T::of(0.5) * x * (T::one() - t * t) * du,
+                )
+            }
+            _ => (self.phi(x), self.dphi(x)),
+        }
+    }
+
     /// φ''(x) (0 for the piecewise-linear activations).
     #[inline]
     pub fn d2phi<T: Real>(self, x: T) -> T {
         match self {
             Activation::Linear | Activation::Relu | Activation::HardTanh => T::zero(),
             Activation::Tanh => {
-                let t = x.tanh();
+                let t = x.act_tanh();
                 -T::of(2.0) * t * (T::one() - t * t)
             }
             Activation::Gelu => {
                 let c = T::of(GELU_C);
                 let k = T::of(GELU_K);
-                let t = (c * (x + k * x * x * x)).tanh();
+                let t = (c * (x + k * x * x * x)).act_tanh();
                 let s = T::one() - t * t;
                 let du = c * (T::one() + T::of(3.0) * k * x * x);
                 let d2u = c * T::of(6.0) * k * x;

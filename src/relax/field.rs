@@ -18,7 +18,6 @@
 //! Indexing: hidden state `z[k]` is z_{k+1} (k = 0..L−2); per-layer buffers
 //! are indexed ℓ − 1 (ℓ = 1..L).
 
-use super::state::mat_axpy;
 use crate::net::{Activation, Loss, Network};
 use crate::operator::WeightOperator;
 use crate::real::{gemm_abt, Real};
@@ -88,7 +87,6 @@ pub struct Field<'a, T: Real> {
     lin: Linearisation<T>,
     h_in: Vec<DMatrix<T>>,
     h_eps: Vec<DMatrix<T>>,
-    h_back: Vec<DMatrix<T>>,
     /// Number of force evaluations so far.
     pub n_evals: usize,
     /// Number of Hessian–vector products so far.
@@ -131,12 +129,11 @@ impl<'a, T: Real> Field<'a, T> {
             dpre: pre_like.clone(),
             eps: cores.iter().map(|c| m(c.n_out())).collect(),
             back: cores[..depth - 1].iter().map(|c| m(c.n_out())).collect(),
-            softmax: None,
+            softmax: (spec.loss == Loss::CrossEntropy).then(|| m(cores[depth - 1].n_out())),
             layer_energy: vec![0.0; depth],
             lin: Linearisation::default(),
             h_in: pre_like,
             h_eps: cores.iter().map(|c| m(c.n_out())).collect(),
-            h_back: cores[..depth - 1].iter().map(|c| m(c.n_out())).collect(),
             cores,
             spec,
             x,
@@ -197,6 +194,14 @@ impl<'a, T: Real> Field<'a, T> {
     }
 
     /// Evaluates every layer at `z` and writes `out[k]` = force on z_{k+1}.
+    ///
+    /// Two parallel phases, one task a layer, each task writing only its own
+    /// layer's buffers (no allocation, no reduction across tasks):
+    /// 1. φ and φ' of the layer's input (one pass, shared tanh), the forward
+    ///    product, then ε and the layer's energy in one pass (the multiplier
+    ///    a_ℓ is applied there, not in a pass of its own);
+    /// 2. the transposed product written straight into `out[k]`, then the
+    ///    whole force in one pass.
     pub fn force(&mut self, z: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
         self.n_evals += 1;
         let depth = self.depth();
@@ -204,72 +209,107 @@ impl<'a, T: Real> Field<'a, T> {
         let (x, y, cores) = (&self.x, &self.y, &self.cores);
         let act = spec.activation;
         let linear = act.is_linear();
+        let cross_entropy = spec.loss == Loss::CrossEntropy;
         let inv_batch = 1.0 / self.x.ncols() as f64;
         // Phase 1: predictions and errors, every layer at once.
-        let energies: Vec<(f64, Option<DMatrix<T>>)> = self
-            .pre
+        self.pre
             .par_iter_mut()
             .zip(self.dpre.par_iter_mut())
             .zip(self.eps.par_iter_mut())
+            .zip(self.layer_energy.par_iter_mut())
             .enumerate()
-            .map(|(i, ((pre, dpre), eps))| {
+            .for_each(|(i, (((pre, dpre), eps), energy))| {
                 let l = i + 1;
                 let zin = input(x, z, l);
                 let drive: &DMatrix<T> = if l == 1 || linear {
                     zin
                 } else {
-                    pre.zip_apply(zin, |p, v| *p = act.phi(v));
-                    dpre.zip_apply(zin, |d, v| *d = act.dphi(v));
+                    let (p, d) = (pre.as_mut_slice(), dpre.as_mut_slice());
+                    let pairs = p.iter_mut().zip(d.iter_mut()).zip(zin.as_slice());
+                    if act == Activation::Tanh {
+                        // The common case, spelt out so that the loop vectorises.
+                        for ((p, d), &v) in pairs {
+                            let t = v.act_tanh();
+                            (*p, *d) = (t, T::one() - t * t);
+                        }
+                    } else {
+                        for ((p, d), &v) in pairs {
+                            (*p, *d) = act.phi_dphi(v);
+                        }
+                    }
                     pre
                 };
                 cores[i].forward_into(drive, eps);
-                let (a, target) = (spec.multipliers[i], if l == depth { y } else { &z[l - 1] });
-                if l == depth && spec.loss == Loss::CrossEntropy {
+                let a = spec.multipliers[i];
+                if l == depth && cross_entropy {
+                    // ε_L = y − softmax(a_L·W_L φ): softmax here, y − p after the phase.
                     eps.scale_mut(a);
-                    let ce = cross_entropy_in_place(eps, y);
-                    let p = eps.clone();
-                    eps.zip_apply(y, |e, t| *e = t - *e);
-                    return (spec.lambda.f64() * ce * inv_batch, Some(p));
+                    *energy = spec.lambda.f64() * cross_entropy_in_place(eps, y) * inv_batch;
+                    return;
                 }
+                let target = if l == depth { y } else { &z[l - 1] };
+                let e = eps.as_mut_slice();
+                let t = &target.as_slice()[..e.len()];
+                let mut sq = 0.0f64;
                 if spec.skips[i] {
-                    eps.zip_zip_apply(target, zin, |e, t, v| *e = t - (a * *e + v));
+                    let v = &zin.as_slice()[..e.len()];
+                    for j in 0..e.len() {
+                        e[j] = t[j] - (a * e[j] + v[j]);
+                        sq += e[j].f64() * e[j].f64();
+                    }
                 } else {
-                    eps.zip_apply(target, |e, t| *e = t - a * *e);
+                    for j in 0..e.len() {
+                        e[j] = t[j] - a * e[j];
+                        sq += e[j].f64() * e[j].f64();
+                    }
                 }
-                let sq: f64 = eps.iter().map(|v| v.f64().powi(2)).sum();
-                (0.5 * spec.precision(l).f64() * sq * inv_batch, None)
-            })
-            .collect();
-        self.softmax = None;
-        for (i, (e, p)) in energies.into_iter().enumerate() {
-            self.layer_energy[i] = e;
-            if p.is_some() {
-                self.softmax = p;
+                *energy = 0.5 * spec.precision(l).f64() * sq * inv_batch;
+            });
+        if cross_entropy {
+            let (p, e) = (&mut self.softmax, &mut self.eps[depth - 1]);
+            match p {
+                Some(p) => p.copy_from(e),
+                None => *p = Some(e.clone()),
             }
+            e.zip_apply(y, |e, t| *e = t - *e);
         }
         // Phase 2: transposed feedback and the force, every hidden layer at once.
         let (eps, dpre) = (&self.eps, &self.dpre);
-        self.back
-            .par_iter_mut()
-            .zip(out.par_iter_mut())
-            .enumerate()
-            .for_each(|(k, (back, f))| {
-                let l = k + 1; // hidden layer ℓ, fed back by layer ℓ + 1
-                let lam = spec.precision(l + 1);
-                cores[l].transpose_into(&eps[l], back);
-                *back *= spec.multipliers[l] * lam;
-                if !linear {
-                    back.component_mul_assign(&dpre[l]);
+        out.par_iter_mut().enumerate().for_each(|(k, f)| {
+            let l = k + 1; // hidden layer ℓ, fed back by layer ℓ + 1
+            let lam = spec.precision(l + 1);
+            let c = spec.multipliers[l] * lam;
+            let (skip, leak) = (spec.skips[l], spec.leak);
+            cores[l].transpose_into(&eps[l], f);
+            let f = f.as_mut_slice();
+            let n = f.len();
+            let (e_own, e_up, zk) = (
+                &eps[k].as_slice()[..n],
+                if skip {
+                    &eps[l].as_slice()[..n]
+                } else {
+                    &[][..]
+                },
+                z[k].as_slice(),
+            );
+            let d = if linear {
+                &[][..]
+            } else {
+                &dpre[l].as_slice()[..n]
+            };
+            // f = (c·Wᵀε_{ℓ+1})⊙φ'(z_ℓ) − ε_ℓ [+ Λ s ε_{ℓ+1}] [− g_leak z_ℓ]
+            for j in 0..n {
+                let back = if linear { c * f[j] } else { c * f[j] * d[j] };
+                let mut v = back - e_own[j];
+                if skip {
+                    v += lam * e_up[j];
                 }
-                f.copy_from(back);
-                *f -= &eps[k];
-                if spec.skips[l] {
-                    mat_axpy(f, lam, &eps[l]);
+                if leak != T::zero() {
+                    v += -leak * zk[j];
                 }
-                if spec.leak != T::zero() {
-                    mat_axpy(f, -spec.leak, &z[k]);
-                }
-            });
+                f[j] = v;
+            }
+        });
     }
 
     /// Energy F (batch mean) at the last evaluated state.
@@ -360,26 +400,40 @@ impl<'a, T: Real> Field<'a, T> {
                 }
             });
         let h_eps = &self.h_eps;
-        self.h_back
-            .par_iter_mut()
-            .zip(out.par_iter_mut())
-            .enumerate()
-            .for_each(|(k, (back, o))| {
-                let l = k + 1;
-                cores[l].transpose_into(&h_eps[l], back);
-                *back *= spec.multipliers[l];
-                if !linear {
-                    back.component_mul_assign(&lin.dpre[l]);
+        out.par_iter_mut().enumerate().for_each(|(k, o)| {
+            let l = k + 1;
+            let a = spec.multipliers[l];
+            let (skip, leak) = (spec.skips[l], spec.leak);
+            cores[l].transpose_into(&h_eps[l], o);
+            let o = o.as_mut_slice();
+            let n = o.len();
+            let (e_own, e_up, vk) = (
+                &h_eps[k].as_slice()[..n],
+                if skip {
+                    &h_eps[l].as_slice()[..n]
+                } else {
+                    &[][..]
+                },
+                v[k].as_slice(),
+            );
+            let d = if linear {
+                &[][..]
+            } else {
+                &lin.dpre[l].as_slice()[..n]
+            };
+            // o = δε̃_ℓ − (a·Wᵀδε̃_{ℓ+1})⊙φ'(z_ℓ) [− s δε̃_{ℓ+1}] [+ g_leak v_ℓ]
+            for j in 0..n {
+                let back = if linear { a * o[j] } else { a * o[j] * d[j] };
+                let mut w = e_own[j] - back;
+                if skip {
+                    w -= e_up[j];
                 }
-                o.copy_from(&h_eps[k]);
-                *o -= &*back;
-                if spec.skips[l] {
-                    *o -= &h_eps[l];
+                if leak != T::zero() {
+                    w += leak * vk[j];
                 }
-                if spec.leak != T::zero() {
-                    mat_axpy(o, spec.leak, &v[k]);
-                }
-            });
+                o[j] = w;
+            }
+        });
     }
 
     /// Diagonal of (H_GN + g_leak I) at the linearised point, approximated

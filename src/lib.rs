@@ -11,6 +11,7 @@
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 
 pub mod analog;
+pub mod bench;
 pub mod chip;
 pub mod circuit;
 pub mod controller;

@@ -43,6 +43,28 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The chip's speedup against sequential backprop as a function of depth.
+    Bench {
+        /// Circuit file (TOML); the embedded quickstart when omitted.
+        circuit: Option<PathBuf>,
+        /// Depths to run (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = vec![2, 4, 8, 16, 32, 64, 128])]
+        depths: Vec<usize>,
+        /// Training steps per depth.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Dynamics to compare: first-order, inertial (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = vec!["first-order".to_string(), "inertial".to_string()])]
+        dynamics: Vec<String>,
+        /// Skip the one-thread timing of the simulator.
+        #[arg(long)]
+        no_thread_compare: bool,
+        /// Output folder (default runs/<circuit name>-bench).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Validate a circuit; print it resolved, with derived quantities.
     Check {
         circuit: Option<PathBuf>,
@@ -210,6 +232,68 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 b.finish_and_clear();
             }
             print_summary(&result?, &out_dir);
+            Ok(())
+        }
+        Command::Bench {
+            circuit,
+            depths,
+            steps,
+            dynamics,
+            no_thread_compare,
+            out,
+            set,
+        } => {
+            let (c, base_dir) = load(&circuit, &set)?;
+            let orders = dynamics
+                .iter()
+                .map(|d| match d.as_str() {
+                    "first-order" => Ok(circuit::Order::FirstOrder),
+                    "inertial" => Ok(circuit::Order::Inertial),
+                    other => Err(RunError::Invalid(format!(
+                        "--dynamics: unknown `{other}`; expected first-order or inertial"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if depths.is_empty() || depths.contains(&0) || steps == 0 {
+                return Err(RunError::Invalid(
+                    "--depths needs depths ≥ 1 and --steps ≥ 1".into(),
+                ));
+            }
+            let out_dir =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-bench", c.name)));
+            let opts = pcchip::bench::BenchOptions {
+                depths,
+                steps,
+                orders,
+                compare_threads: !no_thread_compare,
+            };
+            println!(
+                "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9}",
+                "depth",
+                "dynamics",
+                "relax τ",
+                "align τ",
+                "cos≥.99 τ",
+                "t_PC s",
+                "t_BP s",
+                "speedup",
+                "E ratio",
+                "wall s",
+                "1-thr s"
+            );
+            let rows = pcchip::bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
+                let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
+                println!(
+                    "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                    r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.energy_ratio, r.wall_step_s,
+                    r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}"))
+                );
+            })?;
+            println!(
+                "{} points written to {}/bench.json and bench.csv",
+                rows.len(),
+                out_dir.display()
+            );
             Ok(())
         }
         Command::Check { circuit, set } => {

@@ -15,13 +15,22 @@ fn every_example_circuit_is_valid() {
             continue;
         }
         let c = circuit::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let opts = RunOptions { out_dir: "unused".into(), base_dir: dir.clone(), weights: None };
+        let opts = RunOptions {
+            out_dir: "unused".into(),
+            base_dir: dir.clone(),
+            weights: None,
+        };
         let derived = match c.precision {
             Precision::F32 => prepare::<f32>(&c, &opts).map(|p| p.3),
             Precision::F64 => prepare::<f64>(&c, &opts).map(|p| p.3),
         }
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(derived.widths.len(), c.network.depth + 1, "{}", path.display());
+        assert_eq!(
+            derived.widths.len(),
+            c.network.depth + 1,
+            "{}",
+            path.display()
+        );
         n += 1;
     }
     assert!(n >= 8, "expected the example circuits, found {n}");

@@ -39,6 +39,9 @@ pub struct StepRecord {
     pub cos_bp_layers: Option<Vec<f64>>,
     /// Relaxation time until the traced cosine stays ≥ 0.99 (τ), when reached.
     pub t_cos99_tau: Option<f64>,
+    /// Relaxation time until the traced cosine stays within 1% of its final value (τ).
+    #[serde(default)]
+    pub t_align_tau: Option<f64>,
     /// Weights saturated so far (programming and updates), devices stuck.
     pub n_saturated: usize,
     pub n_stuck: usize,
@@ -206,6 +209,7 @@ impl<T: Real> Chip<T> {
             cos_bp,
             cos_bp_layers,
             t_cos99_tau: trace.as_ref().and_then(|t| t.time_to_cosine(0.99)),
+            t_align_tau: trace.as_ref().and_then(|t| t.time_to_align(0.01)),
             n_saturated: self.n_saturated(),
             n_stuck: self.n_stuck(),
             n_converter_saturated: n_conv,

@@ -1,0 +1,287 @@
+//! `pcchip bench`: the layer-parallel speedup against sequential backprop as
+//! a function of depth (MODEL.md §5–§7). For each depth, at the circuit's
+//! width, a few training steps are run (every step recorded and traced) and
+//! the relaxation time, the time to align with backprop, the chip's time and
+//! energy against sequential backprop, and the simulator's own wall-clock
+//! (one thread and all threads) are reported. Each depth's run leaves its
+//! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
+
+use crate::circuit::{Circuit, Order, Precision};
+use crate::relax::Method;
+use crate::report::{median, Report};
+use crate::train::{prepare, run, Observer, RunError, RunOptions};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to bench.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Depths L to run.
+    pub depths: Vec<usize>,
+    /// Training steps per depth.
+    pub steps: usize,
+    /// Dynamics to compare.
+    pub orders: Vec<Order>,
+    /// Also time the steps on one thread (doubles the cost).
+    pub compare_threads: bool,
+}
+
+/// One depth × dynamics result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchRow {
+    pub depth: usize,
+    pub dynamics: String,
+    /// Median simulated relaxation time over the steps (τ).
+    pub median_t_relax_tau: f64,
+    /// Median time until the PC–BP cosine stays within 1% of its final value (τ).
+    pub t_align_tau: Option<f64>,
+    /// Median time until the PC–BP cosine stays ≥ 0.99 (τ), when reached.
+    pub t_cos99_tau: Option<f64>,
+    /// Median final PC–BP cosine.
+    pub cos_bp: Option<f64>,
+    /// Median t_PC, t_BP (s) and ratios.
+    pub t_pc_s: f64,
+    pub t_bp_s: f64,
+    pub speedup: f64,
+    pub energy_ratio: f64,
+    /// The step (τ) the explicit integrator used and the damping in force.
+    pub dt_tau: f64,
+    pub damping: Option<f64>,
+    /// Simulator wall-clock per training step, all threads and one thread (s).
+    pub wall_step_s: f64,
+    pub wall_step_1thread_s: Option<f64>,
+    /// Resident memory after the run and the chip state's size (MB).
+    pub rss_mb: f64,
+    pub state_mb: f64,
+}
+
+struct StepClock {
+    last: Option<Instant>,
+    times: Vec<f64>,
+}
+
+impl Observer for StepClock {
+    fn start(&mut self, _: usize) {
+        self.last = Some(Instant::now());
+    }
+    fn step(&mut self, _: &crate::chip::StepRecord) {
+        let now = Instant::now();
+        if let Some(t) = self.last {
+            self.times.push((now - t).as_secs_f64());
+        }
+        self.last = Some(now);
+    }
+}
+
+/// Resident set size of this process (MB), from /proc (0 where unavailable).
+pub fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Bytes of the chip's state: raw and effective weights, two conductances a
+/// weight (f64), optimiser moments, and the activities of a batch.
+fn state_mb(widths: &[usize], batch: usize, scalar_bytes: usize, adam: bool) -> f64 {
+    let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
+    let units: usize = widths.iter().sum();
+    let moments = if adam { 2 } else { 1 };
+    let bytes = weights * (scalar_bytes * (1 + moments) + 2 * 8) + units * batch * scalar_bytes * 2;
+    bytes as f64 / 1e6
+}
+
+/// The circuit for one bench point.
+fn variant(circuit: &Circuit, depth: usize, order: Order, steps: usize) -> Circuit {
+    let mut c = circuit.clone();
+    c.network.depth = depth;
+    c.network.hidden_widths.clear();
+    c.dynamics.tau_rel.clear();
+    c.dynamics.order = order;
+    c.train.max_steps = steps;
+    c.train.epochs = c.train.epochs.max(1);
+    c.train.eval_every_steps = 0;
+    c.record.every_steps = 1;
+    c.record.trace_alignment = true;
+    if c.relax.trace_every_tau == 0.0 {
+        c.relax.trace_every_tau = 1.0;
+    }
+    c.relax.method = match (order, c.relax.method) {
+        (Order::Inertial, Method::Ros2) => Method::SymplecticEuler,
+        (Order::FirstOrder, Method::SymplecticEuler) => Method::Euler,
+        (_, m) => m,
+    };
+    // The relaxation must not be cut short: allow ~L² τ (first order) or ~L τ (inertial).
+    let l = depth as f64;
+    let need = match order {
+        Order::FirstOrder => 60.0 * l * l,
+        Order::Inertial => 100.0 * l,
+    };
+    c.relax.t_max_tau = c.relax.t_max_tau.max(need);
+    c.name = format!("{}-depth{depth}-{}", circuit.name, order_name(order));
+    c
+}
+
+fn order_name(o: Order) -> &'static str {
+    match o {
+        Order::FirstOrder => "first-order",
+        Order::Inertial => "inertial",
+    }
+}
+
+/// Sets an explicit step to 80% of the stability limit estimated at the
+/// feedforward state, when the circuit's step is above it.
+fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
+    let Some(limit_c) = c.relax.method.stability_limit() else {
+        return Ok(());
+    };
+    if matches!(c.relax.method, Method::Dopri5 | Method::Ros2) {
+        return Ok(());
+    }
+    let mut probe = c.clone();
+    probe.relax.method = if c.dynamics.order == Order::Inertial {
+        Method::Rk4
+    } else {
+        Method::Dopri5
+    };
+    probe.relax.dt_tau = 1e-3;
+    let opts = RunOptions {
+        out_dir: PathBuf::new(),
+        base_dir: base_dir.into(),
+        weights: None,
+    };
+    let derived = match c.precision {
+        Precision::F32 => prepare::<f32>(&probe, &opts)?.3,
+        Precision::F64 => prepare::<f64>(&probe, &opts)?.3,
+    };
+    if let Some(s) = derived.spectrum {
+        let limit = match c.dynamics.order {
+            Order::FirstOrder => limit_c / s.lambda_max,
+            Order::Inertial => limit_c * (c.dynamics.mass / s.lambda_max).sqrt(),
+        };
+        c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
+    }
+    Ok(())
+}
+
+fn median_opt(v: Vec<Option<f64>>) -> Option<f64> {
+    let got: Vec<f64> = v.into_iter().flatten().collect();
+    (!got.is_empty()).then(|| median(got))
+}
+
+/// Runs the bench; writes bench.json, bench.csv and each point's run folder.
+pub fn bench(
+    circuit: &Circuit,
+    base_dir: &Path,
+    out_dir: &Path,
+    opts: &BenchOptions,
+    mut progress: impl FnMut(&BenchRow),
+) -> Result<Vec<BenchRow>, RunError> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
+    let mut rows = Vec::new();
+    for &order in &opts.orders {
+        for &depth in &opts.depths {
+            let mut c = variant(circuit, depth, order, opts.steps);
+            fit_step(&mut c, base_dir)?;
+            let dir = out_dir.join(format!("depth-{depth}-{}", order_name(order)));
+            let run_opts = RunOptions {
+                out_dir: dir.clone(),
+                base_dir: base_dir.into(),
+                weights: None,
+            };
+            let mut clock = StepClock {
+                last: None,
+                times: vec![],
+            };
+            let report: Report = run(&c, &run_opts, &mut clock)?;
+            let rss = rss_mb();
+            let one_thread = if opts.compare_threads {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .map_err(|e| RunError::Failed(e.to_string()))?;
+                let mut clock1 = StepClock {
+                    last: None,
+                    times: vec![],
+                };
+                let opts1 = RunOptions {
+                    out_dir: dir.join("one-thread"),
+                    ..run_opts.clone()
+                };
+                pool.install(|| run(&c, &opts1, &mut clock1))?;
+                Some(median(clock1.times))
+            } else {
+                None
+            };
+            let s = &report.steps;
+            let scalar = if c.precision == Precision::F32 { 4 } else { 8 };
+            let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
+            let row = BenchRow {
+                depth,
+                dynamics: order_name(order).into(),
+                median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
+                t_align_tau: median_opt(s.iter().map(|r| r.t_align_tau).collect()),
+                t_cos99_tau: median_opt(s.iter().map(|r| r.t_cos99_tau).collect()),
+                cos_bp: median_opt(s.iter().map(|r| r.cos_bp).collect()),
+                t_pc_s: median(s.iter().map(|r| r.t_pc_s).collect()),
+                t_bp_s: median(s.iter().map(|r| r.t_bp_s).collect()),
+                speedup: median(s.iter().map(|r| r.speedup).collect()),
+                energy_ratio: median(s.iter().map(|r| r.energy_ratio).collect()),
+                dt_tau: c.relax.dt_tau,
+                damping: report.derived.damping,
+                wall_step_s: median(clock.times),
+                wall_step_1thread_s: one_thread,
+                rss_mb: rss,
+                state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
+            };
+            progress(&row);
+            rows.push(row);
+            write_outputs(out_dir, &rows)?;
+        }
+    }
+    Ok(rows)
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x:.6e}"))
+}
+
+fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
+    let fail = |e: std::io::Error| RunError::Failed(format!("{}: {e}", dir.display()));
+    let json = serde_json::to_vec_pretty(rows).map_err(|e| RunError::Failed(e.to_string()))?;
+    std::fs::write(dir.join("bench.json"), json).map_err(fail)?;
+    let mut f = std::fs::File::create(dir.join("bench.csv")).map_err(fail)?;
+    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,rss_mb,state_mb").map_err(fail)?;
+    for r in rows {
+        writeln!(
+            f,
+            "{},{},{:.6e},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{:.4e},{},{:.6e},{},{:.1},{:.1}",
+            r.depth,
+            r.dynamics,
+            r.median_t_relax_tau,
+            fmt_opt(r.t_align_tau),
+            r.t_pc_s,
+            r.t_bp_s,
+            r.speedup,
+            r.energy_ratio,
+            fmt_opt(r.t_cos99_tau),
+            fmt_opt(r.cos_bp),
+            r.dt_tau,
+            fmt_opt(r.damping),
+            r.wall_step_s,
+            fmt_opt(r.wall_step_1thread_s),
+            r.rss_mb,
+            r.state_mb
+        )
+        .map_err(fail)?;
+    }
+    Ok(())
+}

@@ -114,7 +114,7 @@ fn variant(circuit: &Circuit, depth: usize, order: Order, steps: usize) -> Circu
         c.relax.trace_every_tau = 1.0;
     }
     c.relax.method = match (order, c.relax.method) {
-        (Order::Inertial, Method::Ros2) => Method::SymplecticEuler,
+        (Order::Inertial, Method::Ros2 | Method::Euler | Method::Heun) => Method::SymplecticEuler,
         (Order::FirstOrder, Method::SymplecticEuler) => Method::Euler,
         (_, m) => m,
     };

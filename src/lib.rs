@@ -16,6 +16,7 @@ pub mod chip;
 pub mod circuit;
 pub mod controller;
 pub mod data;
+pub mod grads;
 pub mod net;
 pub mod operator;
 pub mod real;

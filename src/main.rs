@@ -65,6 +65,21 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Equilibrium PC and backprop gradients at given weights and batch.
+    Grads {
+        circuit: Option<PathBuf>,
+        /// Raw weights W1 … WL (safetensors); default: the circuit's initialisation.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Batch file with x [B, D] and y [B, n_out]; default: the circuit's first batch.
+        #[arg(long)]
+        batch: Option<PathBuf>,
+        /// Output safetensors file.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Validate a circuit; print it resolved, with derived quantities.
     Check {
         circuit: Option<PathBuf>,
@@ -294,6 +309,34 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 rows.len(),
                 out_dir.display()
             );
+            Ok(())
+        }
+        Command::Grads {
+            circuit,
+            weights,
+            batch,
+            out,
+            set,
+        } => {
+            let (c, base_dir) = load(&circuit, &set)?;
+            let g = pcchip::grads::grads(&c, &base_dir, weights, batch.as_deref(), &out)?;
+            println!(
+                "relaxed to equilibrium in {:.1} τ (stopped by {:?})",
+                g.t_relax_tau, g.stop
+            );
+            println!("energy F = {:.9e}, loss ℒ = {:.9e}", g.energy, g.loss);
+            if let Some(f) = g.energy_closed_form {
+                println!(
+                    "closed-form F* = {f:.9e} (relative difference {:.2e})",
+                    (g.energy - f).abs() / f.abs().max(f64::MIN_POSITIVE)
+                );
+            }
+            println!(
+                "cosine(PC, BP): global {:.6}; per layer {}",
+                g.cos_global,
+                fmt_list(&g.cos_layers)
+            );
+            println!("written to {}", out.display());
             Ok(())
         }
         Command::Check { circuit, set } => {

@@ -187,6 +187,9 @@ impl RelaxConfig {
             (Method::Ros2, true) => {
                 return Err("method: \"ros2\" integrates first-order dynamics; use \"symplectic-euler\" or an explicit method for inertial dynamics".into())
             }
+            (Method::Euler | Method::Heun, true) => {
+                return Err(format!("method: \"{}\" is unstable for inertial dynamics at any step (it amplifies every undamped oscillation); use \"symplectic-euler\", \"rk4\" or \"dopri5\"", self.method.name()))
+            }
             (Method::SymplecticEuler, false) => {
                 return Err("method: \"symplectic-euler\" needs inertial dynamics; use \"euler\", \"rk4\", \"dopri5\" or \"ros2\"".into())
             }

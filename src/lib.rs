@@ -9,6 +9,7 @@
 //! - [`relax`]: the continuous-time relaxation of all layers at once.
 //! - [`timing`]: time and energy of a training step, PC chip against backprop (MODEL.md §5).
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
+//! - [`plot`]: figures of run, bench and sweep folders (PNG or SVG).
 
 pub mod analog;
 pub mod bench;
@@ -19,6 +20,7 @@ pub mod data;
 pub mod grads;
 pub mod net;
 pub mod operator;
+pub mod plot;
 pub mod real;
 pub mod relax;
 pub mod report;

@@ -80,6 +80,14 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Figures of a finished run (or bench/sweep) folder.
+    Plot {
+        /// A run folder (report.json, relaxation.csv), or a bench folder (bench.csv).
+        dir: PathBuf,
+        /// png or svg.
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
     /// Validate a circuit; print it resolved, with derived quantities.
     Check {
         circuit: Option<PathBuf>,
@@ -337,6 +345,32 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 fmt_list(&g.cos_layers)
             );
             println!("written to {}", out.display());
+            Ok(())
+        }
+        Command::Plot { dir, format } => {
+            let format = match format.as_str() {
+                "png" => pcchip::plot::Format::Png,
+                "svg" => pcchip::plot::Format::Svg,
+                other => {
+                    return Err(RunError::Invalid(format!(
+                        "--format: unknown `{other}`; expected png or svg"
+                    )))
+                }
+            };
+            let bad = |e: pcchip::plot::PlotError| RunError::Invalid(e.to_string());
+            let mut written = Vec::new();
+            if dir.join("bench.csv").exists() {
+                written.push(pcchip::plot::plot_bench(&dir, format).map_err(bad)?);
+            }
+            if dir.join("sweep.csv").exists() {
+                written.push(pcchip::plot::plot_sweep(&dir, format).map_err(bad)?);
+            }
+            if written.is_empty() || dir.join("report.json").exists() {
+                written.extend(pcchip::plot::plot_run(&dir, format).map_err(bad)?);
+            }
+            for p in written {
+                println!("{}", p.display());
+            }
             Ok(())
         }
         Command::Check { circuit, set } => {

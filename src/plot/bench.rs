@@ -150,7 +150,7 @@ impl Figure for SpeedupFigure<'_> {
                         6,
                         c.stroke_width(3),
                     ))?
-                    .label(format!("{name}: time to cos ≥ 0.99"))
+                    .label(format!("{name}: time to align (cosine within 1% of final)"))
                     .legend(legend_dashed!(c));
                 chart.draw_series(align.iter().map(|p| TriangleMarker::new(*p, 7, c.filled())))?;
             }

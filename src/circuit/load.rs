@@ -224,17 +224,36 @@ fn split_serde_error(msg: &str) -> (String, String) {
         };
         return (key, format!("unknown key{hint}{list}"));
     }
+    if let Some(rest) = body.strip_prefix("unknown variant `") {
+        // "unknown variant `x`, expected one of `a`, `b`": suggest the closest.
+        let (word, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if let Some(c) = closest(word, &valid) {
+            return (path, format!("{body}; did you mean `{c}`?"));
+        }
+    }
     (path, body)
 }
 
-/// The valid name closest to `word` by edit distance, if reasonably close.
+/// The valid name closest to `word`: by edit distance if reasonably close,
+/// otherwise the shortest name that is `word` plus a unit or other suffix
+/// (`dt` → `dt_tau`, `g_max` → `g_max_us`).
 pub fn closest<'a>(word: &str, valid: &[&'a str]) -> Option<&'a str> {
-    valid
+    let by_distance = valid
         .iter()
         .map(|v| (levenshtein(word, v), *v))
         .min()
         .filter(|(d, v)| *d <= 2.max(v.len() / 3))
-        .map(|(_, v)| v)
+        .map(|(_, v)| v);
+    by_distance.or_else(|| {
+        valid
+            .iter()
+            .filter(|v| {
+                !word.is_empty() && v.strip_prefix(word).is_some_and(|r| r.starts_with('_'))
+            })
+            .min_by_key(|v| v.len())
+            .copied()
+    })
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -254,8 +273,14 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// 1-based line and column (in characters) of a byte offset; an offset past
+/// the end or inside a character is moved back to the nearest boundary.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)

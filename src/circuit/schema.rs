@@ -81,7 +81,8 @@ pub struct NetworkSpec {
     pub width: usize,
     /// Number of weight layers L. Default 4, ≥ 1.
     pub depth: usize,
-    /// Per-layer hidden widths n_1 … n_{L−1}; empty = all `width`. Default [].
+    /// Per-layer hidden widths n_1 … n_{L−1} (units); empty = all `width`,
+    /// otherwise exactly L − 1 values, each ≥ 1. Default [].
     pub hidden_widths: Vec<usize>,
     /// "linear", "tanh", "relu", "gelu" or "hard-tanh". Default "tanh".
     pub activation: Activation,
@@ -122,7 +123,7 @@ pub struct Periphery {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DynamicsSpec {
-    /// Integrator time constant τ = C/g (s), > 0. Default 1e-7 (100 ns,
+    /// Integrator time constant τ = C/g (s), 0 < τ ≤ 1. Default 1e-7 (100 ns,
     /// above the ≈ 50 ns settling time of a crossbar read so the loop is stable).
     pub tau_s: f64,
     /// "first-order" (τ dz/dt = −∂F/∂z) or "inertial" (MODEL.md §7). Default "first-order".
@@ -133,9 +134,10 @@ pub struct DynamicsSpec {
     /// Inertial time constant relative to τ, m = τ_v/τ, > 0. Default 1.
     pub mass: f64,
     /// DC gain A of the integrators' op-amps; the integrator leaks at 1/A
-    /// per τ. 0 = ideal (infinite gain). Default 0.
+    /// per τ. 0 = ideal (infinite gain), otherwise ≥ 1. Default 0.
     pub opamp_gain: f64,
-    /// Per-layer time constants τ_ℓ/τ for hidden layers 1 … L−1; empty = all 1.
+    /// Per-layer time constants τ_ℓ/τ (dimensionless) for hidden layers
+    /// 1 … L−1; empty = all 1, otherwise exactly L − 1 values, each > 0. Default [].
     pub tau_rel: Vec<f64>,
 }
 
@@ -254,19 +256,20 @@ pub struct DataSpec {
     pub label_column: Option<usize>,
     /// CSV: 0-based target columns (regression), when no label column.
     pub target_columns: Vec<usize>,
-    /// One-hot value of the true class. Default 1.
+    /// One-hot value of the true class; must differ from `target_off`. Default 1.
     pub target_on: f64,
     /// One-hot value of the other classes. Default 0.
     pub target_off: f64,
-    /// Teacher–student / toy: input dimension. Default 40.
+    /// Teacher–student / toy: input dimension, ≥ 1. Default 40.
     pub teacher_inputs: usize,
-    /// Teacher–student: output dimension. Default 1.
+    /// Teacher–student: output dimension, ≥ 1. Default 1.
     pub teacher_outputs: usize,
-    /// Teacher–student / toy: number of samples. Default 1000 (toy: 20 if 0).
+    /// Teacher–student / toy: number of samples, ≥ 2 (the paper's toy uses 20).
+    /// Default 1000.
     pub teacher_samples: usize,
-    /// Teacher–student: hidden width of the teacher. Default 64.
+    /// Teacher–student: hidden width of the teacher, ≥ 1. Default 64.
     pub teacher_width: usize,
-    /// Teacher–student: std of the label noise. Default 0.
+    /// Teacher–student: std of the label noise (target units), ≥ 0. Default 0.
     pub teacher_noise: f64,
 }
 

@@ -6,12 +6,16 @@ use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
 
-/// Re-keys a module's "key: message" (or "module.key: message") under `section`.
+/// Re-keys a module's "key: message" (or "module.key: message", or
+/// "module.sub.key: message") under `section`: the module's own prefix is
+/// replaced by the section, the rest of the path is kept
+/// ("timing.digital.e_per_flop_pj" stays whole, "converter.bits" under
+/// "periphery.adc" becomes "periphery.adc.bits").
 fn keyed(section: &str, msg: String) -> (String, String) {
     match msg.split_once(": ") {
-        Some((key, rest)) if !key.contains(' ') => {
-            let leaf = key.rsplit('.').next().unwrap_or(key);
-            (format!("{section}.{leaf}"), rest.to_string())
+        Some((key, rest)) if !key.is_empty() && !key.contains(' ') => {
+            let path = key.split_once('.').map_or(key, |(_, p)| p);
+            (format!("{section}.{path}"), rest.to_string())
         }
         _ => (section.to_string(), msg),
     }

@@ -36,10 +36,12 @@ pub enum OptimiserKind {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Parameterisation {
+    /// "sp", "mup" or "mupc". Default "mupc".
     pub scheme: Scheme,
-    /// Depth exponent α (used by `MuPC`; μP has α = 0 by definition).
+    /// Depth exponent α (used by `MuPC`; μP has α = 0 by definition),
+    /// dimensionless, ≥ 0. Default 0.5.
     pub alpha: f64,
-    /// Feature-learning scale γ₀ (μP and μPC), dimensionless, > 0.
+    /// Feature-learning scale γ₀ (μP and μPC), dimensionless, > 0. Default 1.
     pub gamma0: f64,
 }
 

@@ -97,7 +97,9 @@ impl Method {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelaxConfig {
-    /// Integration method. Default `euler`.
+    /// Integration method. Default `euler`. `ros2` needs first-order
+    /// dynamics, `symplectic-euler` inertial dynamics; node noise needs
+    /// `euler` or `symplectic-euler`.
     pub method: Method,
     /// Step (fixed methods) or first step (adaptive), τ. Default 0.2, > 0.
     pub dt_tau: f64,
@@ -110,22 +112,22 @@ pub struct RelaxConfig {
     /// Interval between checks of the stopping rules, τ. Default 1, > 0.
     pub check_every_tau: f64,
     /// Stop when the worst layer's residual falls below this fraction of its
-    /// value at t = 0. Default 1e-3; 0 turns the rule off.
+    /// value at t = 0, ≥ 0. Default 1e-3; 0 turns the rule off.
     pub residual_tol: f64,
-    /// Stop when |ΔE|/|E| per τ falls below this. Default 0 (off).
+    /// Stop when |ΔE|/|E| per τ falls below this, ≥ 0. Default 0 (off).
     pub energy_tol: f64,
-    /// Stop when successive weight updates' cosine exceeds 1 − this. Default 0 (off).
+    /// Stop when successive weight updates' cosine exceeds 1 − this, ≥ 0. Default 0 (off).
     pub update_tol: f64,
-    /// Node noise σ (activity units per √τ): dz gains σ/ρ·dW. Default 0 (off).
+    /// Node noise σ (activity units per √τ): dz gains σ/ρ·dW; ≥ 0. Default 0 (off).
     pub noise_std: f64,
-    /// Output rail: activities are clipped to ±rail (activity units). Default 0 (off).
+    /// Output rail: activities are clipped to ±rail (activity units), ≥ 0. Default 0 (off).
     pub rail: f64,
-    /// Trace sampling interval, τ; 0 = no trace. Default 1. (A chip traces
+    /// Trace sampling interval, τ, ≥ 0; 0 = no trace. Default 1. (A chip traces
     /// only the relaxations of its recorded steps.)
     pub trace_every_tau: f64,
     /// Most trace samples kept (older ones are thinned). Default 2000, ≥ 2.
     pub max_trace_points: usize,
-    /// |z| beyond which the relaxation counts as diverged. Default 1e6.
+    /// |z| (activity units) beyond which the relaxation counts as diverged, > 0. Default 1e6.
     pub divergence_bound: f64,
 }
 

@@ -144,7 +144,7 @@ impl<T: Real> Monitor<T> {
         let total = sys.field.energy() + sys.kinetic_energy(y);
         self.energy = total;
         let want_update = cfg.update_tol > 0.0;
-        let tracing = self.trace_every > 0.0 && t >= self.next_trace;
+        let tracing = self.trace_every > 0.0 && t >= self.next_trace - 1e-9 * t.max(1.0);
         let grads = (want_update || (tracing && reference.is_some()))
             .then(|| sys.field.weight_grads(&y[..k]));
         if tracing {

@@ -163,3 +163,30 @@ fn a_diverging_run_leaves_a_valid_failed_report() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The speedup comes from the measured relaxation: doubling τ leaves the
+/// relaxation (in τ) and t_BP unchanged and adds exactly the extra
+/// relaxation seconds (one round a sample) to t_PC.
+#[test]
+fn changing_tau_changes_only_the_pc_relaxation_time() {
+    let step = |tau_s: f64| {
+        let mut c = small_circuit();
+        c.dynamics.tau_s = tau_s;
+        let mut chip = Chip::<f64>::build(&c, 8, 2, None).unwrap();
+        let mut r = rng(5);
+        let x = normal::<f64>(8, 16, 1.0, &mut r);
+        let y = normal::<f64>(2, 16, 1.0, &mut r);
+        chip.train_step(&x, &y, 0, false).unwrap()
+    };
+    let (a, b) = (step(1e-7), step(2e-7));
+    assert_eq!(a.t_relax_tau, b.t_relax_tau);
+    assert_eq!(a.t_bp_s, b.t_bp_s);
+    assert!((b.t_relax_s - 2.0 * a.t_relax_s).abs() < 1e-18);
+    let extra = 16.0 * (b.t_relax_s - a.t_relax_s); // 16 samples, one at a time
+    assert!(
+        ((b.t_pc_s - a.t_pc_s) - extra).abs() < 1e-12 * b.t_pc_s,
+        "{} vs {extra}",
+        b.t_pc_s - a.t_pc_s
+    );
+    assert!(b.speedup < a.speedup);
+}

@@ -172,25 +172,9 @@ impl<T: Real> Chip<T> {
             .iter()
             .map(|c| c as &dyn WeightOperator<T>)
             .collect();
-        let net_spec = FieldSpec {
-            multipliers: self
-                .param
-                .multipliers(&self.topology.widths)
-                .into_iter()
-                .map(T::of)
-                .collect(),
-            skips: (1..=self.depth())
-                .map(|l| self.topology.has_skip(l))
-                .collect(),
-            activation: self.topology.activation,
-            loss: self.topology.loss,
-            lambda: T::of(self.topology.lambda),
-            leak: T::of(if self.circuit.dynamics.opamp_gain > 0.0 {
-                1.0 / self.circuit.dynamics.opamp_gain
-            } else {
-                0.0
-            }),
-        };
+        let gain = self.circuit.dynamics.opamp_gain;
+        let leak = T::of(if gain > 0.0 { 1.0 / gain } else { 0.0 });
+        let net_spec = FieldSpec::new(&self.topology, &self.param, leak);
         Field::new(cores, net_spec, x, y)
     }
 

@@ -18,7 +18,7 @@
 //! Indexing: hidden state `z[k]` is z_{k+1} (k = 0..L−2); per-layer buffers
 //! are indexed ℓ − 1 (ℓ = 1..L).
 
-use crate::net::{Activation, Loss, Network};
+use crate::net::{Activation, Loss, Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
 use crate::real::{gemm_abt, Real};
 use nalgebra::DMatrix;
@@ -40,18 +40,28 @@ pub struct FieldSpec<T: Real> {
 }
 
 impl<T: Real> FieldSpec<T> {
+    /// The spec of a network of this topology and parameterisation, with
+    /// integrator leak `leak` (1/A per τ).
+    pub fn new(topology: &Topology, param: &Parameterisation, leak: T) -> Self {
+        FieldSpec {
+            multipliers: param
+                .multipliers(&topology.widths)
+                .into_iter()
+                .map(T::of)
+                .collect(),
+            skips: (1..=topology.depth())
+                .map(|l| topology.has_skip(l))
+                .collect(),
+            activation: topology.activation,
+            loss: topology.loss,
+            lambda: T::of(topology.lambda),
+            leak,
+        }
+    }
+
     /// The spec of a mathematical network (no leak).
     pub fn of_network(net: &Network<T>) -> Self {
-        FieldSpec {
-            multipliers: net.multipliers.clone(),
-            skips: (1..=net.depth())
-                .map(|l| net.topology.has_skip(l))
-                .collect(),
-            activation: net.topology.activation,
-            loss: net.topology.loss,
-            lambda: T::of(net.topology.lambda),
-            leak: T::zero(),
-        }
+        Self::new(&net.topology, &net.param, T::zero())
     }
 
     fn precision(&self, l: usize) -> T {

@@ -226,6 +226,7 @@ fn tiled_agrees<T: Real>(tol: f64) {
     let adc8 = Converter::new(&ConverterConfig {
         bits: 8,
         full_scale: 40.0,
+        pga_steps: 0,
     })
     .unwrap();
     let mut q = DMatrix::zeros(300, 8);

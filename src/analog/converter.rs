@@ -28,6 +28,11 @@ pub struct ConverterConfig {
     pub bits: u32,
     /// Full-scale magnitude F (signal units), > 0; inputs saturate at ±F. Default 1.
     pub full_scale: f64,
+    /// Gain steps of a programmable-gain amplifier in front of the converter:
+    /// each read uses the largest gain 2^k (k ≤ `pga_steps`) at which the
+    /// matrix read still fits in ±F, and the controller divides it out.
+    /// 0 = fixed range. Default 0, ≤ 16.
+    pub pga_steps: u32,
 }
 
 impl Default for ConverterConfig {
@@ -35,6 +40,7 @@ impl Default for ConverterConfig {
         Self {
             bits: 0,
             full_scale: 1.0,
+            pga_steps: 0,
         }
     }
 }
@@ -46,6 +52,12 @@ impl ConverterConfig {
             return Err(format!(
                 "converter.bits: got {}, expected 0 (exact) or 2..=24",
                 self.bits
+            ));
+        }
+        if self.pga_steps > 16 {
+            return Err(format!(
+                "converter.pga_steps: got {}, expected 0..=16",
+                self.pga_steps
             ));
         }
         let f = self.full_scale;
@@ -63,6 +75,7 @@ impl ConverterConfig {
 pub struct Converter {
     lsb: f64,
     full_scale: f64,
+    pga_steps: u32,
 }
 
 impl Converter {
@@ -77,6 +90,7 @@ impl Converter {
         Ok(Self {
             lsb,
             full_scale: cfg.full_scale,
+            pga_steps: cfg.pga_steps,
         })
     }
 
@@ -85,6 +99,7 @@ impl Converter {
         Self {
             lsb: 0.0,
             full_scale: f64::INFINITY,
+            pga_steps: 0,
         }
     }
 
@@ -108,15 +123,29 @@ impl Converter {
         (self.lsb * (c / self.lsb).round(), saturated)
     }
 
-    /// Quantises every entry in place; returns how many saturated.
+    /// The PGA gain 2^k for a read whose largest magnitude is `peak`.
+    pub fn gain_for(&self, peak: f64) -> f64 {
+        if self.pga_steps == 0 || peak <= 0.0 || !peak.is_finite() {
+            return 1.0;
+        }
+        let k = (self.full_scale / peak)
+            .log2()
+            .floor()
+            .clamp(0.0, self.pga_steps as f64);
+        k.exp2()
+    }
+
+    /// Quantises every entry in place (through the PGA gain chosen for the
+    /// whole matrix); returns how many saturated.
     pub fn quantize_matrix<T: Real>(&self, m: &mut DMatrix<T>) -> usize {
         if self.is_ideal() {
             return 0;
         }
+        let g = self.gain_for(m.iter().fold(0.0f64, |a, x| a.max(x.f64().abs())));
         let mut n = 0;
         for x in m.iter_mut() {
-            let (q, s) = self.quantize(x.f64());
-            *x = T::of(q);
+            let (q, s) = self.quantize(g * x.f64());
+            *x = T::of(q / g);
             n += usize::from(s);
         }
         n
@@ -127,6 +156,39 @@ impl Converter {
 mod tests {
     use super::*;
 
+    /// With a PGA, small reads are quantised with the LSB divided by the gain.
+    #[test]
+    fn pga_gain_shrinks_the_error_of_small_reads() {
+        let cfg = ConverterConfig {
+            bits: 8,
+            full_scale: 2.0,
+            pga_steps: 6,
+        };
+        let c = Converter::new(&cfg).unwrap();
+        let mut m = DMatrix::<f64>::from_fn(5, 7, |i, j| 0.02 * ((i * 7 + j) as f64 / 34.0 - 0.5));
+        let orig = m.clone();
+        assert_eq!(c.gain_for(0.01), 64.0);
+        assert_eq!(c.gain_for(3.0), 1.0);
+        assert_eq!(c.quantize_matrix(&mut m), 0);
+        let err = (&m - &orig).amax();
+        assert!(
+            err <= 0.5 * c.lsb() / 64.0 + 1e-15,
+            "error {err} vs LSB/gain {}",
+            c.lsb() / 64.0
+        );
+        let fixed = Converter::new(&ConverterConfig {
+            pga_steps: 0,
+            ..cfg
+        })
+        .unwrap();
+        let mut f = orig.clone();
+        fixed.quantize_matrix(&mut f);
+        assert!(
+            (&f - &orig).amax() > 10.0 * err,
+            "the fixed range is much coarser"
+        );
+    }
+
     #[test]
     fn error_within_half_lsb_and_saturation() {
         for bits in [2, 4, 8, 12] {
@@ -134,6 +196,7 @@ mod tests {
             let c = Converter::new(&ConverterConfig {
                 bits,
                 full_scale: fs,
+                ..Default::default()
             })
             .unwrap();
             let lsb = c.lsb();
@@ -165,7 +228,8 @@ mod tests {
         assert_eq!(
             Converter::new(&ConverterConfig {
                 bits: 8,
-                full_scale: 1.0
+                full_scale: 1.0,
+                ..Default::default()
             })
             .unwrap()
             .quantize_matrix(&mut m),
@@ -181,7 +245,8 @@ mod tests {
         .contains("bits"));
         assert!(ConverterConfig {
             bits: 8,
-            full_scale: 0.0
+            full_scale: 0.0,
+            ..Default::default()
         }
         .validate()
         .unwrap_err()

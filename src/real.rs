@@ -134,25 +134,30 @@ pub fn tanh_f32(x: f32) -> f32 {
     }
 }
 
-/// `C ← α·op(A)·B + β·C`, where `op(A)` is `A` or `Aᵀ` (`transpose_a`).
-///
-/// All matrices are column-major `DMatrix`; shapes are checked (panics on a
-/// mismatch, which is a programming error, never a user error).
-pub fn gemm<T: Real>(
+/// A column-major matrix seen as `op(M)`: (rows, cols, row stride, column stride).
+fn view<T: Real>(m: &DMatrix<T>, transpose: bool) -> (usize, usize, isize, isize) {
+    let (r, c) = m.shape();
+    if transpose {
+        (c, r, r as isize, 1)
+    } else {
+        (r, c, 1, r as isize)
+    }
+}
+
+/// `C ← α·op(A)·op(B) + β·C` through matrixmultiply with explicit strides,
+/// so transposed operands cost no copy. Shapes are checked (a mismatch is a
+/// programming error and panics, never a user error).
+fn gemm_strided<T: Real>(
     alpha: T,
     a: &DMatrix<T>,
-    transpose_a: bool,
+    ta: bool,
     b: &DMatrix<T>,
+    tb: bool,
     beta: T,
     c: &mut DMatrix<T>,
 ) {
-    let (ar, ac) = a.shape();
-    let (m, k, rsa, csa) = if transpose_a {
-        (ac, ar, ar as isize, 1)
-    } else {
-        (ar, ac, 1, ar as isize)
-    };
-    let (kb, n) = b.shape();
+    let (m, k, rsa, csa) = view(a, ta);
+    let (kb, n, rsb, csb) = view(b, tb);
     assert_eq!(k, kb, "gemm: inner dimensions differ");
     assert_eq!(c.shape(), (m, n), "gemm: output shape");
     if m == 0 || n == 0 {
@@ -162,9 +167,9 @@ pub fn gemm<T: Real>(
         c.scale_mut(beta);
         return;
     }
-    // SAFETY: shapes checked above; column-major storage with leading
-    // dimensions equal to the row counts; `c` is borrowed mutably so it
-    // cannot alias `a` or `b`.
+    // SAFETY: shapes checked above; the strides describe the column-major
+    // storage of `a` and `b` (leading dimensions = their row counts); `c` is
+    // borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
         T::gemm_raw(
             m,
@@ -175,8 +180,8 @@ pub fn gemm<T: Real>(
             rsa,
             csa,
             b.as_ptr(),
-            1,
-            kb as isize,
+            rsb,
+            csb,
             beta,
             c.as_mut_ptr(),
             1,
@@ -185,39 +190,22 @@ pub fn gemm<T: Real>(
     }
 }
 
+/// `C ← α·op(A)·B + β·C`, where `op(A)` is `A` or `Aᵀ` (`transpose_a`).
+/// All matrices are column-major `DMatrix`.
+pub fn gemm<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    transpose_a: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    gemm_strided(alpha, a, transpose_a, b, false, beta, c);
+}
+
 /// `C ← α·A·Bᵀ + β·C` (the outer-product form of weight gradients, E·Φᵀ).
 pub fn gemm_abt<T: Real>(alpha: T, a: &DMatrix<T>, b: &DMatrix<T>, beta: T, c: &mut DMatrix<T>) {
-    let (m, k) = a.shape();
-    let (n, kb) = b.shape();
-    assert_eq!(k, kb, "gemm_abt: inner dimensions differ");
-    assert_eq!(c.shape(), (m, n), "gemm_abt: output shape");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.scale_mut(beta);
-        return;
-    }
-    // SAFETY: shapes checked; Bᵀ is read through swapped strides of B's
-    // column-major storage; `c` is a unique borrow.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            1,
-            m as isize,
-            b.as_ptr(),
-            n as isize,
-            1,
-            beta,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
+    gemm_strided(alpha, a, false, b, true, beta, c);
 }
 
 /// Cosine between two collections of matrices seen as one flat vector

@@ -18,9 +18,11 @@
 //! and ℓ + 1 (each unit i of each sample is one tridiagonal system along
 //! depth, solved by the Thomas algorithm in O(L·N·B)). In μPC residual nets
 //! the slow modes of H are smooth in depth — a 1-D Laplacian along the skip
-//! path with λ_min ∝ 1/L² — and this preconditioner captures them exactly,
-//! so the CG iteration count does not grow with depth or step size. The step
-//! is then limited by accuracy, not stability.
+//! path with λ_min ∝ 1/L² — and this preconditioner captures that skip
+//! part exactly. It does not capture the weight terms: at L = 64 the CG
+//! iterations per step were measured to grow with the step size (16 at
+//! h = 1 τ, 134 at h = 1000 τ; docs/performance.md). The step is limited by
+//! accuracy, not stability.
 
 use super::state::{axpy, combine, dot, error_norm, mat_axpy, zeros_like, State};
 use super::system::{Dynamics, System};

@@ -26,6 +26,10 @@ pub struct BenchOptions {
     pub orders: Vec<Order>,
     /// Also time the steps on one thread (doubles the cost).
     pub compare_threads: bool,
+    /// Cap the relaxation at this simulated time (τ) instead of the default
+    /// allowance (≈ 60 L² τ first order, 100 L τ inertial); relaxation and
+    /// alignment times are then lower bounds. For memory and cost checks.
+    pub t_max_tau: Option<f64>,
 }
 
 /// One depth × dynamics result.
@@ -52,8 +56,10 @@ pub struct BenchRow {
     /// Simulator wall-clock per training step, all threads and one thread (s).
     pub wall_step_s: f64,
     pub wall_step_1thread_s: Option<f64>,
-    /// Resident memory after the run and the chip state's size (MB).
-    pub rss_mb: f64,
+    /// Peak resident memory of the process so far (MB; the depths run in the
+    /// given order, so this is the peak up to this point) and the chip
+    /// state's size (MB).
+    pub peak_rss_mb: f64,
     pub state_mb: f64,
 }
 
@@ -75,31 +81,40 @@ impl Observer for StepClock {
     }
 }
 
-/// Resident set size of this process (MB), from /proc (0 where unavailable).
-pub fn rss_mb() -> f64 {
+/// Peak resident set size of this process (MB), from /proc (0 where unavailable).
+pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with("VmHWM:"))
                 .map(str::to_string)
         })
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Bytes of the chip's state: raw and effective weights, two conductances a
-/// weight (f64), optimiser moments, and the activities of a batch.
-fn state_mb(widths: &[usize], batch: usize, scalar_bytes: usize, adam: bool) -> f64 {
+/// Bytes of the chip's state (MB): per weight the effective weight read
+/// back from the arrays, the optimiser moments, two conductances (f64) and
+/// their two fault flags (1 byte each); per unit and sample the activity and
+/// its error.
+pub fn state_mb(widths: &[usize], batch: usize, scalar_bytes: usize, adam: bool) -> f64 {
     let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
     let units: usize = widths.iter().sum();
     let moments = if adam { 2 } else { 1 };
-    let bytes = weights * (scalar_bytes * (1 + moments) + 2 * 8) + units * batch * scalar_bytes * 2;
+    let per_weight = scalar_bytes * (1 + moments) + 2 * 8 + 2;
+    let bytes = weights * per_weight + units * batch * scalar_bytes * 2;
     bytes as f64 / 1e6
 }
 
 /// The circuit for one bench point.
-fn variant(circuit: &Circuit, depth: usize, order: Order, steps: usize) -> Circuit {
+fn variant(
+    circuit: &Circuit,
+    depth: usize,
+    order: Order,
+    steps: usize,
+    t_max_tau: Option<f64>,
+) -> Circuit {
     let mut c = circuit.clone();
     c.network.depth = depth;
     c.network.hidden_widths.clear();
@@ -124,7 +139,7 @@ fn variant(circuit: &Circuit, depth: usize, order: Order, steps: usize) -> Circu
         Order::FirstOrder => 60.0 * l * l,
         Order::Inertial => 100.0 * l,
     };
-    c.relax.t_max_tau = c.relax.t_max_tau.max(need);
+    c.relax.t_max_tau = t_max_tau.unwrap_or(c.relax.t_max_tau.max(need));
     c.name = format!("{}-depth{depth}-{}", circuit.name, order_name(order));
     c
 }
@@ -189,7 +204,7 @@ pub fn bench(
     let mut rows = Vec::new();
     for &order in &opts.orders {
         for &depth in &opts.depths {
-            let mut c = variant(circuit, depth, order, opts.steps);
+            let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
             fit_step(&mut c, base_dir)?;
             let dir = out_dir.join(format!("depth-{depth}-{}", order_name(order)));
             let run_opts = RunOptions {
@@ -202,7 +217,7 @@ pub fn bench(
                 times: vec![],
             };
             let report: Report = run(&c, &run_opts, &mut clock)?;
-            let rss = rss_mb();
+            let peak_rss = peak_rss_mb();
             let one_thread = if opts.compare_threads {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
@@ -239,7 +254,7 @@ pub fn bench(
                 damping: report.derived.damping,
                 wall_step_s: median(clock.times),
                 wall_step_1thread_s: one_thread,
-                rss_mb: rss,
+                peak_rss_mb: peak_rss,
                 state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
             };
             progress(&row);
@@ -259,7 +274,7 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(rows).map_err(|e| RunError::Failed(e.to_string()))?;
     std::fs::write(dir.join("bench.json"), json).map_err(fail)?;
     let mut f = std::fs::File::create(dir.join("bench.csv")).map_err(fail)?;
-    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,rss_mb,state_mb").map_err(fail)?;
+    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb").map_err(fail)?;
     for r in rows {
         writeln!(
             f,
@@ -278,7 +293,7 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
             fmt_opt(r.damping),
             r.wall_step_s,
             fmt_opt(r.wall_step_1thread_s),
-            r.rss_mb,
+            r.peak_rss_mb,
             r.state_mb
         )
         .map_err(fail)?;

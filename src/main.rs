@@ -59,6 +59,10 @@ enum Command {
         /// Skip the one-thread timing of the simulator.
         #[arg(long)]
         no_thread_compare: bool,
+        /// Cap each relaxation at this simulated time (τ); times become lower
+        /// bounds. For memory and wall-clock checks at large sizes.
+        #[arg(long)]
+        t_max_tau: Option<f64>,
         /// Output folder (default runs/<circuit name>-bench).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -263,6 +267,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
             steps,
             dynamics,
             no_thread_compare,
+            t_max_tau,
             out,
             set,
         } => {
@@ -277,6 +282,11 @@ fn run(cmd: Command) -> Result<(), RunError> {
                     ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if t_max_tau.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+                return Err(RunError::Invalid(
+                    "--t-max-tau: expected a finite time > 0 (τ)".into(),
+                ));
+            }
             if depths.is_empty() || depths.contains(&0) || steps == 0 {
                 return Err(RunError::Invalid(
                     "--depths needs depths ≥ 1 and --steps ≥ 1".into(),
@@ -289,9 +299,10 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 steps,
                 orders,
                 compare_threads: !no_thread_compare,
+                t_max_tau,
             };
             println!(
-                "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9}",
+                "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 "depth",
                 "dynamics",
                 "relax τ",
@@ -302,15 +313,24 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 "speedup",
                 "E ratio",
                 "wall s",
-                "1-thr s"
+                "1-thr s",
+                "peak MB",
+                "state MB"
             );
             let rows = pcchip::bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
                 let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
                 println!(
-                    "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                    "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
                     r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.energy_ratio, r.wall_step_s,
-                    r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}"))
+                    r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}")),
+                    r.peak_rss_mb, r.state_mb
                 );
+                if r.peak_rss_mb > 2.0 * r.state_mb {
+                    eprintln!(
+                        "note: peak memory {:.0} MB is above twice the chip state ({:.0} MB)",
+                        r.peak_rss_mb, r.state_mb
+                    );
+                }
             })?;
             println!(
                 "{} points written to {}/bench.json and bench.csv",

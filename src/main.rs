@@ -420,9 +420,13 @@ fn run(cmd: Command) -> Result<(), RunError> {
             }
             if !derived.tau_rel.is_empty() {
                 println!(
-                    "# time constants   ρ_ℓ = τ_ℓ/τ {} ({:?})",
+                    "# time constants   ρ_ℓ = τ_ℓ/τ {} ({})",
                     fmt_list(&derived.tau_rel),
-                    c.dynamics.tau_rule
+                    match (c.dynamics.tau_rel.is_empty(), c.dynamics.tau_rule) {
+                        (false, _) => "manual tau_rel",
+                        (true, circuit::TauRule::Uniform) => "uniform",
+                        (true, circuit::TauRule::Auto) => "auto",
+                    }
                 );
             }
             if let Some(g) = derived.damping {

@@ -105,11 +105,22 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 fn noise(p: &Problem) {
-    println!("\n## node noise σ (stationary window after equilibrium, m = 1, γ = {:.3})", p.damping);
+    println!(
+        "\n## node noise σ (stationary window after equilibrium, m = 1, γ = {:.3})",
+        p.damping
+    );
     println!("| dynamics | σ | ⟨F⟩ − F* | (⟨F⟩ − F*)/σ² | cos mean | cos std |");
     println!("|---|---|---|---|---|---|");
     for (name, d, method) in dynamics(p) {
-        let clean = run(p, d, &RelaxConfig { residual_tol: 1e-6, ..base(method) }, 0.0);
+        let clean = run(
+            p,
+            d,
+            &RelaxConfig {
+                residual_tol: 1e-6,
+                ..base(method)
+            },
+            0.0,
+        );
         let f_star = clean.energy_end;
         let t_eq = clean.t_tau;
         for sigma in [1e-3, 3e-3, 1e-2] {
@@ -136,7 +147,10 @@ fn noise(p: &Problem) {
 }
 
 fn gain(p: &Problem) {
-    println!("\n## finite op-amp gain A (leak 1/A per τ; λ_min = {:.4})", p.lambda_min);
+    println!(
+        "\n## finite op-amp gain A (leak 1/A per τ; λ_min = {:.4})",
+        p.lambda_min
+    );
     println!("| dynamics | A | t_relax (τ) | final cos | bias vs ideal |");
     println!("|---|---|---|---|---|");
     for (name, d, method) in dynamics(p) {
@@ -171,7 +185,11 @@ fn rail(p: &Problem) {
                 ..base(method)
             };
             let out = run(p, d, &cfg, 0.0);
-            let rs = if r == 0.0 { "none".into() } else { format!("{r}") };
+            let rs = if r == 0.0 {
+                "none".into()
+            } else {
+                format!("{r}")
+            };
             println!(
                 "| {name} | {rs} | {:?} | {:.1} | {:.5} | {:.4e} |",
                 out.stop,
@@ -184,22 +202,70 @@ fn rail(p: &Problem) {
 }
 
 fn stop(depths: &[usize]) {
-    println!("\n## stopping rules (inertial, critical damping); cos error = |cos at stop − cos at equilibrium|");
+    println!("\n## stopping rules (inertial at critical damping unless marked); cos error = |cos at stop − cos at equilibrium|");
     println!("| depth | rule | stop (τ) | cos error | t_align (τ) |");
     println!("|---|---|---|---|---|");
     for &depth in depths {
         let p = problem(depth);
         let (_, d, method) = dynamics(&p)[1];
-        let eq = run(&p, d, &RelaxConfig { residual_tol: 1e-8, ..base(method) }, 0.0);
+        let eq = run(
+            &p,
+            d,
+            &RelaxConfig {
+                residual_tol: 1e-8,
+                ..base(method)
+            },
+            0.0,
+        );
         let cos_eq = *eq.trace.cosine.last().expect("traced");
         let t_align = eq.trace.time_to_align(0.01).unwrap_or(f64::NAN);
         let rules: [(&str, RelaxConfig); 6] = [
-            ("residual 1e-3", RelaxConfig { residual_tol: 1e-3, ..base(method) }),
-            ("residual 1e-2", RelaxConfig { residual_tol: 1e-2, ..base(method) }),
-            ("energy 1e-3", RelaxConfig { residual_tol: 0.0, energy_tol: 1e-3, ..base(method) }),
-            ("energy 1e-4", RelaxConfig { residual_tol: 0.0, energy_tol: 1e-4, ..base(method) }),
-            ("update 1e-4", RelaxConfig { residual_tol: 0.0, update_tol: 1e-4, ..base(method) }),
-            ("update 1e-5", RelaxConfig { residual_tol: 0.0, update_tol: 1e-5, ..base(method) }),
+            (
+                "residual 1e-3",
+                RelaxConfig {
+                    residual_tol: 1e-3,
+                    ..base(method)
+                },
+            ),
+            (
+                "residual 1e-2",
+                RelaxConfig {
+                    residual_tol: 1e-2,
+                    ..base(method)
+                },
+            ),
+            (
+                "energy 1e-3",
+                RelaxConfig {
+                    residual_tol: 0.0,
+                    energy_tol: 1e-3,
+                    ..base(method)
+                },
+            ),
+            (
+                "energy 1e-4",
+                RelaxConfig {
+                    residual_tol: 0.0,
+                    energy_tol: 1e-4,
+                    ..base(method)
+                },
+            ),
+            (
+                "update 1e-4",
+                RelaxConfig {
+                    residual_tol: 0.0,
+                    update_tol: 1e-4,
+                    ..base(method)
+                },
+            ),
+            (
+                "update 1e-5",
+                RelaxConfig {
+                    residual_tol: 0.0,
+                    update_tol: 1e-5,
+                    ..base(method)
+                },
+            ),
         ];
         // The kinetic rule, evaluated on the equilibrium run's trace: stop at
         // the first of two successive samples with K ≤ tol·max K so far.
@@ -222,6 +288,36 @@ fn stop(depths: &[usize]) {
                 );
             }
         }
+        // First order at the same residual tolerances, for comparison.
+        let (_, d1, m1) = dynamics(&p)[0];
+        let eq1 = run(
+            &p,
+            d1,
+            &RelaxConfig {
+                residual_tol: 1e-8,
+                ..base(m1)
+            },
+            0.0,
+        );
+        let cos_eq1 = *eq1.trace.cosine.last().expect("traced");
+        let t_align1 = eq1.trace.time_to_align(0.01).unwrap_or(f64::NAN);
+        for tol in [1e-3, 1e-2] {
+            let r = run(
+                &p,
+                d1,
+                &RelaxConfig {
+                    residual_tol: tol,
+                    ..base(m1)
+                },
+                0.0,
+            );
+            let cos = *r.trace.cosine.last().expect("traced");
+            println!(
+                "| {depth} | first-order: residual {tol:.0e} | {:.1} | {:.1e} | {t_align1:.1} |",
+                r.t_tau,
+                (cos - cos_eq1).abs()
+            );
+        }
         for (name, cfg) in rules {
             let r = run(&p, d, &cfg, 0.0);
             let cos = *r.trace.cosine.last().expect("traced");
@@ -238,7 +334,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let on = |s: &str| args.is_empty() || args.iter().any(|a| a == s);
     let p = problem(8);
-    println!("# tanh μPC residual net, width 64, depth 8, batch 8; λ_min = {:.4}", p.lambda_min);
+    println!(
+        "# tanh μPC residual net, width 64, depth 8, batch 8; λ_min = {:.4}",
+        p.lambda_min
+    );
     if on("noise") {
         noise(&p);
     }

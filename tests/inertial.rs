@@ -153,6 +153,11 @@ fn residual_rule_fires_at_binding_rails() {
         assert_eq!(out.stop, StopReason::Residual, "{d:?}");
         assert!(out.t_tau < 1000.0);
         let rel = (out.energy_end - long.energy_end).abs() / long.energy_end;
-        assert!(rel < 1e-3, "{d:?}: F = {} vs long run {}", out.energy_end, long.energy_end);
+        assert!(
+            rel < 1e-3,
+            "{d:?}: F = {} vs long run {}",
+            out.energy_end,
+            long.energy_end
+        );
     }
 }

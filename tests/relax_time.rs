@@ -224,3 +224,46 @@ fn inertial_decay_rate_matches_the_hessian() {
         assert!(omega > 1.5 * mu[0], "ω = {omega}, μ_min = {}", mu[0]);
     }
 }
+
+/// A chip with `tau_rule = "auto"` resolves its time constants in the
+/// preflight (each ≤ 1, the stiffest layer at 1), and its slowest rate is
+/// at least the uniform chip's (Courant–Fischer: R ≤ I), with the damping
+/// critical for it.
+#[test]
+fn automatic_time_constants_never_slow_the_slowest_mode() {
+    use pcchip::chip::Chip;
+    use pcchip::circuit::{Circuit, Order, Precision, TauRule};
+    let mut c = Circuit {
+        precision: Precision::F64,
+        ..Default::default()
+    };
+    c.network.width = 16;
+    c.network.depth = 5;
+    c.dynamics.order = Order::Inertial;
+    c.relax.method = Method::SymplecticEuler;
+    let mut r = rng(7);
+    let x = normal::<f64>(8, 4, 1.0, &mut r);
+    let y = normal::<f64>(2, 4, 1.0, &mut r);
+    let mut rates = vec![];
+    for rule in [TauRule::Uniform, TauRule::Auto] {
+        c.dynamics.tau_rule = rule;
+        let mut chip = Chip::<f64>::build(&c, 8, 2, None).unwrap();
+        let s = chip.preflight(&x, &y).unwrap().unwrap();
+        let rho = chip.tau_rel();
+        assert_eq!(rho.len(), 4);
+        assert!(rho.iter().all(|r| *r > 0.0 && *r <= 1.0), "{rho:?}");
+        assert_eq!(rho.iter().cloned().fold(0.0, f64::max), 1.0);
+        if rule == TauRule::Auto {
+            assert!(rho.iter().any(|r| *r < 0.9), "{rho:?}");
+        }
+        let g = chip.damping.unwrap();
+        assert!((g - 2.0 * s.lambda_min.sqrt()).abs() < 1e-12);
+        rates.push(s.lambda_min);
+    }
+    assert!(
+        rates[1] >= rates[0] * (1.0 - 1e-3),
+        "λ_min uniform {} → auto {}",
+        rates[0],
+        rates[1]
+    );
+}

@@ -424,7 +424,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 c.relax.t_max_tau * c.dynamics.tau_s
             );
             if let Some(s) = derived.spectrum {
-                println!("# Hessian λ_min … λ_max at the feedforward state: {:.4e} … {:.4} (1/τ); condition {:.1}", s.lambda_min, s.lambda_max, s.condition());
+                println!("# rates λ_min … λ_max of R⁻¹H (the activity Hessian H when all ρ_ℓ = 1) at the feedforward state: {:.4e} … {:.4} (1/τ); condition {:.1}", s.lambda_min, s.lambda_max, s.condition());
                 println!(
                     "# first-order relaxation time scale 1/λ_min ≈ {:.1} τ = {:.3e} s",
                     1.0 / s.lambda_min,
@@ -437,6 +437,17 @@ fn run(cmd: Command) -> Result<(), RunError> {
                         lim / s.lambda_max
                     );
                 }
+            }
+            if !derived.tau_rel.is_empty() {
+                println!(
+                    "# time constants   ρ_ℓ = τ_ℓ/τ {} ({})",
+                    fmt_list(&derived.tau_rel),
+                    match (c.dynamics.tau_rel.is_empty(), c.dynamics.tau_rule) {
+                        (false, _) => "manual tau_rel",
+                        (true, circuit::TauRule::Uniform) => "uniform",
+                        (true, circuit::TauRule::Auto) => "auto",
+                    }
+                );
             }
             if let Some(g) = derived.damping {
                 println!("# damping γ        {g:.4}");

@@ -128,6 +128,7 @@ pub fn prepare<T: Real>(
         multipliers: chip.param.multipliers(&widths),
         learning_rates: chip.optimiser.lr.clone(),
         spectrum,
+        tau_rel: chip.tau_rel(),
         damping: chip
             .damping
             .filter(|_| circuit.dynamics.order == crate::circuit::Order::Inertial),

@@ -109,3 +109,55 @@ fn automatic_damping_is_near_the_best_of_a_scan() {
         "auto γ = {auto:.4}, scan (γ, t_align) = {scan:.3?}"
     );
 }
+
+/// With rails that bind, the residual leaves out the clipped nodes pushed
+/// outward, so the rule fires; both dynamics reach the same constrained
+/// equilibrium as a long run without the rule.
+#[test]
+fn residual_rule_fires_at_binding_rails() {
+    let (net, x, y) = tanh_net(6);
+    let run = |dynamics: Dynamics, method: Method, residual_tol: f64| {
+        let mut field = Field::of_network(&net, x.clone(), y.clone());
+        let z0 = field.feedforward();
+        let bound = z0.iter().map(|m| m.amax()).fold(0.0, f64::max);
+        let rail = 0.5 * bound;
+        let mut sys = System::new(&mut field, dynamics, vec![1.0; 5]);
+        let cfg = RelaxConfig {
+            method,
+            dt_tau: 0.1,
+            rail,
+            residual_tol,
+            t_max_tau: 1500.0,
+            ..Default::default()
+        };
+        let out = relax(&mut sys, z0, &cfg, &mut rng(0), None).unwrap();
+        let clipped = out.activities()[..]
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter(|v| v.abs() >= rail * (1.0 - 1e-9))
+            .count();
+        assert!(clipped > 0, "the rail must bind for this test");
+        out
+    };
+    let long = run(Dynamics::FirstOrder, Method::Euler, 0.0);
+    assert_eq!(long.stop, StopReason::MaxTime);
+    let inertial = Dynamics::Inertial {
+        damping: 0.5,
+        mass: 1.0,
+    };
+    for (d, m) in [
+        (Dynamics::FirstOrder, Method::Euler),
+        (inertial, Method::SymplecticEuler),
+    ] {
+        let out = run(d, m, 1e-4);
+        assert_eq!(out.stop, StopReason::Residual, "{d:?}");
+        assert!(out.t_tau < 1000.0);
+        let rel = (out.energy_end - long.energy_end).abs() / long.energy_end;
+        assert!(
+            rel < 1e-3,
+            "{d:?}: F = {} vs long run {}",
+            out.energy_end,
+            long.energy_end
+        );
+    }
+}

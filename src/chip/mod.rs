@@ -73,6 +73,9 @@ pub struct Chip<T: Real> {
     pub step: usize,
     /// The damping in force for inertial dynamics (resolved when automatic).
     pub damping: Option<f64>,
+    /// Per-layer time constants chosen by `tau_rule = "auto"` (resolved by
+    /// [`Chip::preflight`], fixed afterwards like the capacitors they model).
+    pub tau_rel_auto: Option<Vec<f64>>,
 }
 
 impl<T: Real> Chip<T> {
@@ -147,6 +150,7 @@ impl<T: Real> Chip<T> {
             rng_noise: stream(circuit.seed, 2),
             step: 0,
             damping: circuit.dynamics.damping,
+            tau_rel_auto: None,
         })
     }
 
@@ -189,13 +193,16 @@ impl<T: Real> Chip<T> {
         }
     }
 
-    /// τ_ℓ/τ for the hidden layers.
+    /// τ_ℓ/τ for the hidden layers: the manual list, the automatic rule's
+    /// (once resolved by [`Chip::preflight`]), or all 1.
     pub fn tau_rel(&self) -> Vec<f64> {
         let t = &self.circuit.dynamics.tau_rel;
-        if t.is_empty() {
-            vec![1.0; self.depth() - 1]
-        } else {
+        if !t.is_empty() {
             t.clone()
+        } else if let Some(a) = &self.tau_rel_auto {
+            a.clone()
+        } else {
+            vec![1.0; self.depth() - 1]
         }
     }
 

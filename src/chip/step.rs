@@ -2,12 +2,14 @@
 //! evaluation on held-out data.
 
 use super::{Chip, ChipError};
-use crate::circuit::Order;
+use crate::circuit::{Order, TauRule};
 use crate::controller::read_weight_grads;
 use crate::data::Dataset;
 use crate::net::{backprop, loss_of_output};
 use crate::real::{cosine, Real};
-use crate::relax::{hessian_extremes, relax, Method, Spectrum, StopReason, System, Trace};
+use crate::relax::{
+    jacobi_tau_rel, rate_extremes, relax, Method, Spectrum, StopReason, System, Trace,
+};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -93,9 +95,12 @@ pub fn accuracy<T: Real>(out: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
 
 impl<T: Real> Chip<T> {
     /// Checks the relaxation settings against the network before any work:
-    /// estimates the activity Hessian's extreme eigenvalues at the
-    /// feedforward state of the batch's first sample, rejects an explicit
-    /// step above the stability limit, and resolves automatic damping.
+    /// resolves automatic per-layer time constants (`tau_rule = "auto"`, from
+    /// the whole batch's feedforward state), estimates the extreme rates of
+    /// the linearised dynamics, λ(R⁻¹H) (the activity Hessian's eigenvalues
+    /// when every ρ_ℓ = 1), at the feedforward state of the batch's first
+    /// sample, rejects an explicit step above the stability limit, and
+    /// resolves automatic damping.
     pub fn preflight(
         &mut self,
         x: &DMatrix<T>,
@@ -104,31 +109,32 @@ impl<T: Real> Chip<T> {
         if self.depth() < 2 {
             return Ok(None);
         }
+        self.resolve_tau_rel(x, y);
+        let tau_rel = self.tau_rel();
         let spectrum = {
             let mut field = self.field(x.columns(0, 1).into_owned(), y.columns(0, 1).into_owned());
             let z = field.feedforward();
-            hessian_extremes(&mut field, &z, 200, 1e-3, self.circuit.seed)
+            rate_extremes(&mut field, &z, &tau_rel, 200, 1e-3, self.circuit.seed)
         };
         let inertial = self.circuit.dynamics.order == Order::Inertial;
         let mass = self.circuit.dynamics.mass;
         if inertial && self.damping.is_none() {
-            // Critical damping of the slowest mode: m v' = −λ z − γ v.
+            // Critical damping of the slowest mode: m q'' + γ q' + λ_min q = 0.
             self.damping = Some(2.0 * (mass * spectrum.lambda_min.max(0.0)).sqrt());
         }
         let relax = &self.circuit.relax;
         let adaptive = matches!(relax.method, Method::Dopri5 | Method::Ros2);
         if let (Some(c), false) = (relax.method.stability_limit(), adaptive) {
-            let rho = self.tau_rel().into_iter().fold(f64::INFINITY, f64::min);
             let limit = if inertial {
-                c * (mass * rho / spectrum.lambda_max).sqrt()
+                c * (mass / spectrum.lambda_max).sqrt()
             } else {
-                c * rho / spectrum.lambda_max
+                c / spectrum.lambda_max
             };
             if relax.dt_tau > limit {
                 return Err(ChipError::invalid(
                     "relax.dt_tau",
                     format!(
-                        "{} is above the stability limit ≈ {limit:.4} of \"{}\" for this network (λ_max ≈ {:.3} at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\"",
+                        "{} is above the stability limit ≈ {limit:.4} of \"{}\" for this network (fastest rate λ_max ≈ {:.3} at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\"",
                         relax.dt_tau,
                         relax.method.name(),
                         spectrum.lambda_max,
@@ -138,6 +144,18 @@ impl<T: Real> Chip<T> {
             }
         }
         Ok(Some(spectrum))
+    }
+
+    /// Computes the automatic per-layer time constants from the batch (x, y)
+    /// when the circuit asks for them and they are not resolved yet.
+    pub fn resolve_tau_rel(&mut self, x: &DMatrix<T>, y: &DMatrix<T>) {
+        let d = &self.circuit.dynamics;
+        if d.tau_rule != TauRule::Auto || self.tau_rel_auto.is_some() || self.depth() < 2 {
+            return;
+        }
+        let mut field = self.field(x.clone(), y.clone());
+        let z = field.feedforward();
+        self.tau_rel_auto = Some(jacobi_tau_rel(&mut field, &z));
     }
 
     /// One training step on the batch (x, y): clamp, relax, read, update.
@@ -151,6 +169,7 @@ impl<T: Real> Chip<T> {
     ) -> Result<StepRecord, ChipError> {
         let (mut x, mut y) = (x.clone(), y.clone());
         let mut n_conv = self.clamp(&mut x, &mut y);
+        self.resolve_tau_rel(&x, &y);
         let out = self.forward(&x);
         let loss = loss_of_output(self.topology.loss, &out, &y);
         let acc = (*self.topology.widths.last().expect("widths") > 1).then(|| accuracy(&out, &y));

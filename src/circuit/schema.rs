@@ -139,6 +139,21 @@ pub struct DynamicsSpec {
     /// Per-layer time constants τ_ℓ/τ (dimensionless) for hidden layers
     /// 1 … L−1; empty = all 1, otherwise exactly L − 1 values, each > 0. Default [].
     pub tau_rel: Vec<f64>,
+    /// How the per-layer time constants are chosen when `tau_rel` is empty:
+    /// "uniform" (all 1) or "auto" (Jacobi rule at the feedforward state,
+    /// docs/inertial.md). Default "uniform"; "auto" excludes `tau_rel`.
+    pub tau_rule: TauRule,
+}
+
+/// The rule for the per-layer time constants ρ_ℓ = τ_ℓ/τ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TauRule {
+    /// Every ρ_ℓ = 1 (or the manual `tau_rel`).
+    #[default]
+    Uniform,
+    /// ρ_ℓ = mean Hessian diagonal of layer ℓ / the largest such mean.
+    Auto,
 }
 
 /// The order of the relaxation dynamics.
@@ -159,6 +174,7 @@ impl Default for DynamicsSpec {
             mass: 1.0,
             opamp_gain: 0.0,
             tau_rel: vec![],
+            tau_rule: TauRule::Uniform,
         }
     }
 }

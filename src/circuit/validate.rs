@@ -1,7 +1,7 @@
 //! Range and consistency checks of a parsed circuit, before any work starts.
 //! Each failure names the dotted key and the allowed range or the fix.
 
-use super::schema::{Circuit, Order, Source};
+use super::schema::{Circuit, Order, Source, TauRule};
 use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
@@ -130,6 +130,11 @@ pub fn validate(c: &Circuit) -> Check {
         format!("expected 0 (ideal) or a DC gain ≥ 1, got {}", d.opamp_gain),
     )?;
     if !d.tau_rel.is_empty() {
+        ensure(
+            d.tau_rule == TauRule::Uniform,
+            "dynamics.tau_rel",
+            "a manual list excludes tau_rule = \"auto\" (which computes the time constants); remove one of the two",
+        )?;
         ensure(
             d.tau_rel.len() == n.depth - 1,
             "dynamics.tau_rel",

@@ -3,11 +3,11 @@
 //! velocity equation:
 //!
 //! ```text
-//! vₙ₊₁ = (vₙ + h·force(zₙ)/(mρ)) / (1 + hγ/(mρ)),    zₙ₊₁ = zₙ + h·vₙ₊₁
+//! vₙ₊₁ = (vₙ + h·force(zₙ)/(mρ)) / (1 + hγ/m),    zₙ₊₁ = zₙ + h·vₙ₊₁
 //! ```
 //!
-//! First order in h; for a quadratic energy, E + ½mρ‖v‖² does not increase
-//! for γ ≥ 0 when h is below the stability limit 2/√(λ_max/(mρ)) (undamped).
+//! First order in h; for a quadratic energy, E + ½m Σρ‖v‖² does not increase
+//! for γ ≥ 0 when h is below the stability limit 2√(m/λ_max(R⁻¹H)) (undamped).
 
 use super::state::{mat_axpy, zeros_like, State};
 use super::system::{Dynamics, System};
@@ -43,9 +43,9 @@ impl<T: Real> Integrator<T> for SymplecticEuler<T> {
         let k = sys.n_hidden();
         let rho = sys.tau_rel.clone();
         let force = sys.force_at(y);
+        let shrink = T::of(1.0 / (1.0 + h * damping / mass));
         for i in 0..k {
-            let m = mass * rho[i];
-            let (hm, shrink) = (T::of(h / m), T::of(1.0 / (1.0 + h * damping / m)));
+            let hm = T::of(h / (mass * rho[i]));
             self.out[k + i].copy_from(&y[k + i]);
             mat_axpy(&mut self.out[k + i], hm, &force[i]);
             self.out[k + i] *= shrink;

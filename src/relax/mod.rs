@@ -24,9 +24,9 @@ pub mod system;
 
 pub use field::{Field, FieldSpec};
 pub use monitor::{StopReason, Trace};
-pub use spectrum::{hessian_extremes, Spectrum};
+pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
 pub use state::State;
-pub use system::{Dynamics, System};
+pub use system::{jacobi_tau_rel, Dynamics, System};
 
 use crate::real::Real;
 use monitor::Monitor;

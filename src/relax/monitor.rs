@@ -4,7 +4,9 @@
 //! evaluates the field at the current state and applies, in this order:
 //! - residual: the worst layer's rms force (and velocity, for inertial
 //!   dynamics), relative to the worst layer's at t = 0, below `residual_tol`
-//!   (per layer, because a global average hides the slow deep modes);
+//!   (per layer, because a global average hides the slow deep modes); with
+//!   rails, components at a rail that push outward are left out (the
+//!   projected, KKT residual), since the rail holds them there for good;
 //! - energy: |ΔE|/(|E|·Δt) below `energy_tol` per τ, E = F (+ kinetic energy);
 //! - update direction: the cosine between the local weight updates at two
 //!   successive checks above 1 − `update_tol` (what a controller could sample);
@@ -94,6 +96,33 @@ impl Trace {
     }
 }
 
+/// Per-layer rms of `x`, leaving out the nodes held at a rail (`rail` > 0,
+/// |z| ≥ rail) where `x` pushes outward (same sign as z).
+fn projected_rms<T: Real>(x: &[DMatrix<T>], z: &[DMatrix<T>], rail: f64) -> Vec<f64> {
+    if rail <= 0.0 {
+        return layer_rms(x);
+    }
+    let at = rail * (1.0 - 1e-9);
+    x.iter()
+        .zip(z)
+        .map(|(m, zl)| {
+            let sum: f64 = m
+                .iter()
+                .zip(zl.iter())
+                .map(|(v, zi)| {
+                    let (v, zi) = (v.f64(), zi.f64());
+                    if zi.abs() >= at && v * zi > 0.0 {
+                        0.0
+                    } else {
+                        v * v
+                    }
+                })
+                .sum();
+            (sum / m.len().max(1) as f64).sqrt()
+        })
+        .collect()
+}
+
 /// State of the stopping rules between checks.
 pub(crate) struct Monitor<T: Real> {
     r0: Option<f64>,
@@ -132,9 +161,10 @@ impl<T: Real> Monitor<T> {
         reference: Option<&[DMatrix<T>]>,
     ) -> Option<StopReason> {
         let k = sys.n_hidden();
-        let mut worst = layer_rms(sys.force_at(y));
+        let rail = cfg.rail;
+        let mut worst = projected_rms(sys.force_at(y), &y[..k], rail);
         if let Dynamics::Inertial { .. } = sys.dynamics {
-            for (w, v) in worst.iter_mut().zip(layer_rms(&y[k..])) {
+            for (w, v) in worst.iter_mut().zip(projected_rms(&y[k..], &y[..k], rail)) {
                 *w = w.hypot(v);
             }
         }

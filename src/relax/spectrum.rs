@@ -43,6 +43,33 @@ pub fn hessian_extremes<T: Real>(
     tol: f64,
     seed: u64,
 ) -> Spectrum {
+    extremes(field, z, None, max_iter, tol, seed)
+}
+
+/// Extreme eigenvalues of R⁻¹H, R = diag(ρ_ℓ) (one ρ a hidden layer): the
+/// rates of the linearised dynamics with per-layer time constants (Lanczos
+/// on the similar symmetric R^(−½) H R^(−½)). Equals [`hessian_extremes`]
+/// when every ρ_ℓ = 1.
+pub fn rate_extremes<T: Real>(
+    field: &mut Field<T>,
+    z: &[DMatrix<T>],
+    tau_rel: &[f64],
+    max_iter: usize,
+    tol: f64,
+    seed: u64,
+) -> Spectrum {
+    let scale: Vec<T> = tau_rel.iter().map(|r| T::of(1.0 / r.sqrt())).collect();
+    extremes(field, z, Some(&scale), max_iter, tol, seed)
+}
+
+fn extremes<T: Real>(
+    field: &mut Field<T>,
+    z: &[DMatrix<T>],
+    scale: Option<&[T]>,
+    max_iter: usize,
+    tol: f64,
+    seed: u64,
+) -> Spectrum {
     let mut probe = field.hidden_zeros();
     field.force(z, &mut probe);
     field.linearise();
@@ -55,6 +82,7 @@ pub fn hessian_extremes<T: Real>(
     v.iter_mut().for_each(|m| *m /= T::of(n0));
     let mut v_prev = zeros_like(&v);
     let mut w = zeros_like(&v);
+    let mut sv = zeros_like(&v);
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
     let mut beta = 0.0;
     let mut last = (f64::NAN, f64::NAN);
@@ -64,7 +92,17 @@ pub fn hessian_extremes<T: Real>(
         n_iter: 0,
     };
     for it in 0..max_iter.max(1) {
-        field.hvp(&v, &mut w);
+        match scale {
+            None => field.hvp(&v, &mut w),
+            Some(c) => {
+                for ((s, vi), ci) in sv.iter_mut().zip(&v).zip(c) {
+                    s.copy_from(vi);
+                    *s *= *ci;
+                }
+                field.hvp(&sv, &mut w);
+                w.iter_mut().zip(c).for_each(|(wi, ci)| *wi *= *ci);
+            }
+        }
         axpy(T::of(-beta), &v_prev, &mut w);
         let alpha = dot(&w, &v);
         axpy(T::of(-alpha), &v, &mut w);

@@ -2,12 +2,18 @@
 //! (s = t/τ), built on the PC [`Field`]:
 //!
 //! - first order (MODEL.md §1): dz_ℓ/ds = force_ℓ(z) / ρ_ℓ,
-//! - inertial (MODEL.md §7):    dz_ℓ/ds = v_ℓ,  m ρ_ℓ dv_ℓ/ds = force_ℓ(z) − γ v_ℓ,
+//! - inertial (MODEL.md §7):    dz_ℓ/ds = v_ℓ,  m dv_ℓ/ds = force_ℓ(z)/ρ_ℓ − γ v_ℓ,
 //!
 //! where force = −∂F/∂z − g_leak z, ρ_ℓ = τ_ℓ/τ is the layer's relative time
-//! constant (its integrator capacitance), m = τ_v/τ the relative inertial time
-//! constant and γ the damping (dimensionless). The state is the list of
-//! hidden activities, followed by the velocities for inertial dynamics.
+//! constant, m = τ_v/τ the relative inertial time constant and γ the damping
+//! (dimensionless). ρ_ℓ divides the layer's drive: a larger integrator
+//! capacitor (with, for inertial dynamics, a damping conductance scaled
+//! alongside it) or a smaller input transconductance. With R = diag(ρ) the
+//! linearised dynamics are governed by R⁻¹H (H the activity Hessian): rates
+//! λ(R⁻¹H) for first order; for inertial dynamics the modes of R⁻¹H decouple
+//! exactly (m q'' + γ q' + λ q = 0), so critical damping of the slowest one is
+//! γ = 2√(m·λ_min(R⁻¹H)). The state is the list of hidden activities,
+//! followed by the velocities for inertial dynamics.
 
 use super::field::Field;
 use super::state::{mat_axpy, zeros_like, State};
@@ -21,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub enum Dynamics {
     /// τ dz/dt = −∂F/∂z (gradient flow).
     FirstOrder,
-    /// dz/dt = v/τ, τ_v dv/dt = −∂F/∂z − γ v.
+    /// dz/dt = v/τ, τ_v dv/dt = −(∂F/∂z)/ρ − γ v.
     Inertial {
         /// Damping γ (dimensionless, ≥ 0).
         damping: f64,
@@ -96,10 +102,10 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
                 self.field.force(&y[..k], &mut self.force);
                 for i in 0..k {
                     dy[i].copy_from(&y[k + i]);
-                    let inv = T::of(1.0 / (mass * self.tau_rel[i]));
+                    // m v' = force/ρ − γ v
                     dy[k + i].copy_from(&self.force[i]);
-                    mat_axpy(&mut dy[k + i], -T::of(damping), &y[k + i]);
-                    dy[k + i] *= inv;
+                    dy[k + i] *= T::of(1.0 / (mass * self.tau_rel[i]));
+                    mat_axpy(&mut dy[k + i], -T::of(damping / mass), &y[k + i]);
                 }
             }
         }
@@ -112,7 +118,8 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
         &self.force
     }
 
-    /// Kinetic energy ½ m Σ ρ_ℓ ‖v_ℓ‖² (batch mean; 0 for first order).
+    /// Kinetic energy ½ m Σ ρ_ℓ ‖v_ℓ‖² (batch mean; 0 for first order): with
+    /// F it makes E + K, which never rises (dE/ds = −γ Σ ρ_ℓ ‖v_ℓ‖²).
     pub fn kinetic_energy(&self, y: &[DMatrix<T>]) -> f64 {
         match self.dynamics {
             Dynamics::FirstOrder => 0.0,
@@ -125,4 +132,32 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
             }
         }
     }
+}
+
+/// The automatic per-layer time constants (`dynamics.tau_rule = "auto"`), a
+/// Jacobi rule: ρ_ℓ = d̄_ℓ / max_k d̄_k, where d̄_ℓ is the mean diagonal of
+/// layer ℓ's block of the activity Hessian (Gauss–Newton part plus leak,
+/// [`Field::hessian_diagonal`]) at hidden activities `z`, over the batch.
+///
+/// d̄_ℓ/ρ_ℓ is layer ℓ's own relaxation rate (its node's loop gain); the rule
+/// gives every layer the rate of the stiffest one, which keeps ρ = 1. Since
+/// every ρ_ℓ ≤ 1, every eigenvalue of R⁻¹H is ≥ the matching one of H
+/// (Courant–Fischer), so no mode gets slower; and among all ρ with the same
+/// largest node rate (ρ_ℓ ≥ d̄_ℓ/max d̄) this one, the smallest, maximises
+/// every eigenvalue, λ_min included. λ_max(R⁻¹H) may rise (≤ λ_max/min ρ),
+/// which shortens an explicit simulator's stable step, not the chip.
+pub fn jacobi_tau_rel<T: Real>(field: &mut Field<T>, z: &[DMatrix<T>]) -> Vec<f64> {
+    let mut scratch = field.hidden_zeros();
+    field.force(z, &mut scratch);
+    field.linearise();
+    let means: Vec<f64> = field
+        .hessian_diagonal()
+        .iter()
+        .map(|d| d.iter().map(|v| v.f64()).sum::<f64>() / d.len().max(1) as f64)
+        .collect();
+    let max = means.iter().cloned().fold(0.0, f64::max);
+    means
+        .iter()
+        .map(|d| if max > 0.0 { d / max } else { 1.0 })
+        .collect()
 }

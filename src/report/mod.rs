@@ -39,9 +39,13 @@ pub struct Derived {
     /// a_ℓ and η_ℓ per layer.
     pub multipliers: Vec<f64>,
     pub learning_rates: Vec<f64>,
-    /// Extreme eigenvalues of the activity Hessian at the first batch's
-    /// feedforward state (1/τ).
+    /// Extreme rates of the linearised relaxation, eigenvalues of R⁻¹H at
+    /// the first batch's feedforward state (1/τ); with every ρ_ℓ = 1 these
+    /// are the activity Hessian's extreme eigenvalues.
     pub spectrum: Option<Spectrum>,
+    /// Per-layer time constants ρ_ℓ = τ_ℓ/τ in force (hidden layers 1 … L−1).
+    #[serde(default)]
+    pub tau_rel: Vec<f64>,
     /// Damping in force (inertial dynamics).
     pub damping: Option<f64>,
     pub n_train: usize,

@@ -10,6 +10,7 @@
 //! - [`timing`]: time and energy of a training step, PC chip against backprop (MODEL.md §5).
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 //! - [`plot`]: figures of run, bench and sweep folders (PNG or SVG).
+//! - [`sweep`]: PC–backprop alignment over a width × depth × seed grid, sharded.
 
 pub mod analog;
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod plot;
 pub mod real;
 pub mod relax;
 pub mod report;
+pub mod sweep;
 pub mod timing;
 pub mod train;
 

@@ -7,6 +7,7 @@ use pcchip::chip::{EvalRecord, StepRecord};
 use pcchip::circuit::{self, Circuit};
 use pcchip::report::Report;
 use pcchip::train::{self, Observer, RunError, RunOptions};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -81,6 +82,35 @@ enum Command {
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// PC–BP gradient alignment over a width × depth × seed grid (cells in parallel).
+    Sweep {
+        /// Circuit file (TOML).
+        #[arg(required_unless_present = "merge")]
+        circuit: Option<PathBuf>,
+        /// Hidden widths (comma-separated), e.g. 8,32,128.
+        #[arg(long, required_unless_present = "merge")]
+        widths: Option<String>,
+        /// Depths L (comma-separated), e.g. 2,4,8.
+        #[arg(long, required_unless_present = "merge")]
+        depths: Option<String>,
+        /// Seeds (comma-separated); default: the circuit's seed.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Also train K steps on the chip and measure the cosine again.
+        #[arg(long, default_value_t = 0)]
+        steps: usize,
+        /// Run only the I-th of N slices of the grid (cells with index mod N = I).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Join the sweeps in these folders (shards of one grid) into --out.
+        #[arg(long, num_args = 1.., value_name = "DIR", conflicts_with_all = ["circuit", "widths", "depths", "seeds", "shard", "set"])]
+        merge: Vec<PathBuf>,
+        /// Output folder (default runs/<circuit name>-sweep).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
@@ -367,6 +397,44 @@ fn run(cmd: Command) -> Result<(), RunError> {
             println!("written to {}", out.display());
             Ok(())
         }
+        Command::Sweep {
+            circuit,
+            widths,
+            depths,
+            seeds,
+            steps,
+            shard,
+            merge,
+            out,
+            set,
+        } => {
+            let args = SweepArgs {
+                circuit,
+                widths,
+                depths,
+                seeds,
+                steps,
+                shard,
+                out,
+                set,
+            };
+            if merge.is_empty() {
+                sweep_cmd(args)
+            } else {
+                let out = args.out.ok_or_else(|| {
+                    RunError::Invalid("--merge needs --out DIR for the joined sweep".into())
+                })?;
+                let f = pcchip::sweep::merge(&merge, &out)?;
+                println!(
+                    "merged {} cells from {} folders into {}",
+                    f.cells.len(),
+                    merge.len(),
+                    out.display()
+                );
+                print_sweep_table(&f);
+                Ok(())
+            }
+        }
         Command::Plot { dir, format } => {
             let format = match format.as_str() {
                 "png" => pcchip::plot::Format::Png,
@@ -459,6 +527,113 @@ fn run(cmd: Command) -> Result<(), RunError> {
             Ok(())
         }
     }
+}
+
+struct SweepArgs {
+    circuit: Option<PathBuf>,
+    widths: Option<String>,
+    depths: Option<String>,
+    seeds: Option<String>,
+    steps: usize,
+    shard: Option<String>,
+    out: Option<PathBuf>,
+    set: Vec<String>,
+}
+
+fn sweep_cmd(a: SweepArgs) -> Result<(), RunError> {
+    use pcchip::sweep::{parse_list, CircuitSource, Grid, Shard, SweepOptions};
+    let bad = RunError::Invalid;
+    let widths = parse_list("--widths", a.widths.as_deref().unwrap_or("")).map_err(bad)?;
+    let depths = parse_list("--depths", a.depths.as_deref().unwrap_or("")).map_err(bad)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(str::parse::<Shard>)
+        .transpose()
+        .map_err(bad)?;
+    let path = a
+        .circuit
+        .ok_or_else(|| bad("sweep: a circuit file is needed".into()))?;
+    let src = CircuitSource::read(&path, &a.set)?;
+    let base = src.base()?;
+    let seeds = match &a.seeds {
+        Some(s) => parse_list("--seeds", s).map_err(bad)?,
+        None => vec![base.seed],
+    };
+    let grid = Grid::new(widths, depths, seeds).map_err(bad)?;
+    let out_dir = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.name)));
+    let opts = SweepOptions {
+        grid,
+        steps: a.steps,
+        shard,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} cells [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .expect("template"),
+        );
+        b
+    });
+    let result = pcchip::sweep::sweep(&src, &opts, &out_dir, |r, done, total| {
+        let cos = r.cos_global.map_or("—".into(), |c| format!("{c:.6}"));
+        let tau = r.t_relax_tau.map_or("—".into(), |t| format!("{t:.1}"));
+        let what = format!(
+            "width {} depth {} seed {}: cos {cos}, relax {tau} τ{}, {:.1} s",
+            r.width,
+            r.depth,
+            r.seed,
+            r.error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (failed: {e})")),
+            r.wall_s
+        );
+        match &bar {
+            Some(b) => {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+                b.set_message(what);
+            }
+            None => eprintln!("cell {done}/{total} {what}"),
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let f = result?;
+    let capped = f
+        .cells
+        .iter()
+        .filter(|c| c.stop == Some(pcchip::relax::StopReason::MaxTime))
+        .count();
+    if capped > 0 {
+        eprintln!("pcchip: warning: {capped} cell(s) stopped at relax.t_max_tau before reaching relax.residual_tol (marked * below); raise relax.t_max_tau");
+    }
+    let shard = f.shard.map_or(String::new(), |s| format!(" (shard {s})"));
+    println!(
+        "{} cells{shard} of `{}` written to {}/sweep.json and sweep.csv",
+        f.cells.len(),
+        f.circuit_name,
+        out_dir.display()
+    );
+    print_sweep_table(&f);
+    Ok(())
+}
+
+/// The seed-averaged cosine table of a sweep, in Markdown.
+fn print_sweep_table(f: &pcchip::sweep::SweepFile) {
+    println!("\ncos(PC, BP) at initialisation, mean ± std over seeds:\n");
+    print!("{}", pcchip::sweep::seed_table(f, |c| c.cos_global, 4));
+    if f.steps > 0 {
+        println!("\ncos(PC, BP) after {} training steps:\n", f.steps);
+        print!("{}", pcchip::sweep::seed_table(f, |c| c.cos_steps, 4));
+    }
+    println!("\nrelaxation time (τ), mean ± std over seeds:\n");
+    print!("{}", pcchip::sweep::seed_table(f, |c| c.t_relax_tau, 1));
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,168 @@
+//! One cell of a sweep: build the chip at its initialisation, relax it to
+//! equilibrium on the circuit's first training batch and compare the PC
+//! gradient with backprop's (exactly as `pcchip grads` does); optionally
+//! train K steps on the chip and compare again on the same batch.
+
+use super::Cell;
+use crate::chip::{Chip, ChipError};
+use crate::circuit::{Circuit, Precision};
+use crate::data::Batches;
+use crate::grads::{equilibrium, first_batch};
+use crate::net::s_matrix;
+use crate::real::Real;
+use crate::relax::StopReason;
+use crate::train::{prepare, RunError, RunOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What one cell measured. Numbers are `None` where they do not apply or
+/// the cell failed (then `error` says why).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Position in the grid's cell order.
+    pub index: usize,
+    pub width: usize,
+    pub depth: usize,
+    pub seed: u64,
+    /// cos(PC, BP) at initialisation: the equilibrium PC weight gradient
+    /// against the backprop gradient, all layers and each layer ℓ = 1..L.
+    pub cos_global: Option<f64>,
+    pub cos_layers: Vec<f64>,
+    /// The same with the PC gradient read through the ADCs (the chip's update).
+    pub cos_read: Option<f64>,
+    /// Relaxation time to equilibrium (τ) and the rule that stopped it
+    /// (`max-time`: not at equilibrium).
+    pub t_relax_tau: Option<f64>,
+    pub stop: Option<StopReason>,
+    /// Field evaluations of the relaxation (its cost).
+    pub n_evals: Option<usize>,
+    /// Linear networks: mean eigenvalue of S minus 1 (MODEL.md §3; for a
+    /// scalar output F* = ℒ/s).
+    pub s_minus_1: Option<f64>,
+    /// Energy F at the relaxed state, the closed-form F* (linear MSE
+    /// networks) and the backprop loss ℒ (batch means).
+    pub energy: Option<f64>,
+    pub energy_closed_form: Option<f64>,
+    pub loss: Option<f64>,
+    /// With `--steps K`: cos(PC, BP) on the same batch after K training steps.
+    pub cos_steps: Option<f64>,
+    pub cos_steps_layers: Vec<f64>,
+    /// Why the cell failed.
+    pub error: Option<String>,
+    /// Wall-clock of the cell (s); not part of the CSV (it varies run to run).
+    pub wall_s: f64,
+}
+
+impl CellResult {
+    fn empty(c: &Cell) -> Self {
+        CellResult {
+            index: c.index,
+            width: c.width,
+            depth: c.depth,
+            seed: c.seed,
+            cos_global: None,
+            cos_layers: vec![],
+            cos_read: None,
+            t_relax_tau: None,
+            stop: None,
+            n_evals: None,
+            s_minus_1: None,
+            energy: None,
+            energy_closed_form: None,
+            loss: None,
+            cos_steps: None,
+            cos_steps_layers: vec![],
+            error: None,
+            wall_s: 0.0,
+        }
+    }
+}
+
+/// Measures one cell of circuit `circuit` (already the cell's circuit);
+/// a failure is kept in the result.
+pub fn measure(c: &Cell, circuit: &Circuit, base_dir: &Path, steps: usize) -> CellResult {
+    let start = Instant::now();
+    let mut r = CellResult::empty(c);
+    let out = match circuit.precision {
+        Precision::F32 => measure_typed::<f32>(circuit, base_dir, steps, &mut r),
+        Precision::F64 => measure_typed::<f64>(circuit, base_dir, steps, &mut r),
+    };
+    if let Err(e) = out {
+        r.error = Some(e.to_string());
+    }
+    r.wall_s = start.elapsed().as_secs_f64();
+    r
+}
+
+/// A finite value, or `None`.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn measure_typed<T: Real>(
+    circuit: &Circuit,
+    base_dir: &Path,
+    steps: usize,
+    r: &mut CellResult,
+) -> Result<(), RunError> {
+    let opts = RunOptions {
+        out_dir: PathBuf::new(),
+        base_dir: base_dir.into(),
+        weights: None,
+    };
+    let (mut chip, train, _, _): (Chip<T>, _, _, _) = prepare(circuit, &opts)?;
+    let (x, y) = first_batch::<T>(&train, circuit);
+    let eq = equilibrium(&chip, &x, &y)?;
+    r.cos_global = finite(eq.cos_global());
+    r.cos_layers = eq.cos_layers();
+    r.cos_read = finite(eq.cos_read());
+    r.t_relax_tau = Some(eq.t_relax_tau);
+    r.stop = Some(eq.stop);
+    r.n_evals = Some(eq.n_evals);
+    r.energy = finite(eq.energy);
+    r.energy_closed_form = eq.energy_closed_form;
+    r.loss = finite(eq.loss);
+    r.s_minus_1 = s_matrix(&chip.network()).ok().map(|s| {
+        let n = s.nrows() as f64;
+        s.trace().f64() / n - 1.0
+    });
+    if steps > 0 {
+        train_steps(&mut chip, &train, circuit, steps)?;
+        let eq = equilibrium(&chip, &x, &y)?;
+        r.cos_steps = finite(eq.cos_global());
+        r.cos_steps_layers = eq.cos_layers();
+    }
+    Ok(())
+}
+
+/// `steps` training steps on the chip, through the training set's epochs
+/// in the circuit's order.
+fn train_steps<T: Real>(
+    chip: &mut Chip<T>,
+    train: &crate::data::Dataset,
+    circuit: &Circuit,
+    steps: usize,
+) -> Result<(), RunError> {
+    let batches = Batches {
+        batch_size: circuit.train.batch_size,
+        drop_last: false,
+    };
+    let mut epoch = 0;
+    while chip.step < steps {
+        for chunk in batches.epoch(train.len(), circuit.seed, epoch as u64) {
+            if chip.step >= steps {
+                break;
+            }
+            let (x, y) = train.batch::<T>(&chunk);
+            chip.train_step(&x, &y, epoch, false).map_err(|e| match e {
+                ChipError::Relax(e) => {
+                    RunError::Failed(format!("training step {}: {e}", chip.step + 1))
+                }
+                other => RunError::Invalid(other.to_string()),
+            })?;
+        }
+        epoch += 1;
+    }
+    Ok(())
+}

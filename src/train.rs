@@ -85,6 +85,16 @@ pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>
                         path.display()
                     )
                 })
+                .and_then(|w| match w.iter().position(|v| !v.f64().is_finite()) {
+                    None => Ok(w),
+                    Some(k) => Err(format!(
+                        "{}: {name}[{}, {}] is {}; expected finite weights",
+                        path.display(),
+                        k % w.nrows(),
+                        k / w.nrows(),
+                        w[k]
+                    )),
+                })
         })
         .collect()
 }
@@ -120,7 +130,12 @@ pub fn prepare<T: Real>(
         None => None,
     };
     let mut chip = Chip::<T>::build(circuit, train.n_features(), train.n_outputs(), weights)
-        .map_err(invalid)?;
+        .map_err(|e| match (e, &opts.weights) {
+            (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
+                RunError::Invalid(format!("{}: {message}", p.display()))
+            }
+            (e, _) => invalid(e),
+        })?;
     let first: Vec<usize> = crate::data::epoch_order(train.len(), circuit.seed, 0)
         .into_iter()
         .take(circuit.train.batch_size)

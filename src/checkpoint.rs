@@ -216,6 +216,18 @@ pub fn save<T: Real>(
     Ok(())
 }
 
+/// Removes any checkpoint of an earlier run from `run_dir` (a fresh run
+/// must never be resumed from another run's state).
+pub fn clear(run_dir: &Path) -> std::io::Result<()> {
+    for d in [DIR, OLD, TMP] {
+        let p = run_dir.join(d);
+        if p.exists() {
+            std::fs::remove_dir_all(p)?;
+        }
+    }
+    Ok(())
+}
+
 /// The complete checkpoint folder of the run in `run_dir`: `checkpoint/`,
 /// else `checkpoint.old/` (a save interrupted between its renames).
 pub fn locate(run_dir: &Path) -> Result<PathBuf, String> {

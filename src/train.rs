@@ -236,6 +236,7 @@ fn run_typed<T: Real>(
     let (chip, train, test, derived) = prepare::<T>(circuit, opts)?;
     let mut writer = ReportWriter::create(&opts.out_dir)
         .map_err(|e| io(e, &opts.out_dir.display().to_string()))?;
+    checkpoint::clear(&opts.out_dir).map_err(|e| io(e, "checkpoint"))?;
     let report = Report::new(circuit.clone(), derived);
     writer.save(&report).map_err(|e| io(e, "report.json"))?;
     let base = match opts.base_dir.as_os_str().is_empty() {
@@ -271,7 +272,7 @@ fn resume_typed<T: Real>(
         load_split(&circuit, &base_dir).map_err(|e| RunError::Invalid(e.to_string()))?;
     let d = &state.report.derived;
     let here = |m: String| RunError::Invalid(format!("{}: {m}", ckpt.display()));
-    if (train.len(), test.len()) != (d.n_train, d.n_test) {
+    if (train.len(), test.len()) != (d.n_train, d.n_test) || train.is_empty() {
         return Err(here(format!(
             "the run had {} train / {} test samples, the data now give {} / {}",
             d.n_train,

@@ -221,7 +221,10 @@ fn what_cannot_be_resumed_is_refused() {
     let e = invalid(resume(&done, None, &mut Silent));
     assert!(e.contains("complete"), "{e}");
 
+    // A fresh run into a folder holding a checkpoint removes it first.
     let none = tmp_dir("err-none");
+    run_checkpointed(&c, &opts(&none), 1, &mut StopAt(2, 0)).unwrap();
+    assert_eq!(state_step(&none), 2);
     run(&c, &opts(&none), &mut StopAt(2, 0)).unwrap();
     let e = invalid(resume(&none, None, &mut Silent));
     assert!(

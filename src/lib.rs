@@ -14,6 +14,7 @@
 
 pub mod analog;
 pub mod bench;
+pub mod checkpoint;
 pub mod chip;
 pub mod circuit;
 pub mod controller;

@@ -43,6 +43,12 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Save the chip's full state into <out>/checkpoint/ every K steps (0 = never).
+        #[arg(long, value_name = "K")]
+        checkpoint_every: Option<usize>,
+        /// Continue the interrupted run in DIR from its checkpoint (the circuit is the run's own).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["circuit", "out", "set", "weights"])]
+        resume: Option<PathBuf>,
     },
     /// The chip's speedup against sequential backprop as a function of depth.
     Bench {
@@ -175,6 +181,11 @@ impl Observer for Progress {
             bar.inc(1);
         }
     }
+    fn resumed(&mut self, done: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+        }
+    }
     fn eval(&mut self, r: &EvalRecord) {
         self.last_eval = match r.accuracy {
             Some(a) => format!(" | {} acc {:.1}%", r.split, 100.0 * a),
@@ -261,9 +272,17 @@ fn run(cmd: Command) -> Result<(), RunError> {
             set,
             weights,
             quiet,
+            checkpoint_every,
+            resume,
         } => {
-            let (c, base_dir) = load(&circuit, &set)?;
-            let out_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&c.name));
+            let (fresh, out_dir) = match resume {
+                Some(dir) => (None, dir),
+                None => {
+                    let (c, base_dir) = load(&circuit, &set)?;
+                    let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&c.name));
+                    (Some((c, base_dir)), dir)
+                }
+            };
             let bar = (!quiet).then(|| {
                 let b = ProgressBar::new(0);
                 b.set_style(
@@ -279,12 +298,17 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 relax_tau: vec![],
                 last_eval: String::new(),
             };
-            let opts = RunOptions {
-                out_dir: out_dir.clone(),
-                base_dir,
-                weights,
+            let result = match fresh {
+                Some((c, base_dir)) => {
+                    let opts = RunOptions {
+                        out_dir: out_dir.clone(),
+                        base_dir,
+                        weights,
+                    };
+                    train::run_checkpointed(&c, &opts, checkpoint_every.unwrap_or(0), &mut progress)
+                }
+                None => train::resume(&out_dir, checkpoint_every, &mut progress),
             };
-            let result = train::run(&c, &opts, &mut progress);
             if let Some(b) = &progress.bar {
                 b.finish_and_clear();
             }

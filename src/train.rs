@@ -1,6 +1,7 @@
 //! A training run, end to end: circuit → data → chip → steps → report.
 //! Every failure after the circuit was accepted leaves a valid report.
 
+use crate::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
 use crate::circuit::{Circuit, Precision};
 use crate::data::{Batches, Dataset};
@@ -17,6 +18,13 @@ pub trait Observer {
     fn start(&mut self, _total_steps: usize) {}
     fn step(&mut self, _rec: &StepRecord) {}
     fn eval(&mut self, _rec: &EvalRecord) {}
+    /// A resumed run starts with `done` of its steps already taken.
+    fn resumed(&mut self, _done: usize) {}
+    /// Asked after every step (and its checkpoint): `true` stops the run
+    /// there, which then returns its partial report (status `running`).
+    fn stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -77,6 +85,16 @@ pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>
                         path.display()
                     )
                 })
+                .and_then(|w| match w.iter().position(|v| !v.f64().is_finite()) {
+                    None => Ok(w),
+                    Some(k) => Err(format!(
+                        "{}: {name}[{}, {}] is {}; expected finite weights",
+                        path.display(),
+                        k % w.nrows(),
+                        k / w.nrows(),
+                        w[k]
+                    )),
+                })
         })
         .collect()
 }
@@ -112,7 +130,12 @@ pub fn prepare<T: Real>(
         None => None,
     };
     let mut chip = Chip::<T>::build(circuit, train.n_features(), train.n_outputs(), weights)
-        .map_err(invalid)?;
+        .map_err(|e| match (e, &opts.weights) {
+            (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
+                RunError::Invalid(format!("{}: {message}", p.display()))
+            }
+            (e, _) => invalid(e),
+        })?;
     let first: Vec<usize> = crate::data::epoch_order(train.len(), circuit.seed, 0)
         .into_iter()
         .take(circuit.train.batch_size)
@@ -145,9 +168,58 @@ pub fn run(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
+    run_checkpointed(circuit, opts, 0, obs)
+}
+
+/// Runs the circuit, saving a checkpoint into `<out>/checkpoint/` after
+/// every `checkpoint_every`-th step (0 = never; none after the last step).
+pub fn run_checkpointed(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    checkpoint_every: usize,
+    obs: &mut dyn Observer,
+) -> Result<Report, RunError> {
     match circuit.precision {
-        Precision::F32 => run_typed::<f32>(circuit, opts, obs),
-        Precision::F64 => run_typed::<f64>(circuit, opts, obs),
+        Precision::F32 => run_typed::<f32>(circuit, opts, checkpoint_every, obs),
+        Precision::F64 => run_typed::<f64>(circuit, opts, checkpoint_every, obs),
+    }
+}
+
+/// Continues the interrupted run in `dir` from its checkpoint, writing into
+/// `dir`, to exactly the numbers of an uninterrupted run. Checkpoints go on
+/// every `checkpoint_every` steps (`None`: the interval the run had).
+/// `Invalid` when the run is complete, has no checkpoint, or its checkpoint
+/// does not fit the circuit and data it names.
+pub fn resume(
+    dir: &Path,
+    checkpoint_every: Option<usize>,
+    obs: &mut dyn Observer,
+) -> Result<Report, RunError> {
+    let bad = RunError::Invalid;
+    if let Ok(text) = std::fs::read_to_string(dir.join("report.json")) {
+        let status = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("status").cloned());
+        if status == Some(serde_json::Value::from("complete")) {
+            return Err(bad(format!(
+                "{}: the run is complete (report.json status \"complete\"); nothing to resume",
+                dir.display()
+            )));
+        }
+    }
+    let ckpt = checkpoint::locate(dir).map_err(bad)?;
+    let state = checkpoint::read_state(&ckpt).map_err(bad)?;
+    let circuit = &state.report.circuit;
+    crate::circuit::validate::validate(circuit).map_err(|(key, message)| {
+        bad(format!(
+            "{}: circuit: {key}: {message}",
+            ckpt.join("state.json").display()
+        ))
+    })?;
+    let every = checkpoint_every.unwrap_or(state.run.checkpoint_every);
+    match circuit.precision {
+        Precision::F32 => resume_typed::<f32>(dir, &ckpt, state, every, obs),
+        Precision::F64 => resume_typed::<f64>(dir, &ckpt, state, every, obs),
     }
 }
 
@@ -158,92 +230,263 @@ fn io(e: impl std::fmt::Display, what: &str) -> RunError {
 fn run_typed<T: Real>(
     circuit: &Circuit,
     opts: &RunOptions,
+    checkpoint_every: usize,
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
     let started = Instant::now();
-    let (mut chip, train, test, derived) = prepare::<T>(circuit, opts)?;
+    let (chip, train, test, derived) = prepare::<T>(circuit, opts)?;
     let mut writer = ReportWriter::create(&opts.out_dir)
         .map_err(|e| io(e, &opts.out_dir.display().to_string()))?;
-    let mut report = Report::new(circuit.clone(), derived);
+    checkpoint::clear(&opts.out_dir).map_err(|e| io(e, "checkpoint"))?;
+    let report = Report::new(circuit.clone(), derived);
     writer.save(&report).map_err(|e| io(e, "report.json"))?;
-    let t = &circuit.train;
-    let batches = Batches {
-        batch_size: t.batch_size,
-        drop_last: false,
+    let base = match opts.base_dir.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => opts.base_dir.as_path(),
     };
-    let per_epoch = batches.n_batches(train.len());
-    let mut total = per_epoch * t.epochs;
-    if t.max_steps > 0 {
-        total = total.min(t.max_steps);
+    let base_dir = std::path::absolute(base).unwrap_or_else(|_| opts.base_dir.clone());
+    let session = Session {
+        chip,
+        train,
+        test,
+        report,
+        writer,
+        base_dir,
+        checkpoint_every,
+        wall_before: 0.0,
+        started,
+    };
+    session.drive(obs)
+}
+
+fn resume_typed<T: Real>(
+    dir: &Path,
+    ckpt: &Path,
+    state: checkpoint::State,
+    checkpoint_every: usize,
+    obs: &mut dyn Observer,
+) -> Result<Report, RunError> {
+    let started = Instant::now();
+    let circuit = state.report.circuit.clone();
+    let base_dir = state.run.base_dir.clone();
+    let (train, test) =
+        load_split(&circuit, &base_dir).map_err(|e| RunError::Invalid(e.to_string()))?;
+    let d = &state.report.derived;
+    let here = |m: String| RunError::Invalid(format!("{}: {m}", ckpt.display()));
+    if (train.len(), test.len()) != (d.n_train, d.n_test) || train.is_empty() {
+        return Err(here(format!(
+            "the run had {} train / {} test samples, the data now give {} / {}",
+            d.n_train,
+            d.n_test,
+            train.len(),
+            test.len()
+        )));
     }
-    obs.start(total);
-    let eval_batch = 256;
-    'epochs: for epoch in 0..t.epochs {
-        for chunk in batches.epoch(train.len(), circuit.seed, epoch as u64) {
-            if chip.step >= total {
-                break 'epochs;
-            }
-            let (x, y) = train.batch::<T>(&chunk);
-            let record = chip.step % circuit.record.every_steps == 0;
-            let rec = match chip.train_step(&x, &y, epoch, record) {
-                Ok(rec) => rec,
-                Err(e) => {
-                    report.status = Status::Failed;
-                    report.error = Some(format!("step {}: {e}", chip.step + 1));
-                    writer.save(&report).map_err(|e| io(e, "report.json"))?;
-                    return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
-                }
+    let mut chip =
+        Chip::<T>::build(&circuit, train.n_features(), train.n_outputs(), None).map_err(invalid)?;
+    if chip.topology.widths != d.widths {
+        return Err(here(format!(
+            "the run had widths {:?}, the circuit and data now build {:?}",
+            d.widths, chip.topology.widths
+        )));
+    }
+    checkpoint::restore(&mut chip, &state, ckpt).map_err(RunError::Invalid)?;
+    let per_epoch = batches_of(&circuit).n_batches(train.len());
+    if (state.run.epoch, state.run.batch) != (state.step / per_epoch, state.step % per_epoch)
+        || state.report.steps.len() != state.step
+    {
+        return Err(here(format!(
+            "step {} does not match epoch {}, batch {} and {} recorded steps",
+            state.step,
+            state.run.epoch,
+            state.run.batch,
+            state.report.steps.len()
+        )));
+    }
+    let mut writer = ReportWriter::create(dir).map_err(|e| io(e, &dir.display().to_string()))?;
+    writer
+        .continue_csv(state.run.relaxation_csv_bytes)
+        .map_err(|e| RunError::Invalid(format!("relaxation.csv: {e}")))?;
+    writer
+        .save(&state.report)
+        .map_err(|e| io(e, "report.json"))?;
+    let session = Session {
+        chip,
+        train,
+        test,
+        report: state.report,
+        writer,
+        base_dir,
+        checkpoint_every,
+        wall_before: state.run.wall_s,
+        started,
+    };
+    session.drive(obs)
+}
+
+fn batches_of(circuit: &Circuit) -> Batches {
+    Batches {
+        batch_size: circuit.train.batch_size,
+        drop_last: false,
+    }
+}
+
+/// A run in progress, fresh or resumed.
+struct Session<T: Real> {
+    chip: Chip<T>,
+    train: Dataset,
+    test: Dataset,
+    report: Report,
+    writer: ReportWriter,
+    base_dir: PathBuf,
+    checkpoint_every: usize,
+    /// Wall-clock time of earlier sessions of this run (s).
+    wall_before: f64,
+    started: Instant,
+}
+
+impl<T: Real> Session<T> {
+    fn wall_s(&self) -> f64 {
+        self.wall_before + self.started.elapsed().as_secs_f64()
+    }
+
+    fn checkpoint(&mut self, epoch: usize, batch: usize) -> Result<(), RunError> {
+        let fail = |e: String| RunError::Failed(format!("checkpoint: {e}"));
+        let bytes = self
+            .writer
+            .sync_csv()
+            .map_err(|e| fail(format!("relaxation.csv: {e}")))?;
+        let run = RunState {
+            epoch,
+            batch,
+            checkpoint_every: self.checkpoint_every,
+            base_dir: self.base_dir.clone(),
+            wall_s: self.wall_s(),
+            relaxation_csv_bytes: bytes,
+        };
+        checkpoint::save(self.writer.dir(), &self.chip, run, &self.report).map_err(fail)?;
+        self.writer
+            .save(&self.report)
+            .map_err(|e| io(e, "report.json"))
+    }
+
+    /// Takes the remaining steps, then evaluates, writes the weights and the summary.
+    fn drive(mut self, obs: &mut dyn Observer) -> Result<Report, RunError> {
+        let circuit = self.chip.circuit.clone();
+        let t = &circuit.train;
+        let batches = batches_of(&circuit);
+        let per_epoch = batches.n_batches(self.train.len());
+        let mut total = per_epoch * t.epochs;
+        if t.max_steps > 0 {
+            total = total.min(t.max_steps);
+        }
+        obs.start(total);
+        let first = self.chip.step;
+        if first > 0 {
+            obs.resumed(first);
+        }
+        let eval_batch = 256;
+        'epochs: for epoch in first / per_epoch..t.epochs {
+            let skip = if epoch == first / per_epoch {
+                first % per_epoch
+            } else {
+                0
             };
-            if let Some(trace) = &rec.trace {
-                writer
-                    .append_trace(rec.step, trace, circuit.dynamics.tau_s)
-                    .map_err(|e| io(e, "relaxation.csv"))?;
-            }
-            obs.step(&rec);
-            report.steps.push(rec);
-            let eval_now =
-                t.eval_every_steps > 0 && chip.step % t.eval_every_steps == 0 && chip.step < total;
-            if eval_now {
-                let ev = chip.evaluate(&test, eval_batch, "test", epoch);
-                obs.eval(&ev);
-                report.evals.push(ev);
-            }
-            if eval_now || record {
-                writer.save(&report).map_err(|e| io(e, "report.json"))?;
+            let plan = batches.epoch(self.train.len(), circuit.seed, epoch as u64);
+            for (b, chunk) in plan.iter().enumerate().skip(skip) {
+                let chip = &mut self.chip;
+                if chip.step >= total {
+                    break 'epochs;
+                }
+                let (x, y) = self.train.batch::<T>(chunk);
+                let record = chip.step % circuit.record.every_steps == 0;
+                let rec = match chip.train_step(&x, &y, epoch, record) {
+                    Ok(rec) => rec,
+                    Err(e) => {
+                        let report = &mut self.report;
+                        report.status = Status::Failed;
+                        report.error = Some(format!("step {}: {e}", chip.step + 1));
+                        self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+                        return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
+                    }
+                };
+                if let Some(trace) = &rec.trace {
+                    self.writer
+                        .append_trace(rec.step, trace, circuit.dynamics.tau_s)
+                        .map_err(|e| io(e, "relaxation.csv"))?;
+                }
+                obs.step(&rec);
+                self.report.steps.push(rec);
+                let step = chip.step;
+                let eval_now =
+                    t.eval_every_steps > 0 && step % t.eval_every_steps == 0 && step < total;
+                if eval_now {
+                    let ev = chip.evaluate(&self.test, eval_batch, "test", epoch);
+                    obs.eval(&ev);
+                    self.report.evals.push(ev);
+                }
+                if eval_now || record {
+                    self.writer
+                        .save(&self.report)
+                        .map_err(|e| io(e, "report.json"))?;
+                }
+                let every = self.checkpoint_every;
+                if every > 0 && step % every == 0 && step < total {
+                    let (e, b) = if b + 1 == per_epoch {
+                        (epoch + 1, 0)
+                    } else {
+                        (epoch, b + 1)
+                    };
+                    self.checkpoint(e, b)?;
+                }
+                if obs.stop() {
+                    self.writer
+                        .save(&self.report)
+                        .map_err(|e| io(e, "report.json"))?;
+                    return Ok(self.report);
+                }
             }
         }
+        self.finish(obs, eval_batch)
     }
-    let epoch = report.steps.last().map_or(0, |s| s.epoch);
-    let train_sub: Vec<usize> = (0..train.len().min(1000)).collect();
-    let ev_train = chip.evaluate(&train.select(&train_sub), eval_batch, "train", epoch);
-    report.evals.push(ev_train);
-    let ev = if test.is_empty() {
-        chip.evaluate(&train, eval_batch, "train-all", epoch)
-    } else {
-        chip.evaluate(&test, eval_batch, "test", epoch)
-    };
-    obs.eval(&ev);
-    report.evals.push(ev.clone());
-    save_weights(&chip, &opts.out_dir.join("weights.safetensors"))
-        .map_err(|e| io(e, "weights.safetensors"))?;
-    let steps = &report.steps;
-    let cos: Vec<f64> = steps.iter().filter_map(|s| s.cos_bp).collect();
-    let last_batch = steps
-        .last()
-        .map_or(t.batch_size, |_| t.batch_size.min(train.len()));
-    report.summary = Some(Summary {
-        steps: steps.len(),
-        test_loss: ev.loss,
-        test_accuracy: ev.accuracy,
-        median_t_relax_tau: median(steps.iter().map(|s| s.t_relax_tau).collect()),
-        median_t_relax_s: median(steps.iter().map(|s| s.t_relax_s).collect()),
-        mean_cos_bp: (!cos.is_empty()).then(|| cos.iter().sum::<f64>() / cos.len() as f64),
-        median_speedup: median(steps.iter().map(|s| s.speedup).collect()),
-        median_energy_ratio: median(steps.iter().map(|s| s.energy_ratio).collect()),
-        last_step_cost: steps.last().map(|s| chip.cost(last_batch, s.t_relax_s)),
-        wall_s: started.elapsed().as_secs_f64(),
-    });
-    report.status = Status::Complete;
-    writer.save(&report).map_err(|e| io(e, "report.json"))?;
-    Ok(report)
+
+    fn finish(mut self, obs: &mut dyn Observer, eval_batch: usize) -> Result<Report, RunError> {
+        let (chip, train, test) = (&self.chip, &self.train, &self.test);
+        let t = &chip.circuit.train;
+        let report = &mut self.report;
+        let epoch = report.steps.last().map_or(0, |s| s.epoch);
+        let train_sub: Vec<usize> = (0..train.len().min(1000)).collect();
+        let ev_train = chip.evaluate(&train.select(&train_sub), eval_batch, "train", epoch);
+        report.evals.push(ev_train);
+        let ev = if test.is_empty() {
+            chip.evaluate(train, eval_batch, "train-all", epoch)
+        } else {
+            chip.evaluate(test, eval_batch, "test", epoch)
+        };
+        obs.eval(&ev);
+        report.evals.push(ev.clone());
+        save_weights(chip, &self.writer.dir().join("weights.safetensors"))
+            .map_err(|e| io(e, "weights.safetensors"))?;
+        let steps = &report.steps;
+        let cos: Vec<f64> = steps.iter().filter_map(|s| s.cos_bp).collect();
+        let last_batch = steps
+            .last()
+            .map_or(t.batch_size, |_| t.batch_size.min(train.len()));
+        let wall_s = self.wall_before + self.started.elapsed().as_secs_f64();
+        report.summary = Some(Summary {
+            steps: steps.len(),
+            test_loss: ev.loss,
+            test_accuracy: ev.accuracy,
+            median_t_relax_tau: median(steps.iter().map(|s| s.t_relax_tau).collect()),
+            median_t_relax_s: median(steps.iter().map(|s| s.t_relax_s).collect()),
+            mean_cos_bp: (!cos.is_empty()).then(|| cos.iter().sum::<f64>() / cos.len() as f64),
+            median_speedup: median(steps.iter().map(|s| s.speedup).collect()),
+            median_energy_ratio: median(steps.iter().map(|s| s.energy_ratio).collect()),
+            last_step_cost: steps.last().map(|s| chip.cost(last_batch, s.t_relax_s)),
+            wall_s,
+        });
+        report.status = Status::Complete;
+        self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+        Ok(self.report)
+    }
 }

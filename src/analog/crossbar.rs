@@ -101,6 +101,40 @@ pub struct Crossbar<T: Real> {
     pub(super) n_saturated_update: usize,
 }
 
+/// Everything programming and updates change in a crossbar, for checkpoints
+/// (the configuration itself comes from the circuit). Device order is
+/// column-major, like the matrices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossbarState {
+    /// Conductances G⁺ and G⁻ (µS), n_out × n_in.
+    pub g_pos_us: DMatrix<f64>,
+    pub g_neg_us: DMatrix<f64>,
+    /// Fault of each device: 0 free, 1 stuck at G_min, 2 stuck at G_max.
+    pub stuck_pos: Vec<u8>,
+    pub stuck_neg: Vec<u8>,
+    /// The resolved weight-to-conductance scale (µS per unit weight).
+    pub scale_us_per_unit: f64,
+    /// The drift factor in force (1 = none applied).
+    pub drift: f64,
+    pub n_saturated_program: usize,
+    pub n_saturated_update: usize,
+}
+
+impl Stuck {
+    fn code(self) -> u8 {
+        match self {
+            Stuck::Free => 0,
+            Stuck::Min => 1,
+            Stuck::Max => 2,
+        }
+    }
+    fn of_code(c: u8) -> Option<Self> {
+        [Stuck::Free, Stuck::Min, Stuck::Max]
+            .get(usize::from(c))
+            .copied()
+    }
+}
+
 pub(super) fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     StandardNormal.sample(rng)
 }
@@ -310,6 +344,80 @@ impl<T: Real> Crossbar<T> {
         }
         self.drift = f;
         self.refresh();
+    }
+
+    /// The array's state (see [`CrossbarState`]).
+    pub fn state(&self) -> CrossbarState {
+        let codes = |v: &[Stuck]| v.iter().map(|s| s.code()).collect();
+        CrossbarState {
+            g_pos_us: self.g_pos_us.clone(),
+            g_neg_us: self.g_neg_us.clone(),
+            stuck_pos: codes(&self.stuck_pos),
+            stuck_neg: codes(&self.stuck_neg),
+            scale_us_per_unit: self.mapping.scale_us_per_unit,
+            drift: self.drift,
+            n_saturated_program: self.n_saturated_program,
+            n_saturated_update: self.n_saturated_update,
+        }
+    }
+
+    /// Overwrites the array's state and recomputes W_eff exactly as
+    /// programming does. `Err` names what does not fit this array's shape or
+    /// values (nothing is changed then).
+    pub fn set_state(&mut self, s: CrossbarState) -> Result<(), String> {
+        let shape = self.w_eff.shape();
+        let n = shape.0 * shape.1;
+        for (what, got) in [
+            ("g_pos_us", s.g_pos_us.shape()),
+            ("g_neg_us", s.g_neg_us.shape()),
+        ] {
+            if got != shape {
+                return Err(format!(
+                    "{what}: shape {got:?}; the array is {} × {}",
+                    shape.0, shape.1
+                ));
+            }
+        }
+        if let Some(g) = s
+            .g_pos_us
+            .iter()
+            .chain(s.g_neg_us.iter())
+            .find(|g| !g.is_finite())
+        {
+            return Err(format!("conductance {g} µS; expected finite values"));
+        }
+        let decode = |what: &str, v: &[u8]| -> Result<Vec<Stuck>, String> {
+            if v.len() != n {
+                return Err(format!("{what}: {} devices; the array has {n}", v.len()));
+            }
+            v.iter()
+                .map(|&c| {
+                    Stuck::of_code(c)
+                        .ok_or_else(|| format!("{what}: fault code {c}; expected 0, 1 or 2"))
+                })
+                .collect()
+        };
+        let (stuck_pos, stuck_neg) = (
+            decode("stuck_pos", &s.stuck_pos)?,
+            decode("stuck_neg", &s.stuck_neg)?,
+        );
+        let scale = s.scale_us_per_unit;
+        if !(scale.is_finite() && scale > 0.0 && s.drift.is_finite() && s.drift > 0.0) {
+            return Err(format!(
+                "scale_us_per_unit {scale} and drift {} must be finite and > 0",
+                s.drift
+            ));
+        }
+        self.g_pos_us = s.g_pos_us;
+        self.g_neg_us = s.g_neg_us;
+        self.stuck_pos = stuck_pos;
+        self.stuck_neg = stuck_neg;
+        self.mapping.scale_us_per_unit = scale;
+        self.drift = s.drift;
+        self.n_saturated_program = s.n_saturated_program;
+        self.n_saturated_update = s.n_saturated_update;
+        self.refresh();
+        Ok(())
     }
 
     /// Counters and geometry.

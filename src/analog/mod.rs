@@ -15,7 +15,7 @@ pub mod pulses;
 pub mod tile;
 
 pub use converter::{Converter, ConverterConfig};
-pub use crossbar::{Crossbar, CrossbarConfig, CrossbarStats};
+pub use crossbar::{Crossbar, CrossbarConfig, CrossbarState, CrossbarStats};
 pub use device::{DeviceConfig, DevicePreset};
 pub use mapping::{Mapping, MappingConfig};
 pub use pulses::{PulseCount, PulseSpec};

@@ -148,6 +148,48 @@ impl ReportWriter {
         Ok(())
     }
 
+    /// Flushes relaxation.csv to disk and returns its length in bytes (0
+    /// before the first trace).
+    pub fn sync_csv(&mut self) -> std::io::Result<u64> {
+        match &mut self.csv {
+            None => Ok(0),
+            Some(csv) => {
+                csv.flush()?;
+                csv.get_ref().sync_all()?;
+                Ok(csv.get_ref().metadata()?.len())
+            }
+        }
+    }
+
+    /// Continues relaxation.csv after its first `len` bytes (a checkpoint's
+    /// [`ReportWriter::sync_csv`]): later rows are cut, new ones appended;
+    /// 0 starts the file afresh.
+    pub fn continue_csv(&mut self, len: u64) -> std::io::Result<()> {
+        let path = self.dir.join("relaxation.csv");
+        self.csv = None;
+        if len == 0 {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let have = f.metadata()?.len();
+        if have < len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: {have} bytes, but the checkpoint was taken at {len}",
+                    path.display()
+                ),
+            ));
+        }
+        f.set_len(len)?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
+        self.csv = Some(BufWriter::new(f));
+        Ok(())
+    }
+
     /// Appends a relaxation trace to relaxation.csv (τ given in s for the time column).
     pub fn append_trace(&mut self, step: usize, trace: &Trace, tau_s: f64) -> std::io::Result<()> {
         if self.csv.is_none() {

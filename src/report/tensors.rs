@@ -141,4 +141,59 @@ mod tests {
         assert_eq!(back[2].1[(0, 0)], 0.25);
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    /// A safetensors file by hand: 8-byte little-endian header length, JSON header, data.
+    fn raw(header_len: Option<u64>, header: &str, data: &[u8]) -> Vec<u8> {
+        let n = header_len.unwrap_or(header.len() as u64);
+        let mut b = n.to_le_bytes().to_vec();
+        b.extend(header.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    /// Broken or foreign files give an error naming the file, never a panic.
+    #[test]
+    fn bad_files_are_errors_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("pcchip-badst-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let int = r#"{"W1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}"#;
+        let f64h = r#"{"W1":{"dtype":"F64","shape":[2,2],"data_offsets":[0,32]}}"#;
+        let cube = r#"{"W1":{"dtype":"F32","shape":[2,1,2],"data_offsets":[0,16]}}"#;
+        let huge =
+            r#"{"W1":{"dtype":"F32","shape":[4294967295,4294967295],"data_offsets":[0,16]}}"#;
+        let cases: [(&str, Vec<u8>, &str); 8] = [
+            ("int", raw(None, int, &[0; 16]), "dtype I32"),
+            (
+                "len",
+                raw(Some(u64::MAX), f64h, &[0; 32]),
+                "not a safetensors file",
+            ),
+            (
+                "len2",
+                raw(Some(1 << 40), f64h, &[0; 32]),
+                "not a safetensors file",
+            ),
+            ("short", raw(None, f64h, &[0; 20]), "not a safetensors file"),
+            ("stub", vec![1, 2, 3], "not a safetensors file"),
+            (
+                "json",
+                raw(None, "{not json", &[]),
+                "not a safetensors file",
+            ),
+            ("cube", raw(None, cube, &[0; 16]), "expected a matrix"),
+            ("huge", raw(None, huge, &[0; 16]), "not a safetensors file"),
+        ];
+        for (tag, bytes, want) in cases {
+            let path = dir.join(format!("{tag}.safetensors"));
+            std::fs::write(&path, bytes).unwrap();
+            let e = read_tensors::<f32>(&path).unwrap_err();
+            assert!(
+                e.starts_with(&path.display().to_string()) && e.contains(want),
+                "{tag}: {e}"
+            );
+        }
+        let e = read_tensors::<f64>(&dir.join("missing.safetensors")).unwrap_err();
+        assert!(e.contains("missing.safetensors"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

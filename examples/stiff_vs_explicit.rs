@@ -23,12 +23,17 @@
 //! is extrapolated from its measured asymptotic decay rate (marked "≈").
 //!
 //! Run: `cargo run --release --example stiff_vs_explicit [-- depths…]`.
+//! With `ros2` among the arguments only the practical run is made: ROS2
+//! through the driver [`relax`] with the settings docs/circuit-format.md
+//! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end.
 
 use nalgebra::DMatrix;
 use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::explicit::{ExplicitRk, DOPRI5, EULER, RK4};
 use pcchip::relax::rosenbrock::Ros2;
-use pcchip::relax::{hessian_extremes, Dynamics, Field, Integrator, System};
+use pcchip::relax::{
+    hessian_extremes, relax, Dynamics, Field, Integrator, Method, RelaxConfig, System,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -316,7 +321,54 @@ fn report(
     }
 }
 
+/// One relaxation as a user would run it: the driver, ROS2, recommended keys.
+fn driver_ros2(depth: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let topo = Topology::uniform(20, WIDTH, 1, depth)
+        .with_activation(Activation::Tanh)
+        .with_skips(true);
+    let net = Network::<f64>::init(topo, Parameterisation::default(), &mut rng);
+    let x = normal(20, BATCH, &mut rng);
+    let y = normal(1, BATCH, &mut rng);
+    let mut field = Field::of_network(&net, x, y);
+    let z0 = field.feedforward();
+    let cfg = RelaxConfig {
+        method: Method::Ros2,
+        dt_tau: 0.1,
+        rtol: 1e-2,
+        atol: 1e-4,
+        residual_tol: 1e-6,
+        t_max_tau: 1e9,
+        trace_every_tau: 0.0,
+        ..Default::default()
+    };
+    let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
+    let t0 = Instant::now();
+    let out = relax(&mut sys, z0, &cfg, &mut ChaCha8Rng::seed_from_u64(0), None)
+        .expect("ROS2 relaxation");
+    let secs = t0.elapsed().as_secs_f64();
+    let lins = sys.field.n_linearisations;
+    println!(
+        "| {depth} | {:?} | {:.2e} | {:.1e} | {} | {} | {} | {:.3e} | {secs:.2} |",
+        out.stop,
+        out.t_tau,
+        out.residual,
+        out.n_steps + out.n_rejected,
+        out.n_evals,
+        out.n_hvps,
+        (2 * depth * (out.n_evals + out.n_hvps) + depth * lins) as f64,
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "ros2") {
+        println!("| L | stop | t (τ) | residual | steps | evals | HVPs | products | wall (s) |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for d in std::env::args().skip(1).filter_map(|a| a.parse().ok()) {
+            driver_ros2(d, 1);
+        }
+        return;
+    }
     let mut depths: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -174,3 +174,38 @@ fn exact_jacobian_converges_where_gauss_newton_stalls() {
         "GN after {steps} steps: {res_gn:e} vs exact {res_exact:e}"
     );
 }
+
+/// In single precision ROS2 still relaxes a deep tanh net through the
+/// driver: the linear solves stop at f32 rounding instead of failing, and the
+/// result agrees with the f64 relaxation to f32-level accuracy.
+#[test]
+fn ros2_relaxes_in_single_precision() {
+    let depth = 24;
+    let topo = Topology::uniform(8, 32, 2, depth)
+        .with_activation(Activation::Tanh)
+        .with_skips(true);
+    let net64 = net::<f64>(topo, Parameterisation::default(), 9);
+    let net32: Network<f32> = net64.cast();
+    let mut r = rng(10);
+    let (x, y) = (
+        normal::<f64>(8, 4, 1.0, &mut r),
+        normal::<f64>(2, 4, 1.0, &mut r),
+    );
+    let cfg = RelaxConfig {
+        method: Method::Ros2,
+        dt_tau: 0.1,
+        rtol: 1e-2,
+        atol: 1e-4,
+        residual_tol: 1e-5,
+        t_max_tau: 1e9,
+        ..Default::default()
+    };
+    let want = relax_from_feedforward(&net64, &x, &y, &cfg);
+    let mut field = Field::of_network(&net32, x.map(|v| v as f32), y.map(|v| v as f32));
+    let z0 = field.feedforward();
+    let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
+    let got = relax(&mut sys, z0, &cfg, &mut rng(0), None).expect("f32 relaxation");
+    assert_eq!(got.stop, StopReason::Residual);
+    let err = rel_err(got.activities(), want.activities());
+    assert!(err < 1e-4, "f32 vs f64: {err:e}");
+}

@@ -80,6 +80,10 @@ struct Linearisation<T: Real> {
     dpre: Vec<DMatrix<T>>,
     /// softmax(μ_L) for a cross-entropy output.
     p: Option<DMatrix<T>>,
+    /// The φ'' diagonal of the exact Hessian per hidden layer (see
+    /// [`Field::linearise_exact`]); valid only while `exact` is set.
+    curv: Vec<DMatrix<T>>,
+    exact: bool,
 }
 
 /// The vector field over a batch, with its working memory.
@@ -101,6 +105,8 @@ pub struct Field<'a, T: Real> {
     pub n_evals: usize,
     /// Number of Hessian–vector products so far.
     pub n_hvps: usize,
+    /// Number of exact linearisations so far (each: one transposed product a layer).
+    pub n_linearisations: usize,
 }
 
 /// Layer ℓ's input activity z_{ℓ−1} (x for ℓ = 1).
@@ -150,6 +156,7 @@ impl<'a, T: Real> Field<'a, T> {
             y,
             n_evals: 0,
             n_hvps: 0,
+            n_linearisations: 0,
         }
     }
 
@@ -367,6 +374,7 @@ impl<'a, T: Real> Field<'a, T> {
     pub fn linearise(&mut self) {
         self.lin.dpre.clone_from(&self.dpre);
         self.lin.p.clone_from(&self.softmax);
+        self.lin.exact = false;
     }
 
     /// `out ← (H_GN + g_leak I)·v` at the linearised point, where H_GN is the
@@ -530,5 +538,63 @@ impl<T: Real> Field<'_, T> {
     /// Λ_ℓ (λ for the output layer, 1 otherwise).
     pub fn precision_of(&self, l: usize) -> T {
         self.spec.precision(l)
+    }
+}
+
+impl<T: Real> Field<'_, T> {
+    /// Freezes the last evaluated state `z` (the one `force` was last called
+    /// at) as the point of [`Field::hvp_exact`]: the Gauss–Newton part as in
+    /// [`Field::linearise`], plus the curvature of the activation,
+    ///
+    /// ```text
+    /// C_ℓ = −a_{ℓ+1} Λ_{ℓ+1} φ''(z_ℓ) ⊙ (W_{ℓ+1}ᵀ ε_{ℓ+1})
+    /// ```
+    ///
+    /// the diagonal that ∂²F/∂z_ℓ² gains from ε_{ℓ+1}'s second derivative
+    /// (ε_{L} = y − softmax(μ_L) for a cross-entropy output: same form). It
+    /// costs one transposed product a layer; zero for piecewise-linear φ.
+    pub fn linearise_exact(&mut self, z: &[DMatrix<T>]) {
+        self.linearise();
+        self.n_linearisations += 1;
+        let depth = self.depth();
+        if self.lin.curv.len() != depth - 1 {
+            self.lin.curv = self.hidden_zeros();
+        }
+        let (spec, cores, eps) = (&self.spec, &self.cores, &self.eps);
+        let act = spec.activation;
+        let flat = matches!(
+            act,
+            Activation::Linear | Activation::Relu | Activation::HardTanh
+        );
+        self.lin.curv.par_iter_mut().enumerate().for_each(|(k, c)| {
+            if flat {
+                c.fill(T::zero());
+                return;
+            }
+            let l = k + 1;
+            cores[l].transpose_into(&eps[l], c);
+            let s = -spec.multipliers[l] * spec.precision(l + 1);
+            c.zip_apply(&z[k], |ci, zi| *ci *= s * act.d2phi(zi));
+        });
+        self.lin.exact = true;
+    }
+
+    /// `out ← (H + g_leak I)·v` with H the exact activity Hessian ∂²F/∂z² at
+    /// the point frozen by [`Field::linearise_exact`]: the Gauss–Newton
+    /// product of [`Field::hvp`] plus the diagonal C_ℓ ⊙ v_ℓ. H need not be
+    /// positive definite away from an equilibrium.
+    pub fn hvp_exact(&mut self, v: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
+        assert!(self.lin.exact, "hvp_exact needs linearise_exact first");
+        self.hvp(v, out);
+        for ((o, c), vi) in out.iter_mut().zip(&self.lin.curv).zip(v) {
+            o.zip_zip_apply(c, vi, |oi, ci, x| *oi += ci * x);
+        }
+    }
+
+    /// The curvature diagonal C_ℓ of the last exact linearisation (hidden
+    /// layer ℓ at index ℓ − 1), or `None` when the last linearisation was
+    /// Gauss–Newton only.
+    pub fn curvature_diagonal(&self) -> Option<&[DMatrix<T>]> {
+        self.lin.exact.then_some(&self.lin.curv[..])
     }
 }

@@ -40,25 +40,6 @@ impl Figure for AlignmentFigure<'_> {
     }
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    pos: SeriesLabelPosition,
-) -> FigResult
-where
-    DB::ErrorType: 'static,
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
-    chart
-        .configure_series_labels()
-        .label_font(text(LEGEND_PX))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(150, 150, 150))
-        .position(pos)
-        .draw()?;
-    Ok(())
-}
-
 impl AlignmentFigure<'_> {
     fn draw_over_time<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> FigResult
     where
@@ -144,7 +125,7 @@ impl AlignmentFigure<'_> {
             ))?
             .label("cos = 0.99")
             .legend(legend_dashed!(BLACK));
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
     }
 
     fn draw_over_steps<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> FigResult
@@ -225,7 +206,7 @@ impl AlignmentFigure<'_> {
                 .legend(legend_line(BLACK, 4));
             chart.draw_series(global.iter().map(|p| Circle::new(*p, 5, BLACK.filled())))?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         if let Some(key) = key {
             colour_bar(&key, 1.0..n_layers as f64, "layer ℓ (depth)", &|v| {
                 depth_colour(v.round() as usize, n_layers)

@@ -94,13 +94,7 @@ impl Figure for SpeedupFigure<'_> {
             ))?
             .label("break-even (speedup 1)")
             .legend(legend_dashed!(BLACK));
-        chart
-            .configure_series_labels()
-            .label_font(text(LEGEND_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(150, 150, 150))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
         // Relaxation and alignment times.
         let y = log_range(
@@ -155,13 +149,7 @@ impl Figure for SpeedupFigure<'_> {
                 chart.draw_series(align.iter().map(|p| TriangleMarker::new(*p, 7, c.filled())))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(LEGEND_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(150, 150, 150))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

@@ -178,13 +178,7 @@ impl RelaxationFigure<'_> {
                 .label(format!("residual tolerance {}", tick(tol)))
                 .legend(legend_dashed!(BLACK));
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(LEGEND_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(150, 150, 150))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 
@@ -280,13 +274,7 @@ impl RelaxationFigure<'_> {
                 }
             }
             if k == 0 {
-                chart
-                    .configure_series_labels()
-                    .label_font(text(LEGEND_PX))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(150, 150, 150))
-                    .position(SeriesLabelPosition::MiddleRight)
-                    .draw()?;
+                draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
             }
         }
         if let Some(key) = key {

@@ -307,3 +307,24 @@ pub(crate) use legend_dashed;
 pub(crate) fn grid_colour() -> RGBColor {
     RGBColor(225, 225, 225)
 }
+
+/// Draws the chart's series legend in the house style (legend font, pale
+/// background, grey border) at `pos`.
+pub(crate) fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+) -> FigResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .label_font(text(LEGEND_PX))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(150, 150, 150))
+        .position(pos)
+        .draw()?;
+    Ok(())
+}

@@ -179,17 +179,14 @@ impl Metric {
                         });
                     $chart.draw_series(pts.iter().map(|p| Circle::new(*p, 6, c.filled())))?;
                 }
-                $chart
-                    .configure_series_labels()
-                    .label_font(text(LEGEND_PX))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(150, 150, 150))
-                    .position(if self.log_y {
+                draw_legend(
+                    &mut $chart,
+                    if self.log_y {
                         SeriesLabelPosition::UpperRight
                     } else {
                         SeriesLabelPosition::LowerRight
-                    })
-                    .draw()?;
+                    },
+                )?;
             }};
         }
         if self.log_y {

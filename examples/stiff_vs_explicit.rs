@@ -32,7 +32,7 @@ use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::explicit::{ExplicitRk, DOPRI5, EULER, RK4};
 use pcchip::relax::rosenbrock::Ros2;
 use pcchip::relax::{
-    hessian_extremes, relax, Dynamics, Field, Integrator, Method, RelaxConfig, System,
+    hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig, System,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,13 +64,13 @@ struct Cost {
     steps: usize,
     evals: usize,
     hvps: usize,
-    lins: usize,
+    products: usize,
     secs: f64,
 }
 
 impl Cost {
-    fn products(&self, depth: usize) -> f64 {
-        (2 * depth * (self.evals + self.hvps) + depth * self.lins) as f64
+    fn products(&self, _depth: usize) -> f64 {
+        self.products as f64
     }
 }
 
@@ -96,7 +96,7 @@ fn run(
     targets: &[f64],
 ) -> (Vec<Option<Cost>>, Cost, f64, f64) {
     let k = z0.len();
-    let (e0, h0, l0) = (field.n_evals, field.n_hvps, field.n_linearisations);
+    let (e0, h0, p0) = (field.n_evals, field.n_hvps, field.n_products);
     let mut sys = System::new(field, Dynamics::FirstOrder, vec![1.0; k]);
     let mut z = z0.to_vec();
     let mut hits = vec![None; targets.len()];
@@ -130,7 +130,7 @@ fn run(
         }
         cost.evals = sys.field.n_evals - e0;
         cost.hvps = sys.field.n_hvps - h0;
-        cost.lins = sys.field.n_linearisations - l0;
+        cost.products = sys.field.n_products - p0;
         err = rel_err(&z, reference);
         history.push((cost.t_tau, err));
         for (hit, &tgt) in hits.iter_mut().zip(targets) {
@@ -250,36 +250,40 @@ fn run_depth(depth: usize, seed: u64) {
             run(&mut field, &z0, &zref, method.as_mut(), stepper, &targets);
         report(depth, name, &setting, &targets, &hits, &cost, err, rate);
     }
-    let mut ros = Ros2::new(&z0);
-    let (hits, cost, err, rate) = run(
-        &mut field,
-        &z0,
-        &zref,
-        &mut ros,
-        Stepper::Adaptive {
-            h0: 0.1,
-            atol: 1e-4,
-            rtol: 1e-2,
-        },
-        &targets,
-    );
-    report(
-        depth,
-        "ros2",
-        "rtol 1e-2, atol 1e-4",
-        &targets,
-        &hits,
-        &cost,
-        err,
-        rate,
-    );
-    eprintln!(
-        "depth {depth}: ros2 {} CG iterations in {} solves ({:.1} a solve), {} failed solves",
-        ros.n_cg_iter,
-        ros.n_solves,
-        ros.n_cg_iter as f64 / ros.n_solves.max(1) as f64,
-        ros.n_cg_failures
-    );
+    for precond in [Precond::Tridiagonal, Precond::Sweep] {
+        let mut ros = Ros2::new(&z0);
+        ros.preconditioner = precond;
+        let (hits, cost, err, rate) = run(
+            &mut field,
+            &z0,
+            &zref,
+            &mut ros,
+            Stepper::Adaptive {
+                h0: 0.1,
+                atol: 1e-4,
+                rtol: 1e-2,
+            },
+            &targets,
+        );
+        report(
+            depth,
+            "ros2",
+            &format!("rtol 1e-2, atol 1e-4, {}", precond.name()),
+            &targets,
+            &hits,
+            &cost,
+            err,
+            rate,
+        );
+        eprintln!(
+            "depth {depth}: ros2 ({}) {} CG iterations in {} solves ({:.1} a solve), {} failed solves",
+            precond.name(),
+            ros.cg.n_iter,
+            ros.cg.n_solves,
+            ros.cg.n_iter as f64 / ros.cg.n_solves.max(1) as f64,
+            ros.n_cg_failures
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,6 +344,11 @@ fn driver_ros2(depth: usize, seed: u64) {
         residual_tol: 1e-6,
         t_max_tau: 1e9,
         trace_every_tau: 0.0,
+        preconditioner: if std::env::args().any(|a| a == "tridiagonal") {
+            Precond::Tridiagonal
+        } else {
+            Precond::Sweep
+        },
         ..Default::default()
     };
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
@@ -347,7 +356,6 @@ fn driver_ros2(depth: usize, seed: u64) {
     let out = relax(&mut sys, z0, &cfg, &mut ChaCha8Rng::seed_from_u64(0), None)
         .expect("ROS2 relaxation");
     let secs = t0.elapsed().as_secs_f64();
-    let lins = sys.field.n_linearisations;
     println!(
         "| {depth} | {:?} | {:.2e} | {:.1e} | {} | {} | {} | {:.3e} | {secs:.2} |",
         out.stop,
@@ -356,7 +364,7 @@ fn driver_ros2(depth: usize, seed: u64) {
         out.n_steps + out.n_rejected,
         out.n_evals,
         out.n_hvps,
-        (2 * depth * (out.n_evals + out.n_hvps) + depth * lins) as f64,
+        sys.field.n_products as f64,
     );
 }
 

@@ -107,6 +107,9 @@ pub struct Field<'a, T: Real> {
     pub n_hvps: usize,
     /// Number of exact linearisations so far (each: one transposed product a layer).
     pub n_linearisations: usize,
+    /// Weight-matrix products (W·v or Wᵀ·u, one layer's batch each) so far,
+    /// over all of the above and the Jacobian-block products.
+    pub n_products: usize,
 }
 
 /// Layer ℓ's input activity z_{ℓ−1} (x for ℓ = 1).
@@ -157,6 +160,7 @@ impl<'a, T: Real> Field<'a, T> {
             n_evals: 0,
             n_hvps: 0,
             n_linearisations: 0,
+            n_products: 0,
         }
     }
 
@@ -222,6 +226,7 @@ impl<'a, T: Real> Field<'a, T> {
     pub fn force(&mut self, z: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
         self.n_evals += 1;
         let depth = self.depth();
+        self.n_products += 2 * depth - 1;
         let spec = &self.spec;
         let (x, y, cores) = (&self.x, &self.y, &self.cores);
         let act = spec.activation;
@@ -383,6 +388,7 @@ impl<'a, T: Real> Field<'a, T> {
     pub fn hvp(&mut self, v: &[DMatrix<T>], out: &mut [DMatrix<T>]) {
         self.n_hvps += 1;
         let depth = self.depth();
+        self.n_products += 2 * (depth - 1);
         let (spec, cores, lin) = (&self.spec, &self.cores, &self.lin);
         let linear = spec.activation.is_linear();
         self.h_in
@@ -577,6 +583,9 @@ impl<T: Real> Field<'_, T> {
             c.zip_apply(&z[k], |ci, zi| *ci *= s * act.d2phi(zi));
         });
         self.lin.exact = true;
+        if !flat {
+            self.n_products += depth - 1;
+        }
     }
 
     /// `out ← (H + g_leak I)·v` with H the exact activity Hessian ∂²F/∂z² at
@@ -588,6 +597,82 @@ impl<T: Real> Field<'_, T> {
         self.hvp(v, out);
         for ((o, c), vi) in out.iter_mut().zip(&self.lin.curv).zip(v) {
             o.zip_zip_apply(c, vi, |oi, ci, x| *oi += ci * x);
+        }
+    }
+
+    /// `out ← B_ℓ v` with B_ℓ = ∂μ_ℓ/∂z_{ℓ−1} = a_ℓ W_ℓ diag φ'(z_{ℓ−1}) + s_ℓ I,
+    /// the Jacobian of layer ℓ's prediction (2 ≤ ℓ ≤ L) at the linearised
+    /// point: one forward product. `tmp` is scratch of `v`'s shape.
+    pub fn prediction_jvp(
+        &mut self,
+        l: usize,
+        v: &DMatrix<T>,
+        tmp: &mut DMatrix<T>,
+        out: &mut DMatrix<T>,
+    ) {
+        let i = l - 1;
+        self.n_products += 1;
+        let drive = if self.spec.activation.is_linear() {
+            v
+        } else {
+            tmp.zip_zip_apply(v, &self.lin.dpre[i], |t, a, d| *t = a * d);
+            tmp
+        };
+        self.cores[i].forward_into(drive, out);
+        let a = self.spec.multipliers[i];
+        if self.spec.skips[i] {
+            out.zip_apply(v, |o, s| *o = a * *o + s);
+        } else {
+            out.scale_mut(a);
+        }
+    }
+
+    /// `out ← B_Lᵀ Λ_L B_L v` for the last hidden layer's `v`: the output
+    /// layer's share of the Gauss–Newton Hessian (Λ_L = λ, or λ times the
+    /// softmax Jacobian for a cross-entropy output), at the linearised
+    /// point; two products. [`Field::hvp`] = Sᵀ S v + this (see
+    /// [`super::precond`]).
+    pub fn output_gn(&mut self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let i = self.depth() - 1;
+        self.n_products += 2;
+        let linear = self.spec.activation.is_linear();
+        let (hin, he) = (&mut self.h_in[i], &mut self.h_eps[i]);
+        let drive = if linear {
+            v
+        } else {
+            hin.zip_zip_apply(v, &self.lin.dpre[i], |t, a, d| *t = a * d);
+            &*hin
+        };
+        self.cores[i].forward_into(drive, he);
+        let a = self.spec.multipliers[i];
+        he.scale_mut(a);
+        if let Some(p) = &self.lin.p {
+            softmax_jvp_in_place(he, p);
+        }
+        he.scale_mut(self.spec.lambda * a);
+        self.cores[i].transpose_into(he, out);
+        if !linear {
+            out.component_mul_assign(&self.lin.dpre[i]);
+        }
+    }
+
+    /// `out ← B_ℓᵀ u` (see [`Field::prediction_jvp`]): one transposed product.
+    pub fn prediction_vjp(&mut self, l: usize, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let i = l - 1;
+        self.n_products += 1;
+        self.cores[i].transpose_into(u, out);
+        let a = self.spec.multipliers[i];
+        let skip = self.spec.skips[i];
+        if self.spec.activation.is_linear() {
+            if skip {
+                out.zip_apply(u, |o, s| *o = a * *o + s);
+            } else {
+                out.scale_mut(a);
+            }
+        } else if skip {
+            out.zip_zip_apply(u, &self.lin.dpre[i], |o, s, d| *o = a * *o * d + s);
+        } else {
+            out.zip_apply(&self.lin.dpre[i], |o, d| *o *= a * d);
         }
     }
 

@@ -13,10 +13,12 @@
 //! The driver [`relax`] owns step-size control, rails, noise, the finite-value
 //! check and the stopping rules.
 
+pub mod cg;
 pub mod explicit;
 pub mod field;
 pub mod inertial;
 pub mod monitor;
+pub mod precond;
 pub mod rosenbrock;
 pub mod spectrum;
 pub mod state;
@@ -24,6 +26,7 @@ pub mod system;
 
 pub use field::{Field, FieldSpec};
 pub use monitor::{StopReason, Trace};
+pub use precond::Precond;
 pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
 pub use state::State;
 pub use system::{jacobi_tau_rel, Dynamics, System};
@@ -129,6 +132,8 @@ pub struct RelaxConfig {
     pub max_trace_points: usize,
     /// |z| (activity units) beyond which the relaxation counts as diverged, > 0. Default 1e6.
     pub divergence_bound: f64,
+    /// Preconditioner of `ros2`'s linear solves. Default `sweep`.
+    pub preconditioner: Precond,
 }
 
 impl Default for RelaxConfig {
@@ -148,6 +153,7 @@ impl Default for RelaxConfig {
             trace_every_tau: 1.0,
             max_trace_points: 2000,
             divergence_bound: 1e6,
+            preconditioner: Precond::Sweep,
         }
     }
 }
@@ -262,13 +268,17 @@ impl<T: Real> Relaxation<T> {
     }
 }
 
-fn integrator<T: Real>(method: Method, like: &State<T>) -> Box<dyn Integrator<T>> {
-    match method {
+fn integrator<T: Real>(cfg: &RelaxConfig, like: &State<T>) -> Box<dyn Integrator<T>> {
+    match cfg.method {
         Method::Euler => Box::new(explicit::ExplicitRk::new(&explicit::EULER, like)),
         Method::Heun => Box::new(explicit::ExplicitRk::new(&explicit::HEUN, like)),
         Method::Rk4 => Box::new(explicit::ExplicitRk::new(&explicit::RK4, like)),
         Method::Dopri5 => Box::new(explicit::ExplicitRk::new(&explicit::DOPRI5, like)),
-        Method::Ros2 => Box::new(rosenbrock::Ros2::new(like)),
+        Method::Ros2 => {
+            let mut ros = rosenbrock::Ros2::new(like);
+            ros.preconditioner = cfg.preconditioner;
+            Box::new(ros)
+        }
         Method::SymplecticEuler => Box::new(inertial::SymplecticEuler::new(like)),
     }
 }
@@ -288,13 +298,15 @@ pub fn relax<T: Real>(
     let (evals0, hvps0) = (sys.field.n_evals, sys.field.n_hvps);
     let n_hidden = sys.n_hidden();
     let mut y = sys.initial_state(z0);
-    let mut method = integrator(cfg.method, &y);
+    let mut method = integrator(cfg, &y);
     let mut monitor = Monitor::new(cfg);
     let (mut t, mut h) = (0.0f64, cfg.dt_tau);
     let (mut n_steps, mut n_rejected) = (0usize, 0usize);
     let mut stop = monitor.check(0.0, sys, &y, cfg, reference);
     let energy_start = sys.field.energy();
     let mut next_check = cfg.check_every_tau;
+    // No step growth right after a rejection (Hairer, Nørsett & Wanner I, II.4).
+    let mut just_rejected = false;
     while stop.is_none() {
         if t >= cfg.t_max_tau * (1.0 - 1e-12) {
             stop = Some(StopReason::MaxTime);
@@ -311,13 +323,15 @@ pub fn relax<T: Real>(
             };
             if !err.is_finite() || err > 1.0 {
                 n_rejected += 1;
+                just_rejected = true;
                 h = step * if err.is_finite() { fac.min(1.0) } else { 0.2 };
                 if h < 1e-12 * cfg.dt_tau {
                     return Err(diverged(&y, n_hidden, t, step, cfg, 0, f64::NAN));
                 }
                 continue;
             }
-            h = step * fac;
+            h = step * if just_rejected { fac.min(1.0) } else { fac };
+            just_rejected = false;
         }
         std::mem::swap(&mut y, method.proposal());
         t += step;

@@ -186,3 +186,30 @@ fn sweep_preconditioner_iterations_do_not_grow_with_depth() {
         "at L = 64: tridiagonal {tri64:.2}, sweep {sweep64:.2}"
     );
 }
+
+/// ROS2 with the sweep preconditioner (the sweeps run on two column halves
+/// at once) gives bitwise the same relaxation with one thread as with two.
+#[test]
+fn ros2_sweeps_do_not_depend_on_the_thread_count() {
+    let depth = 12;
+    let topo = Topology::uniform(6, 16, 3, depth)
+        .with_activation(Activation::Tanh)
+        .with_skips(true);
+    let net = net::<f64>(topo, Parameterisation::default(), 2);
+    let mut r = rng(5);
+    let (x, y) = (normal(6, 5, 1.0, &mut r), normal(3, 5, 1.0, &mut r));
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| ros2_relax(&net, &x, &y, Precond::Sweep).0)
+    };
+    let (one, two) = (run(1), run(2));
+    for (a, b) in one.iter().zip(&two) {
+        assert!(a
+            .iter()
+            .zip(b.iter())
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+}

@@ -197,9 +197,9 @@ impl<T: Real> Cg<T> {
             let rho = T::of(sys.tau_rel[k]);
             let (t, q, p) = (&mut self.t[k], &self.q[k], &self.p[k]);
             // t = −γh·E(p − Eq) first, then the diagonal terms.
-            t.copy_from(p);
-            t.zip_zip_apply(q, e, |ti, qi, ei| *ti = -g * ei * (*ti - ei * qi));
-            t.zip_apply(q, |ti, qi| *ti += (rho + g * leak) * qi);
+            t.zip_zip_apply(q, p, |ti, qi, pi| {
+                *ti = (rho + g * leak) * qi - g * e * (pi - e * qi);
+            });
             if exact {
                 if let Some(c) = sys.field.curvature_diagonal() {
                     t.zip_zip_apply(&c[k], q, |ti, ci, qi| *ti += g * ci * qi);
@@ -214,8 +214,9 @@ impl<T: Real> Cg<T> {
         // s += γh(p − Eq).
         for k in 0..n {
             let e = self.precond.shift(k);
-            self.s[k].zip_apply(&self.p[k], |si, pi| *si += g * pi);
-            self.s[k].zip_zip_apply(&self.q[k], e, |si, qi, ei| *si -= g * ei * qi);
+            self.s[k].zip_zip_apply(&self.p[k], &self.q[k], |si, pi, qi| {
+                *si += g * (pi - e * qi);
+            });
         }
     }
 

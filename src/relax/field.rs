@@ -602,20 +602,23 @@ impl<T: Real> Field<'_, T> {
 
     /// `out ← B_ℓ v` with B_ℓ = ∂μ_ℓ/∂z_{ℓ−1} = a_ℓ W_ℓ diag φ'(z_{ℓ−1}) + s_ℓ I,
     /// the Jacobian of layer ℓ's prediction (2 ≤ ℓ ≤ L) at the linearised
-    /// point: one forward product. `tmp` is scratch of `v`'s shape.
+    /// point, for the batch columns `c0 .. c0 + v.ncols()`: one forward
+    /// product (not counted in `n_products`: the caller counts). `tmp` is
+    /// scratch of `v`'s shape.
     pub fn prediction_jvp(
-        &mut self,
+        &self,
         l: usize,
+        c0: usize,
         v: &DMatrix<T>,
         tmp: &mut DMatrix<T>,
         out: &mut DMatrix<T>,
     ) {
         let i = l - 1;
-        self.n_products += 1;
         let drive = if self.spec.activation.is_linear() {
             v
         } else {
-            tmp.zip_zip_apply(v, &self.lin.dpre[i], |t, a, d| *t = a * d);
+            let dp = self.lin.dpre[i].columns(c0, v.ncols());
+            tmp.zip_zip_apply(v, &dp, |t, a, d| *t = a * d);
             tmp
         };
         self.cores[i].forward_into(drive, out);
@@ -624,6 +627,29 @@ impl<T: Real> Field<'_, T> {
             out.zip_apply(v, |o, s| *o = a * *o + s);
         } else {
             out.scale_mut(a);
+        }
+    }
+
+    /// `out ← B_ℓᵀ u` (see [`Field::prediction_jvp`]): one transposed
+    /// product, for the batch columns `c0 .. c0 + u.ncols()`, not counted.
+    pub fn prediction_vjp(&self, l: usize, c0: usize, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let i = l - 1;
+        self.cores[i].transpose_into(u, out);
+        let a = self.spec.multipliers[i];
+        let skip = self.spec.skips[i];
+        if self.spec.activation.is_linear() {
+            if skip {
+                out.zip_apply(u, |o, s| *o = a * *o + s);
+            } else {
+                out.scale_mut(a);
+            }
+        } else {
+            let dp = self.lin.dpre[i].columns(c0, u.ncols());
+            if skip {
+                out.zip_zip_apply(u, &dp, |o, s, d| *o = a * *o * d + s);
+            } else {
+                out.zip_apply(&dp, |o, d| *o *= a * d);
+            }
         }
     }
 
@@ -653,26 +679,6 @@ impl<T: Real> Field<'_, T> {
         self.cores[i].transpose_into(he, out);
         if !linear {
             out.component_mul_assign(&self.lin.dpre[i]);
-        }
-    }
-
-    /// `out ← B_ℓᵀ u` (see [`Field::prediction_jvp`]): one transposed product.
-    pub fn prediction_vjp(&mut self, l: usize, u: &DMatrix<T>, out: &mut DMatrix<T>) {
-        let i = l - 1;
-        self.n_products += 1;
-        self.cores[i].transpose_into(u, out);
-        let a = self.spec.multipliers[i];
-        let skip = self.spec.skips[i];
-        if self.spec.activation.is_linear() {
-            if skip {
-                out.zip_apply(u, |o, s| *o = a * *o + s);
-            } else {
-                out.scale_mut(a);
-            }
-        } else if skip {
-            out.zip_zip_apply(u, &self.lin.dpre[i], |o, s, d| *o = a * *o * d + s);
-        } else {
-            out.zip_apply(&self.lin.dpre[i], |o, d| *o *= a * d);
         }
     }
 

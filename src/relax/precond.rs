@@ -27,6 +27,7 @@ use super::state::{zeros_like, State};
 use super::system::System;
 use crate::real::Real;
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Which preconditioner the conjugate-gradient solves use (circuit key
@@ -57,27 +58,56 @@ pub struct Preconditioner<T: Real> {
     /// Tridiagonal: pivots and couplings.
     piv: State<T>,
     couple: Vec<T>,
-    /// Sweep: d per hidden layer, unit and sample; 1/(γh); scratch.
-    d: State<T>,
-    /// e = d − 1.
-    e: State<T>,
+    /// Sweep: d_ℓ per hidden layer, 1/(γh), and the column halves.
+    d: Vec<T>,
     inv_gh: T,
+    halves: Vec<Half<T>>,
+}
+
+/// One fixed block of batch columns of a sweep, with its own buffers.
+struct Half<T: Real> {
+    c0: usize,
+    inp: State<T>,
+    out: State<T>,
     tmp: DMatrix<T>,
     prod: DMatrix<T>,
 }
 
+impl<T: Real> Half<T> {
+    fn new(like: &State<T>, c0: usize, width: usize) -> Self {
+        let m = |r: usize| DMatrix::zeros(r, width);
+        Half {
+            c0,
+            inp: like.iter().map(|x| m(x.nrows())).collect(),
+            out: like.iter().map(|x| m(x.nrows())).collect(),
+            tmp: m(like[0].nrows()),
+            prod: m(like[0].nrows()),
+        }
+    }
+}
+
+/// The sweeps run on two fixed halves of the batch at once (rayon): the
+/// split never depends on the thread count, so neither do the results.
+
 impl<T: Real> Preconditioner<T> {
     pub fn new(kind: Precond, like: &State<T>) -> Self {
-        let first = &like[0];
+        let batch = like[0].ncols();
+        let half = batch.div_ceil(2);
+        let halves = if batch >= 2 {
+            vec![
+                Half::new(like, 0, half),
+                Half::new(like, half, batch - half),
+            ]
+        } else {
+            vec![Half::new(like, 0, batch)]
+        };
         Preconditioner {
             kind,
             piv: zeros_like(like),
             couple: Vec::new(),
-            d: zeros_like(like),
-            e: zeros_like(like),
+            d: vec![T::one(); like.len()],
             inv_gh: T::one(),
-            tmp: DMatrix::zeros(first.nrows(), first.ncols()),
-            prod: DMatrix::zeros(first.nrows(), first.ncols()),
+            halves,
         }
     }
 
@@ -95,10 +125,8 @@ impl<T: Real> Preconditioner<T> {
             }
             Precond::Sweep => {
                 let leak = sys.field.spec.leak.f64();
-                for k in 0..self.d.len() {
-                    let e = T::of((sys.tau_rel[k] / gh + leak).sqrt());
-                    self.e[k].fill(e);
-                    self.d[k].fill(T::one() + e);
+                for (d, r) in self.d.iter_mut().zip(&sys.tau_rel) {
+                    *d = T::of(1.0 + (r / gh + leak).sqrt());
                 }
                 self.inv_gh = T::of(1.0 / gh);
             }
@@ -109,82 +137,105 @@ impl<T: Real> Preconditioner<T> {
     pub fn apply(&mut self, sys: &mut System<T>, r: &State<T>, x: &mut State<T>) {
         match self.kind {
             Precond::Tridiagonal => solve_tridiagonal(x, r, &self.piv, &self.couple),
-            Precond::Sweep => self.sweep(sys, r, x),
+            Precond::Sweep => {
+                let mut u = zeros_like(r);
+                self.backward(sys, r, &mut u);
+                self.forward(sys, &u, x);
+                for xk in x.iter_mut() {
+                    *xk *= self.inv_gh;
+                }
+            }
         }
     }
 
-    /// Ŝᵀu = r backwards, then Ŝx = u forwards, then x ← x/(γh).
-    fn sweep(&mut self, sys: &mut System<T>, r: &State<T>, x: &mut State<T>) {
-        self.backward(sys, r, x);
-        let u = std::mem::take(x);
-        let mut out = zeros_like(&u);
-        self.forward(sys, &u, &mut out);
-        *x = out;
-        let s = self.inv_gh;
-        for xk in x.iter_mut() {
-            *xk *= s;
-        }
-    }
-
-    /// E = D − 1 of hidden index `k` (Ŝ = S + E).
-    pub fn shift(&self, k: usize) -> &DMatrix<T> {
-        &self.e[k]
+    /// E = d − 1 of hidden index `k` (Ŝ = S + E).
+    pub fn shift(&self, k: usize) -> T {
+        self.d[k] - T::one()
     }
 
     /// `u ← Ŝ⁻ᵀ t`: u_k = (t_k + B_{k+2}ᵀ u_{k+1})/d_k from the last hidden
     /// layer down (the transposed products of backprop).
     pub fn backward(&mut self, sys: &mut System<T>, t: &State<T>, u: &mut State<T>) {
-        let n = u.len();
-        for k in (0..n).rev() {
-            if k + 1 < n {
-                let (cur, next) = u.split_at_mut(k + 1);
-                fit(&mut self.prod, &t[k]);
-                sys.field.prediction_vjp(k + 2, &next[0], &mut self.prod);
-                self.prod += &t[k];
-                cur[k].zip_zip_apply(&self.prod, &self.d[k], |ui, pi, di| *ui = pi / di);
-            } else {
-                u[k].zip_zip_apply(&t[k], &self.d[k], |ui, ti, di| *ui = ti / di);
+        sys.field.n_products += t.len() - 1;
+        let (field, d) = (&*sys.field, &self.d);
+        on_halves(&mut self.halves, t, u, |h| {
+            let n = h.out.len();
+            for k in (0..n).rev() {
+                if k + 1 < n {
+                    let (cur, next) = h.out.split_at_mut(k + 1);
+                    field.prediction_vjp(k + 2, h.c0, &next[0], &mut h.prod);
+                    let inv_d = T::one() / d[k];
+                    cur[k].zip_zip_apply(&h.inp[k], &h.prod, |ui, ti, pi| *ui = (ti + pi) * inv_d);
+                } else {
+                    h.out[k].copy_from(&h.inp[k]);
+                    h.out[k] /= d[k];
+                }
             }
-        }
+        });
     }
 
     /// `q ← Ŝ⁻¹ y`: q_k = (y_k + B_{k+1} q_{k−1})/d_k from the first hidden
     /// layer up (the forward products of a forward pass).
     pub fn forward(&mut self, sys: &mut System<T>, y: &State<T>, q: &mut State<T>) {
-        for k in 0..q.len() {
-            if k > 0 {
-                let (done, rest) = q.split_at_mut(k);
-                fit(&mut self.prod, &y[k]);
-                fit(&mut self.tmp, &done[k - 1]);
-                sys.field
-                    .prediction_jvp(k + 1, &done[k - 1], &mut self.tmp, &mut self.prod);
-                self.prod += &y[k];
-                rest[0].zip_zip_apply(&self.prod, &self.d[k], |qi, pi, di| *qi = pi / di);
-            } else {
-                q[0].zip_zip_apply(&y[0], &self.d[0], |qi, yi, di| *qi = yi / di);
+        sys.field.n_products += y.len() - 1;
+        let (field, d) = (&*sys.field, &self.d);
+        on_halves(&mut self.halves, y, q, |h| {
+            for k in 0..h.out.len() {
+                if k > 0 {
+                    let (done, rest) = h.out.split_at_mut(k);
+                    field.prediction_jvp(k + 1, h.c0, &done[k - 1], &mut h.tmp, &mut h.prod);
+                    let inv_d = T::one() / d[k];
+                    rest[0].zip_zip_apply(&h.inp[k], &h.prod, |qi, yi, pi| *qi = (yi + pi) * inv_d);
+                } else {
+                    h.out[0].copy_from(&h.inp[0]);
+                    h.out[0] /= d[0];
+                }
             }
-        }
+        });
     }
 
-    /// `out ← Ŝᵀ u`: out_k = d_k u_k − B_{k+2}ᵀ u_{k+1} (products only, no
-    /// recursion).
+    /// `out ← Ŝᵀ u`: out_k = d_k u_k − B_{k+2}ᵀ u_{k+1} (products only, all
+    /// layers at once).
     pub fn transpose_apply(&mut self, sys: &mut System<T>, u: &State<T>, out: &mut State<T>) {
         let n = u.len();
-        for k in 0..n {
+        sys.field.n_products += n - 1;
+        let (field, d) = (&*sys.field, &self.d);
+        out.par_iter_mut().enumerate().for_each(|(k, o)| {
+            let dk = d[k];
             if k + 1 < n {
-                sys.field.prediction_vjp(k + 2, &u[k + 1], &mut out[k]);
-                out[k].zip_zip_apply(&u[k], &self.d[k], |o, ui, di| *o = di * ui - *o);
+                field.prediction_vjp(k + 2, 0, &u[k + 1], o);
+                o.zip_apply(&u[k], |oi, ui| *oi = dk * ui - *oi);
             } else {
-                out[k].zip_zip_apply(&u[k], &self.d[k], |o, ui, di| *o = di * ui);
+                o.zip_apply(&u[k], |oi, ui| *oi = dk * ui);
             }
-        }
+        });
     }
 }
 
-/// Reshapes scratch `m` to `like`'s shape if needed.
-fn fit<T: Real>(m: &mut DMatrix<T>, like: &DMatrix<T>) {
-    if m.shape() != like.shape() {
-        *m = DMatrix::zeros(like.nrows(), like.ncols());
+/// Copies `x`'s columns into the halves, runs `f` on both at once, and
+/// copies their results into `y`.
+fn on_halves<T: Real, F>(halves: &mut [Half<T>], x: &State<T>, y: &mut State<T>, f: F)
+where
+    F: Fn(&mut Half<T>) + Sync,
+{
+    for h in halves.iter_mut() {
+        let w = h.inp[0].ncols();
+        for (hi, xk) in h.inp.iter_mut().zip(x) {
+            hi.copy_from(&xk.columns(h.c0, w));
+        }
+    }
+    match halves {
+        [a, b] => {
+            rayon::join(|| f(a), || f(b));
+        }
+        [a] => f(a),
+        _ => unreachable!("one or two halves"),
+    }
+    for h in halves.iter() {
+        let w = h.out[0].ncols();
+        for (yk, ho) in y.iter_mut().zip(&h.out) {
+            yk.columns_mut(h.c0, w).copy_from(ho);
+        }
     }
 }
 

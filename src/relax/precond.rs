@@ -64,7 +64,9 @@ pub struct Preconditioner<T: Real> {
     halves: Vec<Half<T>>,
 }
 
-/// One fixed block of batch columns of a sweep, with its own buffers.
+/// One fixed block of batch columns of a sweep, with its own buffers. The
+/// sweeps run on two fixed halves of the batch at once (rayon): the split
+/// never depends on the thread count, so neither do the results.
 struct Half<T: Real> {
     c0: usize,
     inp: State<T>,
@@ -86,8 +88,6 @@ impl<T: Real> Half<T> {
     }
 }
 
-/// The sweeps run on two fixed halves of the batch at once (rayon): the
-/// split never depends on the thread count, so neither do the results.
 
 impl<T: Real> Preconditioner<T> {
     pub fn new(kind: Precond, like: &State<T>) -> Self {

@@ -12,20 +12,24 @@
 //!   step, λ_max by Lanczos at the feedforward state;
 //! - Dopri5 (adaptive, rtol 1e-6, atol 1e-8: its step sits at the stability
 //!   limit anyway, and a looser rtol stalls short of 1e-6);
-//! - ROS2 (adaptive, exact Hessian, rtol 1e-2, atol 1e-4).
+//! - ROS2 (adaptive, exact Hessian, rtol 1e-2, atol 1e-4), with each of
+//!   the two preconditioners (tridiagonal, sweep).
 //!
 //! The stop is an oracle (the error against the reference, checked after
 //! every step and not timed): the cheapest any stopping rule could do, the
 //! same for all. Wall time counts only the integrator's steps. "Products"
-//! counts matrix products W·v or Wᵀ·u: 2 a layer per field evaluation and
-//! per Hessian–vector product, 1 a layer per exact linearisation. An
+//! counts matrix products W·v or Wᵀ·u of one layer's batch
+//! ([`Field::n_products`]: 2L − 1 a field evaluation, 2(L − 1) a
+//! Hessian–vector product, L − 1 an exact linearisation or a sweep). An
 //! explicit run that has not reached a target within `BUDGET_S` of wall time
 //! is extrapolated from its measured asymptotic decay rate (marked "≈").
 //!
 //! Run: `cargo run --release --example stiff_vs_explicit [-- depths…]`.
 //! With `ros2` among the arguments only the practical run is made: ROS2
 //! through the driver [`relax`] with the settings docs/circuit-format.md
-//! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end.
+//! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end
+//! (add `tridiagonal` for that preconditioner). With `no-explicit` the
+//! oracle runs skip the explicit methods.
 
 use nalgebra::DMatrix;
 use pcchip::net::{Activation, Network, Parameterisation, Topology};
@@ -215,36 +219,41 @@ fn run_depth(depth: usize, seed: u64) {
     } else {
         TARGETS.to_vec()
     };
-    let cases: Vec<Case> = vec![
-        {
-            let dt = 0.8 * 2.0 / spec.lambda_max;
-            (
-                "euler",
-                format!("dt {dt:.3} τ"),
-                Box::new(ExplicitRk::new(&EULER, &z0)),
-                Stepper::Fixed(dt),
-            )
-        },
-        {
-            let dt = 0.8 * 2.785 / spec.lambda_max;
-            (
-                "rk4",
-                format!("dt {dt:.3} τ"),
-                Box::new(ExplicitRk::new(&RK4, &z0)),
-                Stepper::Fixed(dt),
-            )
-        },
-        (
-            "dopri5",
-            "rtol 1e-6, atol 1e-8".into(),
-            Box::new(ExplicitRk::new(&DOPRI5, &z0)),
-            Stepper::Adaptive {
-                h0: 0.1,
-                atol: 1e-8,
-                rtol: 1e-6,
+    let skip_explicit = std::env::args().any(|a| a == "no-explicit");
+    let cases: Vec<Case> = if skip_explicit {
+        vec![]
+    } else {
+        vec![
+            {
+                let dt = 0.8 * 2.0 / spec.lambda_max;
+                (
+                    "euler",
+                    format!("dt {dt:.3} τ"),
+                    Box::new(ExplicitRk::new(&EULER, &z0)),
+                    Stepper::Fixed(dt),
+                )
             },
-        ),
-    ];
+            {
+                let dt = 0.8 * 2.785 / spec.lambda_max;
+                (
+                    "rk4",
+                    format!("dt {dt:.3} τ"),
+                    Box::new(ExplicitRk::new(&RK4, &z0)),
+                    Stepper::Fixed(dt),
+                )
+            },
+            (
+                "dopri5",
+                "rtol 1e-6, atol 1e-8".into(),
+                Box::new(ExplicitRk::new(&DOPRI5, &z0)),
+                Stepper::Adaptive {
+                    h0: 0.1,
+                    atol: 1e-8,
+                    rtol: 1e-6,
+                },
+            ),
+        ]
+    };
     for (name, setting, mut method, stepper) in cases {
         let (hits, cost, err, rate) =
             run(&mut field, &z0, &zref, method.as_mut(), stepper, &targets);

@@ -169,8 +169,10 @@ fn view<T: Real>(m: &DMatrix<T>, transpose: bool) -> (usize, usize, isize, isize
 }
 
 /// Columns of B up to which [`gemm`] takes the thin kernels instead of
-/// matrixmultiply, where the CPU has them (benches/thin_gemm.rs: the thin
-/// kernels win clearly at 8 and 16 columns, matrixmultiply from 32 up).
+/// matrixmultiply, where the CPU has them. Measured (benches/thin_gemm.rs,
+/// AVX2 Zen 3): with W beyond L2, as when a deep net's layers take turns,
+/// the kernels are 1.2–2× faster at 8 to 16 columns both ways; at 32 the
+/// forward product is no faster than matrixmultiply's, at 512×512 slower.
 pub const THIN_MAX_COLS: usize = 16;
 
 /// `C ← α·op(A)·op(B) + β·C`. Shapes are checked (a mismatch is a
@@ -483,10 +485,14 @@ mod avx2 {
 /// `C ← α·op(A)·B + β·C` without packing, for B with few columns, in the
 /// vectors of `s`.
 ///
-/// - `op(A) = A` (W·v): a tile of 2 vectors of rows of C × 4 columns stays
-///   in 8 accumulators while the loop runs over A's columns (axpy form).
-/// - `op(A) = Aᵀ` (Wᵀ·u): a tile of 3 columns of A × 4 columns of B, 12
-///   dot products vectorised along the inner dimension.
+/// - `op(A) = A` (W·v): a tile of [`FW_RV`] vectors of rows of C ×
+///   [`FW_NR`] columns stays in accumulators while the loop runs over A's
+///   columns (axpy form); B is first copied row-major (k·n scalars).
+/// - `op(A) = Aᵀ` (Wᵀ·u): a tile of [`TR_MI`] columns of A × [`TR_NC`]
+///   columns of B, dot products vectorised along the inner dimension.
+///
+/// Both prefetch the next tile's part of A, and run over all columns of B
+/// for one tile of A's rows (or columns), so A is read from memory once.
 ///
 /// Each element's summation order depends on the shapes alone: forward,
 /// FMAs in order of the inner index; transposed, `LANES` interleaved partial
@@ -543,10 +549,12 @@ struct Thin<'a, T> {
     b: &'a [T],
 }
 
-/// Forward tile: vectors of rows × columns of B.
+/// Forward tile: vectors of rows × columns of B (8 accumulators: AVX2 has
+/// 16 registers; 3 × 4 and 1 × 8 measured slower).
 const FW_RV: usize = 2;
 const FW_NR: usize = 4;
-/// Transposed tile: columns of A × columns of B.
+/// Transposed tile: columns of A × columns of B (3 × 4 and 1 × 8 measured
+/// slower).
 const TR_MI: usize = 2;
 const TR_NC: usize = 4;
 
@@ -623,6 +631,7 @@ impl<T: Real> Thin<'_, T> {
 
     /// C[i..i + RV·LANES, j..j + NR]: `RV × NR` vector accumulators, one FMA
     /// per vector of A's tile and column of B, in order of the inner index.
+    /// `bt` holds B's columns `j..j + NR` row by row (`k·NR` scalars).
     #[inline(always)]
     fn forward_tile<S: Simd<T>, const RV: usize, const NR: usize>(
         &self,

@@ -283,6 +283,9 @@ fn integrator<T: Real>(cfg: &RelaxConfig, like: &State<T>) -> Box<dyn Integrator
     }
 }
 
+/// Accepted steps after a rejection whose growth is capped at ×2.
+const CAUTIOUS_STEPS: usize = 4;
+
 /// Relaxes the hidden activities from `z0` until a stopping rule fires.
 ///
 /// `rng` drives the node noise (untouched without noise); `reference`, when
@@ -307,6 +310,7 @@ pub fn relax<T: Real>(
     let mut next_check = cfg.check_every_tau;
     // No step growth right after a rejection (Hairer, Nørsett & Wanner I, II.4).
     let mut just_rejected = false;
+    let mut since_reject = CAUTIOUS_STEPS;
     while stop.is_none() {
         if t >= cfg.t_max_tau * (1.0 - 1e-12) {
             stop = Some(StopReason::MaxTime);
@@ -330,7 +334,17 @@ pub fn relax<T: Real>(
                 }
                 continue;
             }
-            h = step * if just_rejected { fac.min(1.0) } else { fac };
+            // After a rejection: no growth for one step, then at most ×2
+            // for a few (the error grew faster than h^order there).
+            h = step
+                * if just_rejected {
+                    fac.min(1.0)
+                } else if since_reject < CAUTIOUS_STEPS {
+                    fac.min(2.0)
+                } else {
+                    fac
+                };
+            since_reject = if just_rejected { 0 } else { since_reject + 1 };
             just_rejected = false;
         }
         std::mem::swap(&mut y, method.proposal());

@@ -88,7 +88,6 @@ impl<T: Real> Half<T> {
     }
 }
 
-
 impl<T: Real> Preconditioner<T> {
     pub fn new(kind: Precond, like: &State<T>) -> Self {
         let batch = like[0].ncols();

@@ -26,14 +26,7 @@ fn exact_hvp_matches_finite_differences_of_the_force() {
                 let net = Network::<f64>::init(topo, Parameterisation::default(), &mut r);
                 let x = normal(4, 3, 1.0, &mut r);
                 let y = targets(loss, 3, 3, &mut r);
-                let mut spec = FieldSpec::of_network(&net);
-                spec.leak = 0.01;
-                let cores = net
-                    .weights
-                    .iter()
-                    .map(|w| w as &dyn pcchip::operator::WeightOperator<f64>)
-                    .collect();
-                let mut field = Field::new(cores, spec, x, y);
+                let mut field = leaky_field(&net, x, y, 0.01);
                 // Large activities and weights: far from any equilibrium,
                 // where φ'' is large.
                 let z: Vec<DMatrix<f64>> = (0..3).map(|_| normal(6, 3, 1.5, &mut r)).collect();

@@ -67,14 +67,7 @@ fn both_cg_solvers_match_a_dense_solve() {
                 let net = Network::<f64>::init(topo, Parameterisation::default(), &mut r);
                 let x = normal(4, 3, 1.0, &mut r);
                 let y = targets(loss, 3, 3, &mut r);
-                let mut spec = FieldSpec::of_network(&net);
-                spec.leak = 0.01;
-                let cores = net
-                    .weights
-                    .iter()
-                    .map(|w| w as &dyn pcchip::operator::WeightOperator<f64>)
-                    .collect();
-                let mut field = Field::new(cores, spec, x, y);
+                let mut field = leaky_field(&net, x, y, 0.01);
                 let z: Vec<DMatrix<f64>> = field
                     .feedforward()
                     .iter()

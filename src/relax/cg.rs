@@ -119,7 +119,7 @@ impl<T: Real> Cg<T> {
         rho_times(&mut self.r, b, &sys.tau_rel);
         x.iter_mut().for_each(|xi| xi.fill(T::zero()));
         let norm0 = dot(&self.r, &self.r).sqrt();
-        self.precond.apply(sys, &self.r, &mut self.s);
+        self.precond.apply_tridiagonal(&self.r, &mut self.s);
         super::state::assign(&mut self.p, &self.s);
         let mut cols = Columns::new(col_dots(&self.r, &self.s), epsilon::<T>());
         for iter in 0..=set.max_iter {
@@ -134,7 +134,7 @@ impl<T: Real> Cg<T> {
             let alpha = cols.alpha(&col_dots(&self.p, &self.q))?;
             col_axpy(&alpha, &self.p, x, 1.0);
             col_axpy(&alpha, &self.q, &mut self.r, -1.0);
-            self.precond.apply(sys, &self.r, &mut self.s);
+            self.precond.apply_tridiagonal(&self.r, &mut self.s);
             let beta = cols.beta(col_dots(&self.r, &self.s));
             col_xpby(&self.s, &beta, &mut self.p);
         }

@@ -58,9 +58,8 @@ pub struct Preconditioner<T: Real> {
     /// Tridiagonal: pivots and couplings.
     piv: State<T>,
     couple: Vec<T>,
-    /// Sweep: d_ℓ per hidden layer, 1/(γh), and the column halves.
+    /// Sweep: d_ℓ per hidden layer and the column halves.
     d: Vec<T>,
-    inv_gh: T,
     halves: Vec<Half<T>>,
 }
 
@@ -105,7 +104,6 @@ impl<T: Real> Preconditioner<T> {
             piv: zeros_like(like),
             couple: Vec::new(),
             d: vec![T::one(); like.len()],
-            inv_gh: T::one(),
             halves,
         }
     }
@@ -127,24 +125,16 @@ impl<T: Real> Preconditioner<T> {
                 for (d, r) in self.d.iter_mut().zip(&sys.tau_rel) {
                     *d = T::of(1.0 + (r / gh + leak).sqrt());
                 }
-                self.inv_gh = T::of(1.0 / gh);
             }
         }
     }
 
-    /// `x ← P⁻¹ r`.
-    pub fn apply(&mut self, sys: &mut System<T>, r: &State<T>, x: &mut State<T>) {
-        match self.kind {
-            Precond::Tridiagonal => solve_tridiagonal(x, r, &self.piv, &self.couple),
-            Precond::Sweep => {
-                let mut u = zeros_like(r);
-                self.backward(sys, r, &mut u);
-                self.forward(sys, &u, x);
-                for xk in x.iter_mut() {
-                    *xk *= self.inv_gh;
-                }
-            }
-        }
+    /// `x ← P⁻¹ r` for the tridiagonal preconditioner. (The sweep one is
+    /// never applied whole: the split solve uses [`Self::backward`] and
+    /// [`Self::forward`] separately.)
+    pub fn apply_tridiagonal(&self, r: &State<T>, x: &mut State<T>) {
+        debug_assert_eq!(self.kind, Precond::Tridiagonal);
+        solve_tridiagonal(x, r, &self.piv, &self.couple);
     }
 
     /// E = d − 1 of hidden index `k` (Ŝ = S + E).

@@ -58,3 +58,20 @@ pub fn rel_err<A: Real, B: Real>(a: &[DMatrix<A>], b: &[DMatrix<B>]) -> f64 {
     }
     (d / n.max(1e-300)).sqrt()
 }
+
+/// The ideal field of `net` on a batch, with integrator leak `leak` (per τ).
+pub fn leaky_field(
+    net: &Network<f64>,
+    x: DMatrix<f64>,
+    y: DMatrix<f64>,
+    leak: f64,
+) -> pcchip::relax::Field<'_, f64> {
+    let mut spec = pcchip::relax::FieldSpec::of_network(net);
+    spec.leak = leak;
+    let cores = net
+        .weights
+        .iter()
+        .map(|w| w as &dyn pcchip::operator::WeightOperator<f64>)
+        .collect();
+    pcchip::relax::Field::new(cores, spec, x, y)
+}

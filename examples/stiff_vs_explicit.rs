@@ -13,7 +13,8 @@
 //! - Dopri5 (adaptive, rtol 1e-6, atol 1e-8: its step sits at the stability
 //!   limit anyway, and a looser rtol stalls short of 1e-6);
 //! - ROS2 (adaptive, exact Hessian, rtol 1e-2, atol 1e-4), with each of
-//!   the two preconditioners (tridiagonal, sweep).
+//!   the two preconditioners (tridiagonal, sweep) with f64 linear solves,
+//!   and the sweep with f32 solves (`relax.solve_precision`, the default).
 //!
 //! The stop is an oracle (the error against the reference, checked after
 //! every step and not timed): the cheapest any stopping rule could do, the
@@ -28,7 +29,8 @@
 //! With `ros2` among the arguments only the practical run is made: ROS2
 //! through the driver [`relax`] with the settings docs/circuit-format.md
 //! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end
-//! (add `tridiagonal` for that preconditioner). With `no-explicit` the
+//! (add `tridiagonal` for that preconditioner, `native` for f64 linear
+//! solves instead of the default f32 ones). With `no-explicit` the
 //! oracle runs skip the explicit methods.
 
 use nalgebra::DMatrix;
@@ -36,7 +38,8 @@ use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::explicit::{ExplicitRk, DOPRI5, EULER, RK4};
 use pcchip::relax::rosenbrock::Ros2;
 use pcchip::relax::{
-    hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig, System,
+    hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig,
+    SolvePrecision, System,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -259,9 +262,15 @@ fn run_depth(depth: usize, seed: u64) {
             run(&mut field, &z0, &zref, method.as_mut(), stepper, &targets);
         report(depth, name, &setting, &targets, &hits, &cost, err, rate);
     }
-    for precond in [Precond::Tridiagonal, Precond::Sweep] {
+    let solvers = [
+        (Precond::Tridiagonal, SolvePrecision::Native),
+        (Precond::Sweep, SolvePrecision::Native),
+        (Precond::Sweep, SolvePrecision::F32),
+    ];
+    for (precond, precision) in solvers {
         let mut ros = Ros2::new(&z0);
         ros.preconditioner = precond;
+        ros.solve_precision = precision;
         let (hits, cost, err, rate) = run(
             &mut field,
             &z0,
@@ -277,19 +286,23 @@ fn run_depth(depth: usize, seed: u64) {
         report(
             depth,
             "ros2",
-            &format!("rtol 1e-2, atol 1e-4, {}", precond.name()),
+            &format!(
+                "rtol 1e-2, atol 1e-4, {}, {} solves",
+                precond.name(),
+                precision.name()
+            ),
             &targets,
             &hits,
             &cost,
             err,
             rate,
         );
+        let (iters, solves, _) = ros.cg_counts();
         eprintln!(
-            "depth {depth}: ros2 ({}) {} CG iterations in {} solves ({:.1} a solve), {} failed solves",
+            "depth {depth}: ros2 ({}, {}) {iters} CG iterations in {solves} solves ({:.1} a solve), {} failed solves",
             precond.name(),
-            ros.cg.n_iter,
-            ros.cg.n_solves,
-            ros.cg.n_iter as f64 / ros.cg.n_solves.max(1) as f64,
+            precision.name(),
+            iters as f64 / solves.max(1) as f64,
             ros.n_cg_failures
         );
     }
@@ -357,6 +370,11 @@ fn driver_ros2(depth: usize, seed: u64) {
             Precond::Tridiagonal
         } else {
             Precond::Sweep
+        },
+        solve_precision: if std::env::args().any(|a| a == "native") {
+            SolvePrecision::Native
+        } else {
+            SolvePrecision::F32
         },
         ..Default::default()
     };

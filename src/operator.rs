@@ -28,6 +28,12 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         None
     }
+    /// The matrix W itself, when the core's two products are exactly W·v and
+    /// Wᵀ·u (used to build a single-precision copy for the stiff solver's
+    /// linear solves); `None` by default.
+    fn matrix(&self) -> Option<&DMatrix<T>> {
+        None
+    }
     /// Adds one evaluation's read noise to `out`, the product just computed
     /// from `input` (either direction). Default: none (an exact core).
     fn add_read_noise(&self, _input: &DMatrix<T>, _out: &mut DMatrix<T>, _rng: &mut ChaCha8Rng) {}
@@ -49,6 +55,9 @@ impl<T: Real> WeightOperator<T> for DMatrix<T> {
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         Some(self.column_iter().map(|c| c.norm_squared()).collect())
+    }
+    fn matrix(&self) -> Option<&DMatrix<T>> {
+        Some(self)
     }
 }
 

@@ -1,13 +1,15 @@
 //! The stage solves of the stiff integrator: both conjugate-gradient solvers
 //! (tridiagonal-preconditioned, and the split sweep solve with Eisenstat's
-//! trick) against a dense solve, and the sweep preconditioner's iteration
-//! count not growing with depth where the tridiagonal one's does.
+//! trick), in f64 and on the field's f32 copy, against a dense solve; the
+//! sweep preconditioner's iteration count not growing with depth where the
+//! tridiagonal one's does; f32 solves reaching the f64 equilibrium.
 
 mod common;
 use common::*;
 use nalgebra::DMatrix;
 use pcchip::net::*;
 use pcchip::relax::cg::{Cg, CgSettings};
+use pcchip::relax::mixed::SingleSolver;
 use pcchip::relax::rosenbrock::Ros2;
 use pcchip::relax::*;
 
@@ -102,6 +104,26 @@ fn both_cg_solvers_match_a_dense_solve() {
                         let err = (&got - &want).norm() / want.norm();
                         let what = format!("{act:?} {loss:?} skips={skips} γh={gh} {precond:?}");
                         assert!(err < 1e-9, "{what}: relative error {err:e}");
+                        // The same solve on the field's f32 copy, to f32's accuracy.
+                        let set = CgSettings {
+                            eta: 1e-5,
+                            rtol: 1e-5,
+                            ..set
+                        };
+                        let mut single = SingleSolver::new(&*sys.field, &b).expect("f32 copy");
+                        let w = sys
+                            .field
+                            .hidden_zeros()
+                            .iter()
+                            .map(|m| m.add_scalar(1.0))
+                            .collect();
+                        single.prepare(&sys, precond, gh, &w);
+                        let mut xs = sys.field.hidden_zeros();
+                        single
+                            .solve(&mut sys, gh, &b, &mut xs, &set)
+                            .unwrap_or_else(|e| panic!("{what} f32 failed: {e:?}"));
+                        let err = (&flat(&xs) - &want).norm() / want.norm();
+                        assert!(err < 5e-5, "{what} f32: relative error {err:e}");
                     }
                 }
             }
@@ -116,6 +138,7 @@ fn ros2_relax(
     x: &DMatrix<f64>,
     y: &DMatrix<f64>,
     precond: Precond,
+    precision: SolvePrecision,
 ) -> (Vec<DMatrix<f64>>, f64) {
     let mut field = Field::of_network(net, x.clone(), y.clone());
     let z0 = field.feedforward();
@@ -123,6 +146,7 @@ fn ros2_relax(
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
     let mut ros = Ros2::new(&z0);
     ros.preconditioner = precond;
+    ros.solve_precision = precision;
     let (mut z, mut h) = (z0, 0.1);
     let mut f = sys.field.hidden_zeros();
     sys.field.force(&z, &mut f);
@@ -148,12 +172,15 @@ fn ros2_relax(
         "{precond:?}: residual {:e}",
         worst(&f) / f0
     );
-    (z, ros.cg.n_iter as f64 / ros.cg.n_solves as f64)
+    assert_eq!(ros.solves_in_f32(), precision == SolvePrecision::F32);
+    let (iters, solves, _) = ros.cg_counts();
+    (z, iters as f64 / solves as f64)
 }
 
 /// Linear μPC residual nets: the sweep preconditioner's CG iterations a
 /// solve stay nearly flat from depth 8 to 64, the tridiagonal one's grow;
-/// both reach the closed-form equilibrium.
+/// both reach the closed-form equilibrium, and so do the sweep's f32 solves
+/// in about as many iterations.
 #[test]
 fn sweep_preconditioner_iterations_do_not_grow_with_depth() {
     let mut iters = Vec::new();
@@ -163,15 +190,27 @@ fn sweep_preconditioner_iterations_do_not_grow_with_depth() {
         let mut r = rng(6);
         let (x, y) = (normal(6, 4, 1.0, &mut r), normal(2, 4, 1.0, &mut r));
         let exact = exact_equilibrium(&net, &x, &y).unwrap();
-        for precond in [Precond::Sweep, Precond::Tridiagonal] {
-            let (z, it) = ros2_relax(&net, &x, &y, precond);
+        let solvers = [
+            (Precond::Sweep, SolvePrecision::Native),
+            (Precond::Tridiagonal, SolvePrecision::Native),
+            (Precond::Sweep, SolvePrecision::F32),
+        ];
+        for (precond, precision) in solvers {
+            let (z, it) = ros2_relax(&net, &x, &y, precond, precision);
             let err = rel_err(&z, &exact[1..depth]);
-            assert!(err < 1e-7, "L={depth} {precond:?}: relative error {err:e}");
-            eprintln!("L={depth} {precond:?}: {it:.2} iterations a solve");
+            let what = format!("L={depth} {precond:?} {precision:?}");
+            assert!(err < 1e-7, "{what}: relative error {err:e}");
+            eprintln!("{what}: {it:.2} iterations a solve");
             iters.push(it);
         }
     }
-    let (sweep8, tri8, sweep64, tri64) = (iters[0], iters[1], iters[2], iters[3]);
+    let (sweep8, tri8, sweep64, tri64) = (iters[0], iters[1], iters[3], iters[4]);
+    for (native, single) in [(iters[0], iters[2]), (iters[3], iters[5])] {
+        assert!(
+            single < 1.2 * native + 0.5,
+            "f32 {single:.2}, f64 {native:.2}"
+        );
+    }
     assert!(sweep64 < 1.5 * sweep8, "sweep: {sweep8:.2} → {sweep64:.2}");
     assert!(tri64 > 1.5 * tri8, "tridiagonal: {tri8:.2} → {tri64:.2}");
     assert!(
@@ -181,7 +220,8 @@ fn sweep_preconditioner_iterations_do_not_grow_with_depth() {
 }
 
 /// ROS2 with the sweep preconditioner (the sweeps run on two column halves
-/// at once) gives bitwise the same relaxation with one thread as with two.
+/// at once), with f64 or f32 solves, gives bitwise the same relaxation with
+/// one thread as with two.
 #[test]
 fn ros2_sweeps_do_not_depend_on_the_thread_count() {
     let depth = 12;
@@ -191,18 +231,60 @@ fn ros2_sweeps_do_not_depend_on_the_thread_count() {
     let net = net::<f64>(topo, Parameterisation::default(), 2);
     let mut r = rng(5);
     let (x, y) = (normal(6, 5, 1.0, &mut r), normal(3, 5, 1.0, &mut r));
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| ros2_relax(&net, &x, &y, Precond::Sweep).0)
-    };
-    let (one, two) = (run(1), run(2));
-    for (a, b) in one.iter().zip(&two) {
-        assert!(a
-            .iter()
-            .zip(b.iter())
-            .all(|(p, q)| p.to_bits() == q.to_bits()));
+    for precision in [SolvePrecision::Native, SolvePrecision::F32] {
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| ros2_relax(&net, &x, &y, Precond::Sweep, precision).0)
+        };
+        let (one, two) = (run(1), run(2));
+        for (a, b) in one.iter().zip(&two) {
+            assert!(a
+                .iter()
+                .zip(b.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
     }
+}
+
+/// Through the driver, on a tanh net that crosses nonconvex regions: f32
+/// stage solves end at the equilibrium of f64 solves (the force stays f64),
+/// with the residual asked.
+#[test]
+fn f32_solves_reach_the_f64_equilibrium() {
+    let depth = 24;
+    let topo = Topology::uniform(6, 24, 2, depth)
+        .with_activation(Activation::Tanh)
+        .with_skips(true);
+    let net = net::<f64>(topo, Parameterisation::default(), 8);
+    let mut r = rng(9);
+    let (x, y) = (normal(6, 4, 1.0, &mut r), normal(2, 4, 1.0, &mut r));
+    let run = |precision| {
+        let mut field = Field::of_network(&net, x.clone(), y.clone());
+        let z0 = field.feedforward();
+        let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
+        let cfg = RelaxConfig {
+            method: Method::Ros2,
+            dt_tau: 0.1,
+            rtol: 1e-2,
+            atol: 1e-4,
+            residual_tol: 1e-9,
+            t_max_tau: 1e9,
+            trace_every_tau: 0.0,
+            solve_precision: precision,
+            ..Default::default()
+        };
+        relax(&mut sys, z0, &cfg, &mut rng(0), None).expect("ROS2 relaxation")
+    };
+    let (native, single) = (run(SolvePrecision::Native), run(SolvePrecision::F32));
+    for out in [&native, &single] {
+        assert_eq!(out.stop, StopReason::Residual);
+    }
+    let err = rel_err(&single.state, &native.state);
+    assert!(
+        err < 1e-7,
+        "f32 against f64 solves: relative difference {err:e}"
+    );
 }

@@ -528,6 +528,9 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()
     }
+    fn matrix(&self) -> Option<&DMatrix<T>> {
+        Some(&self.w_eff)
+    }
     /// Adds N(0, σ_b²) to every output of column b, σ_b = `read_noise_std(‖input_b‖₂)`.
     fn add_read_noise(&self, input: &DMatrix<T>, out: &mut DMatrix<T>, rng: &mut ChaCha8Rng) {
         if self.device.read_noise_rel == 0.0 {

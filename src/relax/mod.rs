@@ -17,6 +17,7 @@ pub mod cg;
 pub mod explicit;
 pub mod field;
 pub mod inertial;
+pub mod mixed;
 pub mod monitor;
 pub mod precond;
 pub mod rosenbrock;
@@ -25,6 +26,7 @@ pub mod state;
 pub mod system;
 
 pub use field::{Field, FieldSpec};
+pub use mixed::SolvePrecision;
 pub use monitor::{StopReason, Trace};
 pub use precond::Precond;
 pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
@@ -134,6 +136,8 @@ pub struct RelaxConfig {
     pub divergence_bound: f64,
     /// Preconditioner of `ros2`'s linear solves. Default `sweep`.
     pub preconditioner: Precond,
+    /// Precision of `ros2`'s linear solves. Default `f32` ([`mixed`]).
+    pub solve_precision: SolvePrecision,
 }
 
 impl Default for RelaxConfig {
@@ -154,6 +158,7 @@ impl Default for RelaxConfig {
             max_trace_points: 2000,
             divergence_bound: 1e6,
             preconditioner: Precond::Sweep,
+            solve_precision: SolvePrecision::F32,
         }
     }
 }
@@ -277,6 +282,7 @@ fn integrator<T: Real>(cfg: &RelaxConfig, like: &State<T>) -> Box<dyn Integrator
         Method::Ros2 => {
             let mut ros = rosenbrock::Ros2::new(like);
             ros.preconditioner = cfg.preconditioner;
+            ros.solve_precision = cfg.solve_precision;
             Box::new(ros)
         }
         Method::SymplecticEuler => Box::new(inertial::SymplecticEuler::new(like)),

@@ -39,6 +39,7 @@
 //! kept below that length for a while.
 
 use super::cg::{Cg, CgFailure, CgSettings};
+use super::mixed::{SingleSolver, SolvePrecision};
 use super::precond::Precond;
 use super::state::{axpy, combine, error_norm, zeros_like, State};
 use super::system::{Dynamics, System};
@@ -69,6 +70,12 @@ pub struct Ros2<T: Real> {
     pub jacobian: Jacobian,
     /// The preconditioner of the linear solves. Default [`Precond::Sweep`].
     pub preconditioner: Precond,
+    /// The precision of the linear solves. Default [`SolvePrecision::F32`]
+    /// ([`super::mixed`]).
+    pub solve_precision: SolvePrecision,
+    /// The f32 solver, built at the first step when it applies.
+    single: Option<SingleSolver>,
+    single_tried: bool,
     /// CG stops when h·‖r/(ρ·sc)‖_rms ≤ `cg_eta` (the solve's share of the
     /// step's error tolerance). Default 0.05.
     pub cg_eta: f64,
@@ -98,6 +105,9 @@ impl<T: Real> Ros2<T> {
             cg: Cg::new(like),
             jacobian: Jacobian::Exact,
             preconditioner: Precond::Sweep,
+            solve_precision: SolvePrecision::F32,
+            single: None,
+            single_tried: false,
             cg_eta: 0.05,
             cg_rtol: 0.1,
             cg_max_iter: 300,
@@ -106,8 +116,24 @@ impl<T: Real> Ros2<T> {
         }
     }
 
-    /// Factors the preconditioner of (ρ + γh(H + g_leak)) and sets the
-    /// stopping weights for a step `h` from `y`.
+    /// Iterations, solves and solves through negative curvature so far
+    /// (both precisions).
+    pub fn cg_counts(&self) -> (usize, usize, usize) {
+        let (a, b) = (&self.cg, self.single.as_ref().map(|s| &s.cg));
+        let sum = |f: fn(&Cg<T>) -> usize, g: fn(&Cg<f32>) -> usize| f(a) + b.map_or(0, g);
+        (
+            sum(|c| c.n_iter, |c| c.n_iter),
+            sum(|c| c.n_solves, |c| c.n_solves),
+            sum(|c| c.n_indefinite, |c| c.n_indefinite),
+        )
+    }
+
+    /// Whether the stage solves run in f32 on a copy of the field (known
+    /// after the first attempt).
+    pub fn solves_in_f32(&self) -> bool {
+        self.single.is_some()
+    }
+
     fn settings(&self) -> CgSettings {
         CgSettings {
             eta: self.cg_eta,
@@ -117,6 +143,8 @@ impl<T: Real> Ros2<T> {
         }
     }
 
+    /// Factors the preconditioner of (ρ + γh(H + g_leak)) and sets the
+    /// stopping weights for a step `h` from `y`.
     fn prepare(
         &mut self,
         sys: &mut System<T>,
@@ -134,6 +162,34 @@ impl<T: Real> Ros2<T> {
                 *wi = T::of(h / (r * (atol + rtol * yi.f64().abs())))
             });
         }
+        if let Some(single) = &mut self.single {
+            single.prepare(sys, self.preconditioner, gh, &cg.w);
+        }
+    }
+
+    /// Builds the f32 solver at the first step, when asked for and useful.
+    fn init_single(&mut self, sys: &System<T>, like: &State<T>) {
+        if !self.single_tried {
+            self.single_tried = true;
+            if self.solve_precision == SolvePrecision::F32 && T::NAME != "f32" {
+                self.single = SingleSolver::new(&*sys.field, like);
+            }
+        }
+    }
+
+    /// One stage solve, in the precision chosen.
+    fn solve(
+        &mut self,
+        sys: &mut System<T>,
+        gh: f64,
+        b: &State<T>,
+        x: &mut State<T>,
+    ) -> Result<(), CgFailure> {
+        let set = self.settings();
+        match &mut self.single {
+            Some(single) => single.solve(sys, gh, b, x, &set),
+            None => self.cg.solve(sys, gh, b, x, &set),
+        }
     }
 
     fn stages(&mut self, sys: &mut System<T>, y: &State<T>, h: f64) -> Result<(), CgFailure> {
@@ -141,12 +197,11 @@ impl<T: Real> Ros2<T> {
         let (mut k1, mut k2) = (std::mem::take(&mut self.k1), std::mem::take(&mut self.k2));
         let mut f = std::mem::take(&mut self.f);
         let mut go = || -> Result<(), CgFailure> {
-            let set = self.settings();
-            self.cg.solve(sys, gh, &f, &mut k1, &set)?;
+            self.solve(sys, gh, &f, &mut k1)?;
             combine(&mut self.tmp, Some(y), &[(h, &k1)]);
             sys.rhs(&self.tmp, &mut f);
             axpy(T::of(-2.0), &k1, &mut f);
-            self.cg.solve(sys, gh, &f, &mut k2, &set)
+            self.solve(sys, gh, &f, &mut k2)
         };
         let res = go();
         (self.k1, self.k2, self.f) = (k1, k2, f);
@@ -174,6 +229,7 @@ impl<T: Real> Integrator<T> for Ros2<T> {
             // at ≈ 0.45 h_cap.
             return (2.0 * h / self.h_cap).powi(2);
         }
+        self.init_single(sys, y);
         sys.rhs(y, &mut self.f);
         match self.jacobian {
             Jacobian::Exact => sys.field.linearise_exact(y),

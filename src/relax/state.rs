@@ -16,6 +16,24 @@ pub fn zeros_like<T: Real>(like: &[DMatrix<T>]) -> State<T> {
         .collect()
 }
 
+/// `dst ← src` in `dst`'s precision (reshaped if the shapes differ).
+pub fn convert_matrix<T: Real, S: Real>(src: &DMatrix<T>, dst: &mut DMatrix<S>) {
+    if dst.shape() != src.shape() {
+        *dst = DMatrix::zeros(src.nrows(), src.ncols());
+    }
+    for (d, s) in dst.iter_mut().zip(src.iter()) {
+        *d = S::of(s.f64());
+    }
+}
+
+/// `dst ← src` in `dst`'s precision, matrix by matrix.
+pub fn convert<T: Real, S: Real>(src: &[DMatrix<T>], dst: &mut Vec<DMatrix<S>>) {
+    dst.resize_with(src.len(), || DMatrix::zeros(0, 0));
+    for (s, d) in src.iter().zip(dst.iter_mut()) {
+        convert_matrix(s, d);
+    }
+}
+
 /// `y ← y + α·x` for one matrix.
 #[inline]
 pub fn mat_axpy<T: Real>(y: &mut DMatrix<T>, alpha: T, x: &DMatrix<T>) {

@@ -25,6 +25,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 mod jacobian;
+mod single;
 
 /// What the field needs to know of the network besides its cores.
 #[derive(Clone, Debug)]
@@ -88,9 +89,26 @@ struct Linearisation<T: Real> {
     exact: bool,
 }
 
+/// A layer's core as the field holds it: borrowed from the network or the
+/// chip, or an owned matrix (the copy of [`Field::single_precision_copy`]).
+enum Core<'a, T: Real> {
+    Borrowed(&'a dyn WeightOperator<T>),
+    Owned(DMatrix<T>),
+}
+
+impl<'a, T: Real> std::ops::Deref for Core<'a, T> {
+    type Target = dyn WeightOperator<T> + 'a;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Core::Borrowed(c) => *c,
+            Core::Owned(w) => w,
+        }
+    }
+}
+
 /// The vector field over a batch, with its working memory.
 pub struct Field<'a, T: Real> {
-    cores: Vec<&'a dyn WeightOperator<T>>,
+    cores: Vec<Core<'a, T>>,
     pub spec: FieldSpec<T>,
     x: DMatrix<T>,
     y: DMatrix<T>,
@@ -127,6 +145,15 @@ impl<'a, T: Real> Field<'a, T> {
     /// A field over the given cores (W_1 … W_L) for a clamped batch `x`, `y`.
     pub fn new(
         cores: Vec<&'a dyn WeightOperator<T>>,
+        spec: FieldSpec<T>,
+        x: DMatrix<T>,
+        y: DMatrix<T>,
+    ) -> Self {
+        Self::with_cores(cores.into_iter().map(Core::Borrowed).collect(), spec, x, y)
+    }
+
+    fn with_cores(
+        cores: Vec<Core<'a, T>>,
         spec: FieldSpec<T>,
         x: DMatrix<T>,
         y: DMatrix<T>,
@@ -368,7 +395,7 @@ impl<'a, T: Real> Field<'a, T> {
                 } else {
                     &self.pre[l - 1]
                 };
-                let core = self.cores[l - 1];
+                let core = &self.cores[l - 1];
                 let mut g = DMatrix::zeros(core.n_out(), core.n_in());
                 let c = -self.spec.multipliers[l - 1] * self.spec.precision(l) * inv_batch;
                 gemm_abt(c, &self.eps[l - 1], drive, T::zero(), &mut g);

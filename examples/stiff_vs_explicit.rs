@@ -30,7 +30,7 @@
 //! through the driver [`relax`] with the settings docs/circuit-format.md
 //! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end
 //! (add `tridiagonal` for that preconditioner, `native` for f64 linear
-//! solves instead of the default f32 ones). With `no-explicit` the
+//! solves instead of the default f32 ones, `seed=K` for another net). With `no-explicit` the
 //! oracle runs skip the explicit methods.
 
 use nalgebra::DMatrix;
@@ -399,8 +399,11 @@ fn main() {
     if std::env::args().any(|a| a == "ros2") {
         println!("| L | stop | t (τ) | residual | steps | evals | HVPs | products | wall (s) |");
         println!("|---|---|---|---|---|---|---|---|---|");
+        let seed = std::env::args()
+            .find_map(|a| a.strip_prefix("seed=").and_then(|s| s.parse().ok()))
+            .unwrap_or(1);
         for d in std::env::args().skip(1).filter_map(|a| a.parse().ok()) {
-            driver_ros2(d, 1);
+            driver_ros2(d, seed);
         }
         return;
     }

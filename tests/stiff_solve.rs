@@ -239,13 +239,7 @@ fn ros2_sweeps_do_not_depend_on_the_thread_count() {
                 .unwrap()
                 .install(|| ros2_relax(&net, &x, &y, Precond::Sweep, precision).0)
         };
-        let (one, two) = (run(1), run(2));
-        for (a, b) in one.iter().zip(&two) {
-            assert!(a
-                .iter()
-                .zip(b.iter())
-                .all(|(p, q)| p.to_bits() == q.to_bits()));
-        }
+        assert!(bitwise_equal(&run(1), &run(2)), "{precision:?}");
     }
 }
 

@@ -59,6 +59,17 @@ pub fn rel_err<A: Real, B: Real>(a: &[DMatrix<A>], b: &[DMatrix<B>]) -> f64 {
     (d / n.max(1e-300)).sqrt()
 }
 
+/// Whether two states are identical bit for bit (f32 widens to f64 exactly).
+pub fn bitwise_equal<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.shape() == y.shape()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| p.f64().to_bits() == q.f64().to_bits())
+        })
+}
+
 /// The ideal field of `net` on a batch, with integrator leak `leak` (per τ).
 pub fn leaky_field(
     net: &Network<f64>,

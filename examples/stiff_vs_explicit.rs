@@ -14,7 +14,8 @@
 //!   limit anyway, and a looser rtol stalls short of 1e-6);
 //! - ROS2 (adaptive, exact Hessian, rtol 1e-2, atol 1e-4), with each of
 //!   the two preconditioners (tridiagonal, sweep) with f64 linear solves,
-//!   and the sweep with f32 solves (`relax.solve_precision`, the default).
+//!   and the sweep with f32 solves (`relax.solve_precision`, the default);
+//! - ROS3 (third order, same solver settings), sweep, f32 solves.
 //!
 //! The stop is an oracle (the error against the reference, checked after
 //! every step and not timed): the cheapest any stopping rule could do, the
@@ -26,9 +27,10 @@
 //! is extrapolated from its measured asymptotic decay rate (marked "≈").
 //!
 //! Run: `cargo run --release --example stiff_vs_explicit [-- depths…]`.
-//! With `ros2` among the arguments only the practical run is made: ROS2
-//! through the driver [`relax`] with the settings docs/circuit-format.md
-//! recommends (rtol 1e-2, atol 1e-4, residual_tol 1e-6), timed end to end
+//! With `ros2` (or `ros3`) among the arguments only the practical run is
+//! made: that method through the driver [`relax`] with the settings
+//! docs/circuit-format.md recommends (rtol 1e-2, atol 1e-4, residual_tol
+//! 1e-6), timed end to end
 //! (add `tridiagonal` for that preconditioner, `native` for f64 linear
 //! solves instead of the default f32 ones, `seed=K` for another net). With `no-explicit` the
 //! oracle runs skip the explicit methods.
@@ -36,7 +38,7 @@
 use nalgebra::DMatrix;
 use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::explicit::{ExplicitRk, DOPRI5, EULER, RK4};
-use pcchip::relax::rosenbrock::Ros2;
+use pcchip::relax::rosenbrock::{Rosenbrock, Scheme};
 use pcchip::relax::{
     hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig,
     SolvePrecision, System,
@@ -164,7 +166,7 @@ fn run(
 fn reference(field: &mut Field<f64>, z0: &[DMatrix<f64>], rtol: f64) -> (Vec<DMatrix<f64>>, f64) {
     let k = z0.len();
     let mut sys = System::new(field, Dynamics::FirstOrder, vec![1.0; k]);
-    let mut ros = Ros2::new(&z0.to_vec());
+    let mut ros = Rosenbrock::new(Scheme::Ros2, &z0.to_vec());
     let mut f = sys.field.hidden_zeros();
     let worst = |f: &[DMatrix<f64>]| f.iter().map(|m| m.norm()).fold(0.0, f64::max);
     sys.field.force(z0, &mut f);
@@ -263,12 +265,18 @@ fn run_depth(depth: usize, seed: u64) {
         report(depth, name, &setting, &targets, &hits, &cost, err, rate);
     }
     let solvers = [
-        (Precond::Tridiagonal, SolvePrecision::Native),
-        (Precond::Sweep, SolvePrecision::Native),
-        (Precond::Sweep, SolvePrecision::F32),
+        (Scheme::Ros2, Precond::Tridiagonal, SolvePrecision::Native),
+        (Scheme::Ros2, Precond::Sweep, SolvePrecision::Native),
+        (Scheme::Ros2, Precond::Sweep, SolvePrecision::F32),
+        (Scheme::Ros3, Precond::Sweep, SolvePrecision::F32),
     ];
-    for (precond, precision) in solvers {
-        let mut ros = Ros2::new(&z0);
+    for (scheme, precond, precision) in solvers {
+        let name = if scheme == Scheme::Ros2 {
+            "ros2"
+        } else {
+            "ros3"
+        };
+        let mut ros = Rosenbrock::new(scheme, &z0);
         ros.preconditioner = precond;
         ros.solve_precision = precision;
         let (hits, cost, err, rate) = run(
@@ -285,7 +293,7 @@ fn run_depth(depth: usize, seed: u64) {
         );
         report(
             depth,
-            "ros2",
+            name,
             &format!(
                 "rtol 1e-2, atol 1e-4, {}, {} solves",
                 precond.name(),
@@ -299,7 +307,7 @@ fn run_depth(depth: usize, seed: u64) {
         );
         let (iters, solves, _) = ros.cg_counts();
         eprintln!(
-            "depth {depth}: ros2 ({}, {}) {iters} CG iterations in {solves} solves ({:.1} a solve), {} failed solves",
+            "depth {depth}: {name} ({}, {}) {iters} CG iterations in {solves} solves ({:.1} a solve), {} failed solves",
             precond.name(),
             precision.name(),
             iters as f64 / solves.max(1) as f64,
@@ -358,8 +366,13 @@ fn driver_ros2(depth: usize, seed: u64) {
     let y = normal(1, BATCH, &mut rng);
     let mut field = Field::of_network(&net, x, y);
     let z0 = field.feedforward();
+    let method = if std::env::args().any(|a| a == "ros3") {
+        Method::Ros3
+    } else {
+        Method::Ros2
+    };
     let cfg = RelaxConfig {
-        method: Method::Ros2,
+        method,
         dt_tau: 0.1,
         rtol: 1e-2,
         atol: 1e-4,
@@ -381,10 +394,11 @@ fn driver_ros2(depth: usize, seed: u64) {
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
     let t0 = Instant::now();
     let out = relax(&mut sys, z0, &cfg, &mut ChaCha8Rng::seed_from_u64(0), None)
-        .expect("ROS2 relaxation");
+        .expect("Rosenbrock relaxation");
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "| {depth} | {:?} | {:.2e} | {:.1e} | {} | {} | {} | {:.3e} | {secs:.2} |",
+        "| {depth} | {} | {:?} | {:.2e} | {:.1e} | {} | {} | {} | {:.3e} | {secs:.2} |",
+        cfg.method.name(),
         out.stop,
         out.t_tau,
         out.residual,
@@ -396,9 +410,11 @@ fn driver_ros2(depth: usize, seed: u64) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "ros2") {
-        println!("| L | stop | t (τ) | residual | steps | evals | HVPs | products | wall (s) |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+    if std::env::args().any(|a| a == "ros2" || a == "ros3") {
+        println!(
+            "| L | method | stop | t (τ) | residual | steps | evals | HVPs | products | wall (s) |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         let seed = std::env::args()
             .find_map(|a| a.strip_prefix("seed=").and_then(|s| s.parse().ok()))
             .unwrap_or(1);

@@ -129,7 +129,9 @@ fn variant(
         c.relax.trace_every_tau = 1.0;
     }
     c.relax.method = match (order, c.relax.method) {
-        (Order::Inertial, Method::Ros2 | Method::Euler | Method::Heun) => Method::SymplecticEuler,
+        (Order::Inertial, Method::Ros2 | Method::Ros3 | Method::Euler | Method::Heun) => {
+            Method::SymplecticEuler
+        }
         (Order::FirstOrder, Method::SymplecticEuler) => Method::Euler,
         (_, m) => m,
     };
@@ -157,7 +159,7 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
     let Some(limit_c) = c.relax.method.stability_limit() else {
         return Ok(());
     };
-    if matches!(c.relax.method, Method::Dopri5 | Method::Ros2) {
+    if matches!(c.relax.method, Method::Dopri5 | Method::Ros2 | Method::Ros3) {
         return Ok(());
     }
     let mut probe = c.clone();

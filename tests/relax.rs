@@ -133,6 +133,7 @@ fn every_integrator_reaches_the_linear_equilibrium() {
             (Method::Rk4, 0.4, Dynamics::FirstOrder),
             (Method::Dopri5, 0.1, Dynamics::FirstOrder),
             (Method::Ros2, 0.1, Dynamics::FirstOrder),
+            (Method::Ros3, 0.1, Dynamics::FirstOrder),
             (
                 Method::SymplecticEuler,
                 0.1,
@@ -275,7 +276,17 @@ fn fixed_step_error(method: Method, h: f64, t_end: f64) -> f64 {
         Method::Heun => Box::new(explicit::ExplicitRk::new(&explicit::HEUN, &z0)),
         Method::Rk4 => Box::new(explicit::ExplicitRk::new(&explicit::RK4, &z0)),
         Method::Dopri5 => Box::new(explicit::ExplicitRk::new(&explicit::DOPRI5, &z0)),
-        Method::Ros2 => Box::new(rosenbrock::Ros2::new(&z0)),
+        Method::Ros2 | Method::Ros3 => {
+            let scheme = if method == Method::Ros2 {
+                rosenbrock::Scheme::Ros2
+            } else {
+                rosenbrock::Scheme::Ros3
+            };
+            let mut ros = rosenbrock::Rosenbrock::new(scheme, &z0);
+            // The order, not the f32 solves' accuracy floor.
+            ros.solve_precision = SolvePrecision::Native;
+            Box::new(ros)
+        }
         Method::SymplecticEuler => unreachable!(),
     };
     let mut y = z0;
@@ -297,6 +308,7 @@ fn integrators_show_their_orders() {
         (Method::Rk4, 4.0, 0.1),
         (Method::Dopri5, 5.0, 0.16),
         (Method::Ros2, 2.0, 0.1),
+        (Method::Ros3, 3.0, 0.1),
     ] {
         let hs = [h0, h0 / 2.0, h0 / 4.0];
         let errs: Vec<f64> = hs

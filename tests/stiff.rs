@@ -93,32 +93,34 @@ fn relax_from_feedforward(
 }
 
 /// Linear μPC residual net, depth 48 (activity Hessian κ ≈ 1e3–1e4): ROS2
-/// reaches the closed-form equilibrium to 1e-8 (relative) in a few dozen
-/// steps, where explicit Euler at its stability limit would need ≈ 1e4.
+/// and ROS3 reach the closed-form equilibrium to 1e-8 (relative) in a few
+/// dozen steps, where explicit Euler at its stability limit would need ≈ 1e4.
 #[test]
-fn ros2_reaches_the_linear_equilibrium_of_a_deep_net_in_few_steps() {
+fn rosenbrock_reaches_the_linear_equilibrium_of_a_deep_net_in_few_steps() {
     let depth = 48;
     let topo = Topology::uniform(6, 24, 2, depth).with_skips(true);
     let net = net::<f64>(topo, Parameterisation::mupc(0.5, 1.0), 5);
     let mut r = rng(6);
     let (x, y) = (normal(6, 4, 1.0, &mut r), normal(2, 4, 1.0, &mut r));
     let exact = exact_equilibrium(&net, &x, &y).unwrap();
-    let cfg = RelaxConfig {
-        method: Method::Ros2,
-        dt_tau: 0.1,
-        // Loose path tolerances suffice: the equilibrium does not depend on
-        // the path, and the last (Newton-like) steps polish it.
-        rtol: 1e-2,
-        atol: 1e-4,
-        residual_tol: 1e-10,
-        t_max_tau: 1e9,
-        ..Default::default()
-    };
-    let out = relax_from_feedforward(&net, &x, &y, &cfg);
-    assert_eq!(out.stop, StopReason::Residual);
-    let err = rel_err(out.activities(), &exact[1..depth]);
-    assert!(err < 1e-8, "relative error {err:e}");
-    assert!(out.n_steps < 200, "{} steps", out.n_steps);
+    for method in [Method::Ros2, Method::Ros3] {
+        let cfg = RelaxConfig {
+            method,
+            dt_tau: 0.1,
+            // Loose path tolerances suffice: the equilibrium does not depend
+            // on the path, and the last (Newton-like) steps polish it.
+            rtol: 1e-2,
+            atol: 1e-4,
+            residual_tol: 1e-10,
+            t_max_tau: 1e9,
+            ..Default::default()
+        };
+        let out = relax_from_feedforward(&net, &x, &y, &cfg);
+        assert_eq!(out.stop, StopReason::Residual, "{method:?}");
+        let err = rel_err(out.activities(), &exact[1..depth]);
+        assert!(err < 1e-8, "{method:?}: relative error {err:e}");
+        assert!(out.n_steps < 200, "{method:?}: {} steps", out.n_steps);
+    }
 }
 
 /// Tanh μPC residual net, depth 32: with the exact Hessian ROS2 brings the
@@ -137,7 +139,7 @@ fn exact_jacobian_converges_where_gauss_newton_stalls() {
         let mut field = Field::of_network(&net, x.clone(), y.clone());
         let z0 = field.feedforward();
         let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
-        let mut ros = rosenbrock::Ros2::new(&z0);
+        let mut ros = rosenbrock::Rosenbrock::new(rosenbrock::Scheme::Ros2, &z0);
         ros.jacobian = jac;
         let (mut z, mut h, mut steps) = (z0, 0.1, 0);
         let mut f = sys.field.hidden_zeros();

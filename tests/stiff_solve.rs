@@ -10,7 +10,7 @@ use nalgebra::DMatrix;
 use pcchip::net::*;
 use pcchip::relax::cg::{Cg, CgSettings};
 use pcchip::relax::mixed::SingleSolver;
-use pcchip::relax::rosenbrock::Ros2;
+use pcchip::relax::rosenbrock::{Rosenbrock, Scheme};
 use pcchip::relax::*;
 
 /// Dense A = ρ + γh(H + g_leak) from Hessian–vector products on unit vectors.
@@ -144,7 +144,7 @@ fn ros2_relax(
     let z0 = field.feedforward();
     let k = z0.len();
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
-    let mut ros = Ros2::new(&z0);
+    let mut ros = Rosenbrock::new(Scheme::Ros2, &z0);
     ros.preconditioner = precond;
     ros.solve_precision = precision;
     let (mut z, mut h) = (z0, 0.1);

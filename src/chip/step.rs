@@ -123,7 +123,7 @@ impl<T: Real> Chip<T> {
             self.damping = Some(2.0 * (mass * spectrum.lambda_min.max(0.0)).sqrt());
         }
         let relax = &self.circuit.relax;
-        let adaptive = matches!(relax.method, Method::Dopri5 | Method::Ros2);
+        let adaptive = matches!(relax.method, Method::Dopri5 | Method::Ros2 | Method::Ros3);
         if let (Some(c), false) = (relax.method.stability_limit(), adaptive) {
             let limit = if inertial {
                 c * (mass / spectrum.lambda_max).sqrt()
@@ -134,7 +134,7 @@ impl<T: Real> Chip<T> {
                 return Err(ChipError::invalid(
                     "relax.dt_tau",
                     format!(
-                        "{} is above the stability limit ≈ {limit:.4} of \"{}\" for this network (fastest rate λ_max ≈ {:.3} at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\"",
+                        "{} is above the stability limit ≈ {limit:.4} of \"{}\" for this network (fastest rate λ_max ≈ {:.3} at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\" or \"ros3\"",
                         relax.dt_tau,
                         relax.method.name(),
                         spectrum.lambda_max,

@@ -68,6 +68,8 @@ pub enum Method {
     Dopri5,
     /// Rosenbrock ROS2, adaptive, stiff (first-order dynamics).
     Ros2,
+    /// Rosenbrock ROS3 (third order), adaptive, stiff (first-order dynamics).
+    Ros3,
     /// Semi-implicit Euler, fixed step (inertial dynamics).
     SymplecticEuler,
 }
@@ -81,6 +83,7 @@ impl Method {
             Method::Rk4 => "rk4",
             Method::Dopri5 => "dopri5",
             Method::Ros2 => "ros2",
+            Method::Ros3 => "ros3",
             Method::SymplecticEuler => "symplectic-euler",
         }
     }
@@ -92,7 +95,7 @@ impl Method {
             Method::Euler | Method::Heun => Some(2.0),
             Method::Rk4 => Some(2.785),
             Method::Dopri5 => Some(3.3),
-            Method::Ros2 => None,
+            Method::Ros2 | Method::Ros3 => None,
             Method::SymplecticEuler => Some(2.0),
         }
     }
@@ -102,7 +105,7 @@ impl Method {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelaxConfig {
-    /// Integration method. Default `euler`. `ros2` needs first-order
+    /// Integration method. Default `euler`. `ros2` and `ros3` need first-order
     /// dynamics, `symplectic-euler` inertial dynamics; node noise needs
     /// `euler` or `symplectic-euler`.
     pub method: Method,
@@ -134,9 +137,9 @@ pub struct RelaxConfig {
     pub max_trace_points: usize,
     /// |z| (activity units) beyond which the relaxation counts as diverged, > 0. Default 1e6.
     pub divergence_bound: f64,
-    /// Preconditioner of `ros2`'s linear solves. Default `sweep`.
+    /// Preconditioner of `ros2`'s and `ros3`'s linear solves. Default `sweep`.
     pub preconditioner: Precond,
-    /// Precision of `ros2`'s linear solves. Default `f32` ([`mixed`]).
+    /// Precision of `ros2`'s and `ros3`'s linear solves. Default `f32` ([`mixed`]).
     pub solve_precision: SolvePrecision,
 }
 
@@ -197,14 +200,14 @@ impl RelaxConfig {
         }
         let inertial = matches!(dynamics, Dynamics::Inertial { .. });
         match (self.method, inertial) {
-            (Method::Ros2, true) => {
-                return Err("method: \"ros2\" integrates first-order dynamics; use \"symplectic-euler\" or an explicit method for inertial dynamics".into())
+            (Method::Ros2 | Method::Ros3, true) => {
+                return Err(format!("method: \"{}\" integrates first-order dynamics; use \"symplectic-euler\" or an explicit method for inertial dynamics", self.method.name()))
             }
             (Method::Euler | Method::Heun, true) => {
                 return Err(format!("method: \"{}\" is unstable for inertial dynamics at any step (it amplifies every undamped oscillation); use \"symplectic-euler\", \"rk4\" or \"dopri5\"", self.method.name()))
             }
             (Method::SymplecticEuler, false) => {
-                return Err("method: \"symplectic-euler\" needs inertial dynamics; use \"euler\", \"rk4\", \"dopri5\" or \"ros2\"".into())
+                return Err("method: \"symplectic-euler\" needs inertial dynamics; use \"euler\", \"rk4\", \"dopri5\", \"ros2\" or \"ros3\"".into())
             }
             _ => {}
         }
@@ -279,8 +282,13 @@ fn integrator<T: Real>(cfg: &RelaxConfig, like: &State<T>) -> Box<dyn Integrator
         Method::Heun => Box::new(explicit::ExplicitRk::new(&explicit::HEUN, like)),
         Method::Rk4 => Box::new(explicit::ExplicitRk::new(&explicit::RK4, like)),
         Method::Dopri5 => Box::new(explicit::ExplicitRk::new(&explicit::DOPRI5, like)),
-        Method::Ros2 => {
-            let mut ros = rosenbrock::Ros2::new(like);
+        Method::Ros2 | Method::Ros3 => {
+            let scheme = if cfg.method == Method::Ros2 {
+                rosenbrock::Scheme::Ros2
+            } else {
+                rosenbrock::Scheme::Ros3
+            };
+            let mut ros = rosenbrock::Rosenbrock::new(scheme, like);
             ros.preconditioner = cfg.preconditioner;
             ros.solve_precision = cfg.solve_precision;
             Box::new(ros)
@@ -417,7 +425,7 @@ fn diverged<T: Real>(
 ) -> RelaxError {
     let remedy = match cfg.method.stability_limit() {
         Some(_) => format!(
-            "the step is probably above the stability limit of \"{}\" (dt_tau < {}/λ_max of the activity Hessian; `pcchip check` estimates it): lower dynamics.dt_tau or use method = \"ros2\"",
+            "the step is probably above the stability limit of \"{}\" (dt_tau < {}/λ_max of the activity Hessian; `pcchip check` estimates it): lower dynamics.dt_tau or use method = \"ros2\" or \"ros3\"",
             cfg.method.name(),
             cfg.method.stability_limit().unwrap_or(2.0)
         ),

@@ -1,12 +1,25 @@
-//! A stiff-capable integrator for first-order relaxation: the two-stage,
-//! second-order Rosenbrock method ROS2 (Verwer, Spee, Blom & Hundsdorfer
-//! 1999, SIAM J. Sci. Comput. 20:1456), L-stable with γ = 1 + 1/√2:
+//! Stiff-capable integrators for first-order relaxation: linearly implicit
+//! Rosenbrock methods, in the form of Hairer & Wanner (and KPP, Sandu et al.
+//! 1997), with stage increments K_i:
 //!
 //! ```text
-//! (I − γhJ) k₁ = f(yₙ)
-//! (I − γhJ) k₂ = f(yₙ + h k₁) − 2k₁
-//! yₙ₊₁ = yₙ + (3/2) h k₁ + (1/2) h k₂,   error estimate (h/2)(k₁ + k₂)
+//! (I − γhJ) K_i / (γh) = f(yₙ + Σ_{j<i} a_ij K_j) + Σ_{j<i} (c_ij/h) K_j
+//! yₙ₊₁ = yₙ + Σ m_i K_i,   error estimate Σ e_i K_i
 //! ```
+//!
+//! - [`Scheme::Ros2`]: two stages, order 2, L-stable, γ = 1 + 1/√2 (Verwer,
+//!   Spee, Blom & Hundsdorfer 1999, SIAM J. Sci. Comput. 20:1456): with
+//!   k_i = K_i/(γh), k₂'s right-hand side is f(yₙ + h k₁) − 2k₁ and
+//!   yₙ₊₁ = yₙ + (3/2) h k₁ + (1/2) h k₂; the error estimate (h/2)(k₁ + k₂)
+//!   is of order 1 (∝ h²).
+//! - [`Scheme::Ros3`]: three stages, order 3, L-stable, γ ≈ 0.4359, two
+//!   force evaluations (the third stage reuses the second's); its error
+//!   estimate is of order 2 (∝ h³), so at the same tolerance its steps are
+//!   longer (Sandu, Verwer, Blom, Spee, Carmichael & Potra 1997, Atmos.
+//!   Environ. 31:3459; coefficients as in KPP).
+//!
+//! Every stage solves a system with the same matrix I − γhJ, so one
+//! linearisation and one preconditioner serve all stages of a step.
 //!
 //! J = −ρ⁻¹(H + g_leak I) is applied matrix-free, one Hessian–vector product
 //! of the field (two products a layer) each: by default the exact activity
@@ -41,12 +54,82 @@
 use super::cg::{Cg, CgFailure, CgSettings};
 use super::mixed::{SingleSolver, SolvePrecision};
 use super::precond::Precond;
-use super::state::{axpy, combine, error_norm, zeros_like, State};
+use super::state::{combine, error_norm, zeros_like, State};
 use super::system::{Dynamics, System};
 use super::Integrator;
 use crate::real::Real;
 
-const GAMMA: f64 = 1.0 + std::f64::consts::FRAC_1_SQRT_2;
+/// The coefficients of a Rosenbrock method (a, c strictly lower triangular,
+/// stored row by row: (2,1), (3,1), (3,2)).
+struct Tableau {
+    gamma: f64,
+    a: &'static [f64],
+    c: &'static [f64],
+    m: &'static [f64],
+    e: &'static [f64],
+    /// Whether stage i evaluates the force anew (else it reuses stage i−1's).
+    new_f: &'static [bool],
+    /// Order of the error estimate's leading term in h (for step control).
+    err_order: usize,
+}
+
+impl Tableau {
+    fn stages(&self) -> usize {
+        self.m.len()
+    }
+
+    fn a(&self, i: usize, j: usize) -> f64 {
+        self.a[i * (i - 1) / 2 + j]
+    }
+
+    fn c(&self, i: usize, j: usize) -> f64 {
+        self.c[i * (i - 1) / 2 + j]
+    }
+}
+
+const ROS2_GAMMA: f64 = 1.0 + std::f64::consts::FRAC_1_SQRT_2;
+
+const ROS2: Tableau = Tableau {
+    gamma: ROS2_GAMMA,
+    a: &[1.0 / ROS2_GAMMA],
+    c: &[-2.0 / ROS2_GAMMA],
+    m: &[1.5 / ROS2_GAMMA, 0.5 / ROS2_GAMMA],
+    e: &[0.5 / ROS2_GAMMA, 0.5 / ROS2_GAMMA],
+    new_f: &[true, true],
+    err_order: 2,
+};
+
+const ROS3: Tableau = Tableau {
+    gamma: 0.435_866_521_508_459,
+    a: &[1.0, 1.0, 0.0],
+    c: &[
+        -1.015_617_108_387_770_2,
+        4.075_995_645_253_77,
+        9.207_679_429_833_079,
+    ],
+    m: &[1.0, 6.169_794_704_382_824_5, -0.427_722_565_432_185_7],
+    e: &[0.5, -2.907_955_871_680_547, 0.223_540_698_978_115_7],
+    new_f: &[true, true, false],
+    err_order: 3,
+};
+
+/// Which Rosenbrock method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Two stages, order 2.
+    Ros2,
+    /// Three stages, order 3.
+    Ros3,
+}
+
+impl Scheme {
+    fn tableau(self) -> &'static Tableau {
+        match self {
+            Scheme::Ros2 => &ROS2,
+            Scheme::Ros3 => &ROS3,
+        }
+    }
+}
 
 /// Which Jacobian the stages use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,11 +140,13 @@ pub enum Jacobian {
     GaussNewton,
 }
 
-/// ROS2 with its buffers and conjugate-gradient statistics.
-pub struct Ros2<T: Real> {
-    k1: State<T>,
-    k2: State<T>,
+/// A Rosenbrock method with its buffers and conjugate-gradient statistics.
+pub struct Rosenbrock<T: Real> {
+    scheme: Scheme,
+    /// The stage increments K_i.
+    k: Vec<State<T>>,
     f: State<T>,
+    b: State<T>,
     tmp: State<T>,
     out: State<T>,
     /// The linear solver, its preconditioner and statistics.
@@ -93,13 +178,15 @@ pub struct Ros2<T: Real> {
     h_cap: f64,
 }
 
-impl<T: Real> Ros2<T> {
-    pub fn new(like: &State<T>) -> Self {
+impl<T: Real> Rosenbrock<T> {
+    /// The method `scheme` for states shaped like `like`.
+    pub fn new(scheme: Scheme, like: &State<T>) -> Self {
         let z = || zeros_like(like);
-        Ros2 {
-            k1: z(),
-            k2: z(),
+        Rosenbrock {
+            scheme,
+            k: (0..scheme.tableau().stages()).map(|_| z()).collect(),
             f: z(),
+            b: z(),
             tmp: z(),
             out: z(),
             cg: Cg::new(like),
@@ -192,26 +279,49 @@ impl<T: Real> Ros2<T> {
         }
     }
 
+    /// Solves the stages of a step `h` from `y` (`self.f` holds f(y)).
     fn stages(&mut self, sys: &mut System<T>, y: &State<T>, h: f64) -> Result<(), CgFailure> {
-        let gh = GAMMA * h;
-        let (mut k1, mut k2) = (std::mem::take(&mut self.k1), std::mem::take(&mut self.k2));
-        let mut f = std::mem::take(&mut self.f);
-        let mut go = || -> Result<(), CgFailure> {
-            self.solve(sys, gh, &f, &mut k1)?;
-            combine(&mut self.tmp, Some(y), &[(h, &k1)]);
-            sys.rhs(&self.tmp, &mut f);
-            axpy(T::of(-2.0), &k1, &mut f);
-            self.solve(sys, gh, &f, &mut k2)
-        };
-        let res = go();
-        (self.k1, self.k2, self.f) = (k1, k2, f);
+        let mut k = std::mem::take(&mut self.k);
+        let res = self.solve_stages(sys, y, h, &mut k);
+        self.k = k;
         res
+    }
+
+    fn solve_stages(
+        &mut self,
+        sys: &mut System<T>,
+        y: &State<T>,
+        h: f64,
+        k: &mut [State<T>],
+    ) -> Result<(), CgFailure> {
+        let tab = self.scheme.tableau();
+        let gh = tab.gamma * h;
+        let mut b = std::mem::take(&mut self.b);
+        for i in 0..tab.stages() {
+            let (done, rest) = k.split_at_mut(i);
+            if i > 0 && tab.new_f[i] {
+                let terms: Vec<(f64, &State<T>)> =
+                    (0..i).map(|j| (tab.a(i, j), &done[j])).collect();
+                combine(&mut self.tmp, Some(y), &terms);
+                sys.rhs(&self.tmp, &mut self.f);
+            }
+            let terms: Vec<(f64, &State<T>)> =
+                (0..i).map(|j| (tab.c(i, j) / h, &done[j])).collect();
+            combine(&mut b, Some(&self.f), &terms);
+            if let Err(e) = self.solve(sys, gh, &b, &mut rest[0]) {
+                self.b = b;
+                return Err(e);
+            }
+            rest[0].iter_mut().for_each(|m| *m *= T::of(gh));
+        }
+        self.b = b;
+        Ok(())
     }
 }
 
-impl<T: Real> Integrator<T> for Ros2<T> {
+impl<T: Real> Integrator<T> for Rosenbrock<T> {
     fn order(&self) -> usize {
-        2
+        self.scheme.tableau().err_order
     }
 
     fn adaptive(&self) -> bool {
@@ -222,12 +332,13 @@ impl<T: Real> Integrator<T> for Ros2<T> {
         assert_eq!(
             sys.dynamics,
             Dynamics::FirstOrder,
-            "ROS2 integrates first-order dynamics"
+            "Rosenbrock methods integrate first-order dynamics"
         );
+        let tab = self.scheme.tableau();
         if h > self.h_cap {
-            // Refused without work: err = (2h/h_cap)² makes the driver retry
-            // at ≈ 0.45 h_cap.
-            return (2.0 * h / self.h_cap).powi(2);
+            // Refused without work: err = (2h/h_cap)^order makes the driver
+            // retry at ≈ 0.45 h_cap.
+            return (2.0 * h / self.h_cap).powi(tab.err_order as i32);
         }
         self.init_single(sys, y);
         sys.rhs(y, &mut self.f);
@@ -235,22 +346,16 @@ impl<T: Real> Integrator<T> for Ros2<T> {
             Jacobian::Exact => sys.field.linearise_exact(y),
             Jacobian::GaussNewton => sys.field.linearise(),
         }
-        self.prepare(sys, GAMMA * h, y, h, atol, rtol);
+        self.prepare(sys, tab.gamma * h, y, h, atol, rtol);
         if self.stages(sys, y, h).is_err() {
             self.n_cg_failures += 1;
             self.h_cap = 0.5 * h;
             return f64::INFINITY;
         }
-        combine(
-            &mut self.out,
-            Some(y),
-            &[(1.5 * h, &self.k1), (0.5 * h, &self.k2)],
-        );
-        combine(
-            &mut self.tmp,
-            None,
-            &[(0.5 * h, &self.k1), (0.5 * h, &self.k2)],
-        );
+        let terms =
+            |w: &[f64]| -> Vec<(f64, &State<T>)> { w.iter().copied().zip(&self.k).collect() };
+        combine(&mut self.out, Some(y), &terms(tab.m));
+        combine(&mut self.tmp, None, &terms(tab.e));
         let err = error_norm(&self.tmp, y, &self.out, atol, rtol);
         if err <= 1.0 && self.h_cap.is_finite() {
             self.h_cap *= 2.0;

@@ -79,19 +79,6 @@ fn curvature_diagonal_is_present_only_after_an_exact_linearisation() {
     assert!(field.curvature_diagonal().is_none());
 }
 
-fn relax_from_feedforward(
-    net: &Network<f64>,
-    x: &DMatrix<f64>,
-    y: &DMatrix<f64>,
-    cfg: &RelaxConfig,
-) -> Relaxation<f64> {
-    let mut field = Field::of_network(net, x.clone(), y.clone());
-    let z0 = field.feedforward();
-    let k = z0.len();
-    let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
-    relax(&mut sys, z0, cfg, &mut rng(0), None).expect("relaxation")
-}
-
 /// Linear μPC residual net, depth 48 (activity Hessian κ ≈ 1e3–1e4): ROS2
 /// and ROS3 reach the closed-form equilibrium to 1e-8 (relative) in a few
 /// dozen steps, where explicit Euler at its stability limit would need ≈ 1e4.

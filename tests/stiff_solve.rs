@@ -256,9 +256,6 @@ fn f32_solves_reach_the_f64_equilibrium() {
     let mut r = rng(9);
     let (x, y) = (normal(6, 4, 1.0, &mut r), normal(2, 4, 1.0, &mut r));
     let run = |precision| {
-        let mut field = Field::of_network(&net, x.clone(), y.clone());
-        let z0 = field.feedforward();
-        let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; depth - 1]);
         let cfg = RelaxConfig {
             method: Method::Ros2,
             dt_tau: 0.1,
@@ -270,7 +267,7 @@ fn f32_solves_reach_the_f64_equilibrium() {
             solve_precision: precision,
             ..Default::default()
         };
-        relax(&mut sys, z0, &cfg, &mut rng(0), None).expect("ROS2 relaxation")
+        relax_from_feedforward(&net, &x, &y, &cfg)
     };
     let (native, single) = (run(SolvePrecision::Native), run(SolvePrecision::F32));
     for out in [&native, &single] {

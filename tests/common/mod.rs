@@ -3,6 +3,7 @@
 
 use nalgebra::DMatrix;
 use pcchip::net::{Loss, Network, Parameterisation, Topology};
+use pcchip::relax::{relax, Dynamics, Field, RelaxConfig, Relaxation, System};
 use pcchip::Real;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,4 +86,19 @@ pub fn leaky_field(
         .map(|w| w as &dyn pcchip::operator::WeightOperator<f64>)
         .collect();
     pcchip::relax::Field::new(cores, spec, x, y)
+}
+
+/// Relaxes `net`'s first-order dynamics from the feedforward state of the
+/// batch (`x`, `y`) through the driver, all ρ_ℓ = 1.
+pub fn relax_from_feedforward(
+    net: &Network<f64>,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    cfg: &RelaxConfig,
+) -> Relaxation<f64> {
+    let mut field = Field::of_network(net, x.clone(), y.clone());
+    let z0 = field.feedforward();
+    let k = z0.len();
+    let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
+    relax(&mut sys, z0, cfg, &mut rng(0), None).expect("relaxation")
 }

@@ -11,7 +11,9 @@ use nalgebra::DMatrix;
 
 /// `m` in precision `S`.
 fn cast<T: Real, S: Real>(m: &DMatrix<T>) -> DMatrix<S> {
-    m.map(|v| S::of(v.f64()))
+    let mut out = DMatrix::zeros(0, 0);
+    convert_matrix(m, &mut out);
+    out
 }
 
 impl<T: Real> Field<'_, T> {

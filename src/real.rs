@@ -347,6 +347,21 @@ trait Simd<T: Real>: Copy {
     fn store(self, v: Self::V, out: &mut [T]);
     /// Hints that the cache line holding `x` will be read soon.
     fn prefetch(self, x: &T);
+    /// The sum of the lanes, pairwise: lane l plus lane l + h, h halving
+    /// from `LANES`/2 to 1.
+    #[inline(always)]
+    fn hsum(self, v: Self::V) -> T {
+        let mut buf = [T::zero(); MAX_TILE];
+        self.store(v, &mut buf);
+        let mut h = Self::LANES;
+        while h > 1 {
+            h /= 2;
+            for l in 0..h {
+                buf[l] += buf[l + h];
+            }
+        }
+        buf[0]
+    }
 }
 
 /// Portable vectors: arrays of `L` scalars with a `mul_add` per lane. With
@@ -402,7 +417,7 @@ mod avx2 {
     }
 
     macro_rules! simd {
-        ($t:ty, $v:ty, $lanes:expr, $zero:ident, $splat:ident, $load:ident, $fma:ident, $store:ident) => {
+        ($t:ty, $v:ty, $lanes:expr, $zero:ident, $splat:ident, $load:ident, $fma:ident, $store:ident, $hsum:ident) => {
             // SAFETY (every `unsafe` below): an `Avx2` exists only on a CPU
             // with AVX2 and FMA (`Avx2::detect`), so the intrinsics are
             // supported; `load` and `store` touch exactly `LANES` elements
@@ -437,6 +452,10 @@ mod avx2 {
                 fn prefetch(self, x: &$t) {
                     unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const $t).cast()) }
                 }
+                #[inline(always)]
+                fn hsum(self, v: $v) -> $t {
+                    unsafe { $hsum(v) }
+                }
             }
         };
     }
@@ -449,7 +468,8 @@ mod avx2 {
         _mm256_set1_pd,
         _mm256_loadu_pd,
         _mm256_fmadd_pd,
-        _mm256_storeu_pd
+        _mm256_storeu_pd,
+        hsum_pd
     );
     simd!(
         f32,
@@ -459,8 +479,31 @@ mod avx2 {
         _mm256_set1_ps,
         _mm256_loadu_ps,
         _mm256_fmadd_ps,
-        _mm256_storeu_ps
+        _mm256_storeu_ps,
+        hsum_ps
     );
+
+    /// [`Simd::hsum`] in registers: (b0 + b2) + (b1 + b3).
+    ///
+    /// # Safety
+    /// The CPU must support AVX (callers hold an [`Avx2`] token).
+    #[inline(always)]
+    unsafe fn hsum_pd(v: __m256d) -> f64 {
+        let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+        _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+    }
+
+    /// [`Simd::hsum`] in registers: ((b0 + b4) + (b2 + b6)) + ((b1 + b5) +
+    /// (b3 + b7)).
+    ///
+    /// # Safety
+    /// The CPU must support AVX (callers hold an [`Avx2`] token).
+    #[inline(always)]
+    unsafe fn hsum_ps(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let u = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<0x55>(u, u)))
+    }
 
     /// [`thin`] compiled for AVX2 + FMA.
     ///
@@ -768,18 +811,9 @@ impl<T: Real> Thin<'_, T> {
                 }
             }
         }
-        let mut buf = [T::zero(); MAX_TILE];
         for (r, acc) in acc.iter().enumerate() {
             for (q, &a) in acc.iter().enumerate() {
-                s.store(a, &mut buf);
-                let mut h = lanes;
-                while h > 1 {
-                    h /= 2;
-                    for l in 0..h {
-                        buf[l] += buf[l + h];
-                    }
-                }
-                let mut sum = buf[0];
+                let mut sum = s.hsum(a);
                 for p in kv..k {
                     sum = acols[r][p].mul_add(bcols[q][p], sum);
                 }

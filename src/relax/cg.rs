@@ -30,6 +30,7 @@
 //! residual recomputed from x (one more product A·x) passes the test.
 
 use super::precond::{Precond, Preconditioner};
+use super::split::{halves, on_halves, Ctx, Half};
 use super::state::{axpy, dot, mat_axpy, zeros_like, State};
 use super::system::System;
 use crate::real::Real;
@@ -63,6 +64,8 @@ pub struct Cg<T: Real> {
     s: State<T>,
     t: State<T>,
     pub precond: Preconditioner<T>,
+    /// The halves of the batch the split solve runs on.
+    halves: Vec<Half<T>>,
     /// Per-entry weights h/(ρ·sc) of the stopping test.
     pub w: State<T>,
     /// Total iterations so far.
@@ -83,6 +86,7 @@ impl<T: Real> Cg<T> {
             s: z(),
             t: z(),
             precond: Preconditioner::new(Precond::Sweep, like),
+            halves: halves(like),
             w: z(),
             n_iter: 0,
             n_solves: 0,
@@ -141,8 +145,8 @@ impl<T: Real> Cg<T> {
         Err(CgFailure::MaxIterations)
     }
 
-    /// CG on Ŝ⁻ᵀAŜ⁻¹ with Eisenstat's trick (module docs). Here `r` holds
-    /// the split residual Ŝ⁻ᵀ(ρb − Ax), `q` = Ŝ⁻¹p, `s` the split product.
+    /// CG on Ŝ⁻ᵀAŜ⁻¹ with Eisenstat's trick (module docs), on the two
+    /// halves of the batch at once ([`super::split`]).
     fn solve_split(
         &mut self,
         sys: &mut System<T>,
@@ -151,73 +155,43 @@ impl<T: Real> Cg<T> {
         x: &mut State<T>,
         set: &CgSettings,
     ) -> Result<(), CgFailure> {
+        let outs = {
+            let cx = Ctx {
+                field: &*sys.field,
+                d: self.precond.diagonal(),
+                rho: &sys.tau_rel,
+                gh,
+                set,
+            };
+            let w = &self.w;
+            on_halves(&mut self.halves, |h| h.solve(&cx, b, w))
+        };
+        sys.field.n_products += outs.iter().map(|o| o.products).max().unwrap_or(0);
+        self.n_iter += outs.iter().map(|o| o.iters).max().unwrap_or(0);
+        for h in &self.halves {
+            let width = h.x[0].ncols();
+            for (xk, hk) in x.iter_mut().zip(&h.x) {
+                xk.columns_mut(h.c0, width).copy_from(hk);
+            }
+        }
+        for o in &outs {
+            o.result?;
+        }
+        if !outs.iter().any(|o| o.indefinite) {
+            return Ok(());
+        }
+        // Through negative curvature: the residual recomputed from x.
+        self.n_indefinite += 1;
+        apply_a(sys, gh, set.exact, x, &mut self.q);
         rho_times(&mut self.t, b, &sys.tau_rel);
-        let norm0 = dot(&self.t, &self.t).sqrt();
-        self.precond.backward(sys, &self.t, &mut self.r);
-        x.iter_mut().for_each(|xi| xi.fill(T::zero()));
-        super::state::assign(&mut self.p, &self.r);
-        let mut cols = Columns::new(col_dots(&self.r, &self.r), epsilon::<T>());
-        let mut check_below = set.rtol * cols.norm();
-        for iter in 0..=set.max_iter {
-            let split = cols.norm();
-            if cols.done() {
-                return self.finish(sys, gh, b, x, set, cols.indefinite, norm0);
-            }
-            if split <= check_below {
-                // The true residual r = Ŝᵀ(split residual): products only.
-                self.precond.transpose_apply(sys, &self.r, &mut self.t);
-                if passes(&self.t, &self.w, norm0, set, 1.0) {
-                    return self.finish(sys, gh, b, x, set, cols.indefinite, norm0);
-                }
-                check_below = 0.5 * split;
-            }
-            if iter == set.max_iter {
-                break;
-            }
-            self.n_iter += 1;
-            self.split_product(sys, gh, set.exact);
-            let alpha = cols.alpha(&col_dots(&self.p, &self.s))?;
-            col_axpy(&alpha, &self.q, x, 1.0);
-            col_axpy(&alpha, &self.s, &mut self.r, -1.0);
-            let beta = cols.beta(col_dots(&self.r, &self.r));
-            col_xpby(&self.r, &beta, &mut self.p);
-        }
-        Err(CgFailure::MaxIterations)
-    }
-
-    /// `q ← Ŝ⁻¹p`, `s ← Ŝ⁻ᵀAŜ⁻¹p` (module docs), with `t` as scratch.
-    fn split_product(&mut self, sys: &mut System<T>, gh: f64, exact: bool) {
-        self.precond.forward(sys, &self.p, &mut self.q);
-        let n = self.q.len();
-        let g = T::of(gh);
-        let leak = sys.field.spec.leak;
-        // t = (ρ + γh(g + C))q − γhE(p − Eq), then += γhRq on the last layer.
-        for k in 0..n {
-            let e = self.precond.shift(k);
-            let rho = T::of(sys.tau_rel[k]);
-            let (t, q, p) = (&mut self.t[k], &self.q[k], &self.p[k]);
-            // t = −γh·E(p − Eq) first, then the diagonal terms.
-            t.zip_zip_apply(q, p, |ti, qi, pi| {
-                *ti = (rho + g * leak) * qi - g * e * (pi - e * qi);
-            });
-            if exact {
-                if let Some(c) = sys.field.curvature_diagonal() {
-                    t.zip_zip_apply(&c[k], q, |ti, ci, qi| *ti += g * ci * qi);
-                }
+        axpy(-T::one(), &self.q, &mut self.t);
+        for (h, o) in self.halves.iter().zip(&outs) {
+            let cols = h.c0..h.c0 + h.x[0].ncols();
+            if o.indefinite && !passes_cols(&self.t, &self.w, cols, o.norm0, set, 2.0) {
+                return Err(CgFailure::Inaccurate);
             }
         }
-        sys.field.output_gn(&self.q[n - 1], &mut self.s[n - 1]);
-        let last = std::mem::take(&mut self.s[n - 1]);
-        mat_axpy(&mut self.t[n - 1], g, &last);
-        self.s[n - 1] = last;
-        self.precond.backward(sys, &self.t, &mut self.s);
-        // s += γh(p − Eq).
-        for k in 0..n {
-            let e = self.precond.shift(k);
-            self.s[k].zip_zip_apply(&self.p[k], &self.q[k], |si, pi, qi| {
-                *si += g * (pi - e * qi);
-            });
-        }
+        Ok(())
     }
 
     /// Accepts the solve, after a check of the residual recomputed from x
@@ -252,17 +226,17 @@ impl<T: Real> Cg<T> {
 /// so each column is its own system and gets its own step lengths: each
 /// sample's few outlying eigenvalues (the output term, rank n_out) then cost
 /// a few iterations, not a few per sample.
-struct Columns {
+pub(super) struct Columns {
     /// rᵀP⁻¹r per column.
     rs: Vec<f64>,
     /// Below this a column has converged to rounding and is frozen.
     floor: Vec<f64>,
-    indefinite: bool,
+    pub(super) indefinite: bool,
 }
 
 impl Columns {
     /// `unit` is the precision's unit roundoff.
-    fn new(rs: Vec<f64>, unit: f64) -> Self {
+    pub(super) fn new(rs: Vec<f64>, unit: f64) -> Self {
         let eps = 10.0 * unit;
         let floor = rs.iter().map(|r| r * eps * eps).collect();
         Columns {
@@ -272,12 +246,12 @@ impl Columns {
         }
     }
 
-    fn norm(&self) -> f64 {
+    pub(super) fn norm(&self) -> f64 {
         self.rs.iter().sum::<f64>().sqrt()
     }
 
     /// Every column at rounding level.
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.rs.iter().zip(&self.floor).all(|(r, f)| r <= f)
     }
 
@@ -286,7 +260,7 @@ impl Columns {
     }
 
     /// α_b = r_bᵀP⁻¹r_b / p_bᵀAp_b (0 for frozen columns).
-    fn alpha(&mut self, pq: &[f64]) -> Result<Vec<f64>, CgFailure> {
+    pub(super) fn alpha(&mut self, pq: &[f64]) -> Result<Vec<f64>, CgFailure> {
         let mut alpha = vec![0.0; pq.len()];
         for (b, a) in alpha.iter_mut().enumerate() {
             if !self.active(b) {
@@ -302,7 +276,7 @@ impl Columns {
     }
 
     /// β_b from the new rᵀP⁻¹r (0 for frozen columns).
-    fn beta(&mut self, rs_new: Vec<f64>) -> Vec<f64> {
+    pub(super) fn beta(&mut self, rs_new: Vec<f64>) -> Vec<f64> {
         let beta = (0..rs_new.len())
             .map(|b| {
                 if self.active(b) {
@@ -317,23 +291,42 @@ impl Columns {
     }
 }
 
-/// Per-column inner products Σ over layers and units of x·y.
-fn col_dots<T: Real>(x: &[DMatrix<T>], y: &[DMatrix<T>]) -> Vec<f64> {
+/// Per-column inner products Σ over layers and units of x·y (in f64, in a
+/// fixed order: eight interleaved partial sums a column and layer).
+pub(super) fn col_dots<T: Real>(x: &[DMatrix<T>], y: &[DMatrix<T>]) -> Vec<f64> {
     let mut out = vec![0.0; x.first().map_or(0, |m| m.ncols())];
     for (a, b) in x.iter().zip(y) {
-        for (o, (ca, cb)) in out.iter_mut().zip(a.column_iter().zip(b.column_iter())) {
-            *o += ca
-                .iter()
-                .zip(cb.iter())
-                .map(|(p, q)| p.f64() * q.f64())
-                .sum::<f64>();
+        let rows = a.nrows().max(1);
+        let cols = a
+            .as_slice()
+            .chunks_exact(rows)
+            .zip(b.as_slice().chunks_exact(rows));
+        for (o, (ca, cb)) in out.iter_mut().zip(cols) {
+            *o += dot_f64(ca, cb);
         }
     }
     out
 }
 
+/// Σ a_i·b_i in f64, eight interleaved partial sums then the remainder.
+fn dot_f64<T: Real>(a: &[T], b: &[T]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l].f64() * y[l].f64();
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x.f64() * y.f64();
+    }
+    sum
+}
+
 /// `y[:, b] += sign·α_b·x[:, b]`.
-fn col_axpy<T: Real>(alpha: &[f64], x: &[DMatrix<T>], y: &mut [DMatrix<T>], sign: f64) {
+pub(super) fn col_axpy<T: Real>(alpha: &[f64], x: &[DMatrix<T>], y: &mut [DMatrix<T>], sign: f64) {
     for (yk, xk) in y.iter_mut().zip(x) {
         for ((mut cy, cx), a) in yk.column_iter_mut().zip(xk.column_iter()).zip(alpha) {
             let a = T::of(sign * a);
@@ -343,7 +336,7 @@ fn col_axpy<T: Real>(alpha: &[f64], x: &[DMatrix<T>], y: &mut [DMatrix<T>], sign
 }
 
 /// `p[:, b] = s[:, b] + β_b·p[:, b]`.
-fn col_xpby<T: Real>(s: &[DMatrix<T>], beta: &[f64], p: &mut [DMatrix<T>]) {
+pub(super) fn col_xpby<T: Real>(s: &[DMatrix<T>], beta: &[f64], p: &mut [DMatrix<T>]) {
     for (pk, sk) in p.iter_mut().zip(s) {
         for ((mut cp, cs), bt) in pk.column_iter_mut().zip(sk.column_iter()).zip(beta) {
             let bt = T::of(*bt);
@@ -374,16 +367,40 @@ fn rho_times<T: Real>(out: &mut State<T>, b: &State<T>, rho: &[f64]) {
 }
 
 /// The stopping test on a true residual `r`, loosened by `slack`.
-fn passes<T: Real>(r: &State<T>, w: &State<T>, norm0: f64, set: &CgSettings, slack: f64) -> bool {
-    let (mut sum, mut n) = (0.0, 0usize);
+pub(super) fn passes<T: Real>(
+    r: &State<T>,
+    w: &State<T>,
+    norm0: f64,
+    set: &CgSettings,
+    slack: f64,
+) -> bool {
+    let cols = 0..r.first().map_or(0, |m| m.ncols());
+    passes_cols(r, w, cols, norm0, set, slack)
+}
+
+/// [`passes`] over the batch columns `cols` of `r` and `w`.
+fn passes_cols<T: Real>(
+    r: &State<T>,
+    w: &State<T>,
+    cols: std::ops::Range<usize>,
+    norm0: f64,
+    set: &CgSettings,
+    slack: f64,
+) -> bool {
+    let (mut weighted, mut plain, mut n) = (0.0, 0.0, 0usize);
     for (rk, wk) in r.iter().zip(w) {
-        for (a, b) in rk.iter().zip(wk.iter()) {
-            sum += (a.f64() * b.f64()).powi(2);
+        let rows = rk.nrows();
+        let span = cols.start * rows..cols.end * rows;
+        let (rs, ws) = (&rk.as_slice()[span.clone()], &wk.as_slice()[span]);
+        for (a, b) in rs.iter().zip(ws) {
+            let a = a.f64();
+            weighted += (a * b.f64()).powi(2);
+            plain += a * a;
         }
-        n += rk.len();
+        n += rs.len();
     }
-    let weighted = (sum / n.max(1) as f64).sqrt();
-    weighted <= slack * set.eta && dot(r, r).sqrt() <= slack * set.rtol * norm0
+    let weighted = (weighted / n.max(1) as f64).sqrt();
+    weighted <= slack * set.eta && plain.sqrt() <= slack * set.rtol * norm0
 }
 
 /// Unit roundoff of `T`.

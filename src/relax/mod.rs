@@ -22,6 +22,7 @@ pub mod monitor;
 pub mod precond;
 pub mod rosenbrock;
 pub mod spectrum;
+mod split;
 pub mod state;
 pub mod system;
 

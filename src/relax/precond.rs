@@ -27,7 +27,6 @@ use super::state::{zeros_like, State};
 use super::system::System;
 use crate::real::Real;
 use nalgebra::DMatrix;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Which preconditioner the conjugate-gradient solves use (circuit key
@@ -58,53 +57,17 @@ pub struct Preconditioner<T: Real> {
     /// Tridiagonal: pivots and couplings.
     piv: State<T>,
     couple: Vec<T>,
-    /// Sweep: d_ℓ per hidden layer and the column halves.
+    /// Sweep: d_ℓ per hidden layer.
     d: Vec<T>,
-    halves: Vec<Half<T>>,
-}
-
-/// One fixed block of batch columns of a sweep, with its own buffers. The
-/// sweeps run on two fixed halves of the batch at once (rayon): the split
-/// never depends on the thread count, so neither do the results.
-struct Half<T: Real> {
-    c0: usize,
-    inp: State<T>,
-    out: State<T>,
-    tmp: DMatrix<T>,
-    prod: DMatrix<T>,
-}
-
-impl<T: Real> Half<T> {
-    fn new(like: &State<T>, c0: usize, width: usize) -> Self {
-        let m = |r: usize| DMatrix::zeros(r, width);
-        Half {
-            c0,
-            inp: like.iter().map(|x| m(x.nrows())).collect(),
-            out: like.iter().map(|x| m(x.nrows())).collect(),
-            tmp: m(like[0].nrows()),
-            prod: m(like[0].nrows()),
-        }
-    }
 }
 
 impl<T: Real> Preconditioner<T> {
     pub fn new(kind: Precond, like: &State<T>) -> Self {
-        let batch = like[0].ncols();
-        let half = batch.div_ceil(2);
-        let halves = if batch >= 2 {
-            vec![
-                Half::new(like, 0, half),
-                Half::new(like, half, batch - half),
-            ]
-        } else {
-            vec![Half::new(like, 0, batch)]
-        };
         Preconditioner {
             kind,
             piv: zeros_like(like),
             couple: Vec::new(),
             d: vec![T::one(); like.len()],
-            halves,
         }
     }
 
@@ -137,94 +100,9 @@ impl<T: Real> Preconditioner<T> {
         solve_tridiagonal(x, r, &self.piv, &self.couple);
     }
 
-    /// E = d − 1 of hidden index `k` (Ŝ = S + E).
-    pub fn shift(&self, k: usize) -> T {
-        self.d[k] - T::one()
-    }
-
-    /// `u ← Ŝ⁻ᵀ t`: u_k = (t_k + B_{k+2}ᵀ u_{k+1})/d_k from the last hidden
-    /// layer down (the transposed products of backprop).
-    pub fn backward(&mut self, sys: &mut System<T>, t: &State<T>, u: &mut State<T>) {
-        sys.field.n_products += t.len() - 1;
-        let (field, d) = (&*sys.field, &self.d);
-        on_halves(&mut self.halves, t, u, |h| {
-            let n = h.out.len();
-            for k in (0..n).rev() {
-                if k + 1 < n {
-                    let (cur, next) = h.out.split_at_mut(k + 1);
-                    field.prediction_vjp(k + 2, h.c0, &next[0], &mut h.prod);
-                    let inv_d = T::one() / d[k];
-                    cur[k].zip_zip_apply(&h.inp[k], &h.prod, |ui, ti, pi| *ui = (ti + pi) * inv_d);
-                } else {
-                    h.out[k].copy_from(&h.inp[k]);
-                    h.out[k] /= d[k];
-                }
-            }
-        });
-    }
-
-    /// `q ← Ŝ⁻¹ y`: q_k = (y_k + B_{k+1} q_{k−1})/d_k from the first hidden
-    /// layer up (the forward products of a forward pass).
-    pub fn forward(&mut self, sys: &mut System<T>, y: &State<T>, q: &mut State<T>) {
-        sys.field.n_products += y.len() - 1;
-        let (field, d) = (&*sys.field, &self.d);
-        on_halves(&mut self.halves, y, q, |h| {
-            for k in 0..h.out.len() {
-                if k > 0 {
-                    let (done, rest) = h.out.split_at_mut(k);
-                    field.prediction_jvp(k + 1, h.c0, &done[k - 1], &mut h.tmp, &mut h.prod);
-                    let inv_d = T::one() / d[k];
-                    rest[0].zip_zip_apply(&h.inp[k], &h.prod, |qi, yi, pi| *qi = (yi + pi) * inv_d);
-                } else {
-                    h.out[0].copy_from(&h.inp[0]);
-                    h.out[0] /= d[0];
-                }
-            }
-        });
-    }
-
-    /// `out ← Ŝᵀ u`: out_k = d_k u_k − B_{k+2}ᵀ u_{k+1} (products only, all
-    /// layers at once).
-    pub fn transpose_apply(&mut self, sys: &mut System<T>, u: &State<T>, out: &mut State<T>) {
-        let n = u.len();
-        sys.field.n_products += n - 1;
-        let (field, d) = (&*sys.field, &self.d);
-        out.par_iter_mut().enumerate().for_each(|(k, o)| {
-            let dk = d[k];
-            if k + 1 < n {
-                field.prediction_vjp(k + 2, 0, &u[k + 1], o);
-                o.zip_apply(&u[k], |oi, ui| *oi = dk * ui - *oi);
-            } else {
-                o.zip_apply(&u[k], |oi, ui| *oi = dk * ui);
-            }
-        });
-    }
-}
-
-/// Copies `x`'s columns into the halves, runs `f` on both at once, and
-/// copies their results into `y`.
-fn on_halves<T: Real, F>(halves: &mut [Half<T>], x: &State<T>, y: &mut State<T>, f: F)
-where
-    F: Fn(&mut Half<T>) + Sync,
-{
-    for h in halves.iter_mut() {
-        let w = h.inp[0].ncols();
-        for (hi, xk) in h.inp.iter_mut().zip(x) {
-            hi.copy_from(&xk.columns(h.c0, w));
-        }
-    }
-    match halves {
-        [a, b] => {
-            rayon::join(|| f(a), || f(b));
-        }
-        [a] => f(a),
-        _ => unreachable!("one or two halves"),
-    }
-    for h in halves.iter() {
-        let w = h.out[0].ncols();
-        for (yk, ho) in y.iter_mut().zip(&h.out) {
-            yk.columns_mut(h.c0, w).copy_from(ho);
-        }
+    /// d_ℓ of Ŝ = D − B per hidden layer (the sweeps of [`super::split`]).
+    pub fn diagonal(&self) -> &[T] {
+        &self.d
     }
 }
 

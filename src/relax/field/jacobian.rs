@@ -121,26 +121,49 @@ impl<T: Real> Field<'_, T> {
     /// point; two products. [`Field::hvp`] = Sᵀ S v + this (see
     /// [`crate::relax::precond`]).
     pub fn output_gn(&mut self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
-        let i = self.depth() - 1;
         self.n_products += 2;
+        let i = self.depth() - 1;
+        let mut hin = std::mem::take(&mut self.h_in[i]);
+        let mut he = std::mem::take(&mut self.h_eps[i]);
+        self.output_gn_cols(0, v, &mut hin, &mut he, out);
+        self.h_in[i] = hin;
+        self.h_eps[i] = he;
+    }
+
+    /// [`Field::output_gn`] for the batch columns `c0 .. c0 + v.ncols()`,
+    /// with scratch `tmp` (v's shape) and `he` (resized to n_out × v.ncols()); the two
+    /// products are not counted (the caller counts).
+    pub fn output_gn_cols(
+        &self,
+        c0: usize,
+        v: &DMatrix<T>,
+        tmp: &mut DMatrix<T>,
+        he: &mut DMatrix<T>,
+        out: &mut DMatrix<T>,
+    ) {
+        let i = self.depth() - 1;
+        let w = v.ncols();
+        if he.shape() != (self.y.nrows(), w) {
+            *he = DMatrix::zeros(self.y.nrows(), w);
+        }
         let linear = self.spec.activation.is_linear();
-        let (hin, he) = (&mut self.h_in[i], &mut self.h_eps[i]);
+        let dp = self.lin.dpre[i].columns(c0, w);
         let drive = if linear {
             v
         } else {
-            hin.zip_zip_apply(v, &self.lin.dpre[i], |t, a, d| *t = a * d);
-            &*hin
+            tmp.zip_zip_apply(v, &dp, |t, a, d| *t = a * d);
+            &*tmp
         };
         self.cores[i].forward_into(drive, he);
         let a = self.spec.multipliers[i];
         he.scale_mut(a);
         if let Some(p) = &self.lin.p {
-            softmax_jvp_in_place(he, p);
+            softmax_jvp_in_place(he, &p.columns(c0, w));
         }
         he.scale_mut(self.spec.lambda * a);
         self.cores[i].transpose_into(he, out);
         if !linear {
-            out.component_mul_assign(&self.lin.dpre[i]);
+            out.zip_apply(&dp, |o, d| *o *= d);
         }
     }
 

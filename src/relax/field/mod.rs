@@ -21,7 +21,7 @@
 use crate::net::{Activation, Loss, Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
 use crate::real::{gemm_abt, Real};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView};
 use rayon::prelude::*;
 
 mod jacobian;
@@ -443,7 +443,7 @@ impl<'a, T: Real> Field<'a, T> {
                     // δε̃_L = −λ·∂(output)/∂μ · δμ.
                     he.scale_mut(a);
                     if let Some(p) = &lin.p {
-                        softmax_jvp_in_place(he, p);
+                        softmax_jvp_in_place(he, &p.as_view());
                     }
                     he.scale_mut(-spec.lambda);
                 } else if spec.skips[i] {
@@ -546,7 +546,7 @@ fn cross_entropy_in_place<T: Real>(m: &mut DMatrix<T>, y: &DMatrix<T>) -> f64 {
 }
 
 /// `d ← (diag(p) − p pᵀ)·d` column-wise (the softmax Jacobian).
-fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrix<T>) {
+fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>) {
     for (mut dc, pc) in d.column_iter_mut().zip(p.column_iter()) {
         let pd = pc.dot(&dc);
         dc.zip_apply(&pc, |v, q| *v = q * (*v - pd));

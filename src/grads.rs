@@ -30,7 +30,7 @@ pub struct GradsSummary {
 }
 
 /// Reads a batch file: `x` [B, D] and `y` [B, n_out] (row = sample).
-fn read_batch<T: Real>(path: &Path) -> Result<(DMatrix<T>, DMatrix<T>), RunError> {
+pub fn read_batch<T: Real>(path: &Path) -> Result<(DMatrix<T>, DMatrix<T>), RunError> {
     let t = read_tensors::<T>(path).map_err(RunError::Invalid)?;
     let get = |name: &str| {
         t.iter()

@@ -26,6 +26,7 @@ pub mod plot;
 pub mod real;
 pub mod relax;
 pub mod report;
+pub mod run;
 pub mod sweep;
 pub mod timing;
 pub mod train;

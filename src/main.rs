@@ -91,6 +91,23 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// One relaxation of one batch, no training: relax.json, relaxation.csv, activities.
+    Relax {
+        /// Circuit file (TOML); the embedded quickstart when omitted.
+        circuit: Option<PathBuf>,
+        /// Raw weights W1 … WL (safetensors); default: the circuit's initialisation.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Batch file with x [B, D] and y [B, n_out]; default: the circuit's first training batch.
+        #[arg(long)]
+        batch: Option<PathBuf>,
+        /// Output folder (default runs/<circuit name>-relax).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a circuit key by its dotted path, e.g. network.depth=128.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// PC–BP gradient alignment over a width × depth × seed grid (cells in parallel).
     Sweep {
         /// Circuit file (TOML).
@@ -422,6 +439,34 @@ fn run(cmd: Command) -> Result<(), RunError> {
             println!("written to {}", out.display());
             Ok(())
         }
+        Command::Relax {
+            circuit,
+            weights,
+            batch,
+            out,
+            set,
+        } => {
+            let (c, base_dir) = load(&circuit, &set)?;
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-relax", c.name)));
+            let r = pcchip::run::relax_batch(&c, &base_dir, weights, batch.as_deref(), &out)?;
+            println!(
+                "{}: {:.4} τ ({:.3e} s), stopped by {:?} at residual {:.2e}",
+                r.method, r.t_tau, r.t_s, r.stop, r.residual
+            );
+            println!(
+                "{} steps accepted, {} rejected; {} field evaluations, {} Hessian–vector products, {} CG iterations, {} weight products; {:.3} s wall",
+                r.steps_accepted,
+                r.steps_rejected,
+                r.field_evals,
+                r.hessian_vector_products,
+                r.cg_iterations,
+                r.weight_products,
+                r.wall_s
+            );
+            println!("written to {}", out.display());
+            Ok(())
+        }
         Command::Sweep {
             circuit,
             widths,
@@ -474,6 +519,9 @@ fn run(cmd: Command) -> Result<(), RunError> {
             let mut written = Vec::new();
             if dir.join("bench.csv").exists() {
                 written.push(pcchip::plot::plot_bench(&dir, format).map_err(bad)?);
+            }
+            if dir.join("relax.json").exists() {
+                written.push(pcchip::plot::plot_relax(&dir, format).map_err(bad)?);
             }
             if dir.join("sweep.csv").exists() {
                 written.push(pcchip::plot::plot_sweep(&dir, format).map_err(bad)?);

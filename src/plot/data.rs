@@ -14,6 +14,13 @@ pub(crate) fn read_report(dir: &Path) -> Result<Report, PlotError> {
     serde_json::from_slice(&bytes).map_err(|source| PlotError::Json { file, source })
 }
 
+/// Reads `dir/relax.json` (a `pcchip relax` folder).
+pub(crate) fn read_relax_summary(dir: &Path) -> Result<crate::run::RelaxSummary, PlotError> {
+    let file = dir.join("relax.json");
+    let bytes = read(&file, "pcchip relax")?;
+    serde_json::from_slice(&bytes).map_err(|source| PlotError::Json { file, source })
+}
+
 fn read(file: &Path, command: &'static str) -> Result<Vec<u8>, PlotError> {
     match std::fs::read(file) {
         Ok(b) => Ok(b),

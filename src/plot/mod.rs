@@ -98,8 +98,10 @@ pub fn plot_run(dir: &Path, format: Format) -> Result<Vec<PathBuf>, PlotError> {
     let report = data::read_report(dir)?;
     let traces = data::read_relaxation(dir)?;
     let chosen = relaxation::choose_steps(&traces, 4);
+    let view = relaxation::RelaxView::of_report(&report);
     let relax_fig = relaxation::RelaxationFigure {
-        report: &report,
+        view: &view,
+        title: "Relaxation of the recorded training steps",
         traces: &chosen,
     };
     let align_fig = alignment::AlignmentFigure {
@@ -112,6 +114,36 @@ pub fn plot_run(dir: &Path, format: Format) -> Result<Vec<PathBuf>, PlotError> {
         render(&align_fig, dir, format)?,
         render(&train_fig, dir, format)?,
     ])
+}
+
+/// Draws `relaxation` from a `pcchip relax` folder (relax.json and
+/// relaxation.csv) into it; returns the file written.
+pub fn plot_relax(dir: &Path, format: Format) -> Result<PathBuf, PlotError> {
+    let summary = data::read_relax_summary(dir)?;
+    let traces = data::read_relaxation(dir)?;
+    let rule = serde_json::to_value(summary.stop)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let view = relaxation::RelaxView {
+        caption: format!(
+            "circuit `{}`, {}, batch {}, depth {}; time in units of τ = {} (t [s] = t/τ × {:.3e} s)",
+            summary.circuit,
+            summary.method,
+            summary.batch,
+            summary.depth,
+            style::seconds(summary.tau_s),
+            summary.tau_s
+        ),
+        residual_tol: summary.residual_tol,
+        stops: traces.iter().map(|t| (t.step, summary.t_tau, rule.clone())).collect(),
+    };
+    let fig = relaxation::RelaxationFigure {
+        view: &view,
+        title: "Relaxation of one batch",
+        traces: &traces,
+    };
+    render(&fig, dir, format)
 }
 
 /// Draws `speedup` from the `bench.csv` of a `pcchip bench` folder into it;

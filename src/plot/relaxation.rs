@@ -45,8 +45,40 @@ pub(crate) fn stop_of(report: &Report, step: usize) -> Option<(f64, String)> {
     Some((r.t_relax_tau, rule))
 }
 
+/// What the relaxation figure needs besides the traces: from a run's
+/// report.json or a `pcchip relax` folder's relax.json.
+pub(crate) struct RelaxView {
+    pub caption: String,
+    /// The circuit's `relax.residual_tol` (drawn when > 0).
+    pub residual_tol: f64,
+    /// (step, stopping time in τ, rule) per relaxation.
+    pub stops: Vec<(usize, f64, String)>,
+}
+
+impl RelaxView {
+    pub fn of_report(report: &Report) -> Self {
+        RelaxView {
+            caption: time_caption(report),
+            residual_tol: report.circuit.relax.residual_tol,
+            stops: report
+                .steps
+                .iter()
+                .filter_map(|s| stop_of(report, s.step).map(|(t, r)| (s.step, t, r)))
+                .collect(),
+        }
+    }
+
+    fn stop(&self, step: usize) -> Option<(f64, String)> {
+        self.stops
+            .iter()
+            .find(|s| s.0 == step)
+            .map(|s| (s.1, s.2.clone()))
+    }
+}
+
 pub(crate) struct RelaxationFigure<'a> {
-    pub report: &'a Report,
+    pub view: &'a RelaxView,
+    pub title: &'a str,
     pub traces: &'a [StepTrace],
 }
 
@@ -63,11 +95,7 @@ impl Figure for RelaxationFigure<'_> {
     where
         DB::ErrorType: 'static,
     {
-        let body = header(
-            root,
-            "Relaxation of the recorded training steps",
-            &time_caption(self.report),
-        )?;
+        let body = header(root, self.title, &self.view.caption)?;
         let (top, bottom) = body.split_vertically(body.dim_in_pixel().1 * 52 / 100);
         let (energy, residual) = top.split_horizontally(top.dim_in_pixel().0 / 2);
         let t_max = self
@@ -77,7 +105,7 @@ impl Figure for RelaxationFigure<'_> {
             .chain(
                 self.traces
                     .iter()
-                    .filter_map(|t| stop_of(self.report, t.step).map(|s| s.0)),
+                    .filter_map(|t| self.view.stop(t.step).map(|s| s.0)),
             )
             .fold(0.0f64, f64::max)
             .max(1e-9);
@@ -89,7 +117,7 @@ impl Figure for RelaxationFigure<'_> {
             |t| &t.energy,
             None,
         )?;
-        let tol = self.report.circuit.relax.residual_tol;
+        let tol = self.view.residual_tol;
         self.draw_log_panel(
             &residual,
             t_max,
@@ -151,7 +179,7 @@ impl RelaxationFigure<'_> {
                 .draw_series(LineSeries::new(pts, c.stroke_width(3)))?
                 .label(format!("step {}", tr.step))
                 .legend(legend_line(c, 3));
-            if let Some((t_stop, _)) = stop_of(self.report, tr.step) {
+            if let Some((t_stop, _)) = self.view.stop(tr.step) {
                 chart.draw_series(DashedLineSeries::new(
                     [(t_stop, y.start), (t_stop, y.end)],
                     10,
@@ -261,7 +289,7 @@ impl RelaxationFigure<'_> {
                     s.label(name).legend(legend_line(c, 3));
                 }
             }
-            if let Some((t_stop, rule)) = stop_of(self.report, tr.step) {
+            if let Some((t_stop, rule)) = self.view.stop(tr.step) {
                 let s = chart.draw_series(DashedLineSeries::new(
                     [(t_stop, 0.0), (t_stop, y_max)],
                     10,

@@ -53,6 +53,11 @@ pub trait Integrator<T: Real> {
     fn attempt(&mut self, sys: &mut System<T>, y: &State<T>, h: f64, atol: f64, rtol: f64) -> f64;
     /// The proposed state of the last attempt.
     fn proposal(&mut self) -> &mut State<T>;
+    /// Iterations of the linear (conjugate-gradient) solves so far; 0 for
+    /// methods without linear solves.
+    fn linear_iterations(&self) -> usize {
+        0
+    }
 }
 
 /// The integration method.
@@ -257,6 +262,10 @@ pub struct Relaxation<T: Real> {
     pub n_evals: usize,
     /// Hessian–vector products (each: two products a layer).
     pub n_hvps: usize,
+    /// Conjugate-gradient iterations of the stiff methods' stage solves.
+    pub n_linear_iters: usize,
+    /// Weight products W·v or Wᵀ·u of one layer's batch ([`Field::n_products`]).
+    pub n_products: usize,
     /// F at t = 0 and at the stop (batch means).
     pub energy_start: f64,
     pub energy_end: f64,
@@ -313,7 +322,7 @@ pub fn relax<T: Real>(
     reference: Option<&[DMatrix<T>]>,
 ) -> Result<Relaxation<T>, RelaxError> {
     cfg.validate(&sys.dynamics).map_err(RelaxError::Config)?;
-    let (evals0, hvps0) = (sys.field.n_evals, sys.field.n_hvps);
+    let (evals0, hvps0, products0) = (sys.field.n_evals, sys.field.n_hvps, sys.field.n_products);
     let n_hidden = sys.n_hidden();
     let mut y = sys.initial_state(z0);
     let mut method = integrator(cfg, &y);
@@ -393,6 +402,8 @@ pub fn relax<T: Real>(
         n_rejected,
         n_evals: sys.field.n_evals - evals0,
         n_hvps: sys.field.n_hvps - hvps0,
+        n_linear_iters: method.linear_iterations(),
+        n_products: sys.field.n_products - products0,
         energy_start,
         energy_end: sys.field.energy(),
         residual: monitor.residual,

@@ -366,4 +366,7 @@ impl<T: Real> Integrator<T> for Rosenbrock<T> {
     fn proposal(&mut self) -> &mut State<T> {
         &mut self.out
     }
+    fn linear_iterations(&self) -> usize {
+        self.cg_counts().0
+    }
 }

@@ -221,11 +221,7 @@ impl<T: Real> Chip<T> {
         let z = field.feedforward();
         let l = self.depth();
         let act = self.topology.activation;
-        let pre = if l == 1 {
-            x
-        } else {
-            z[l - 2].map(|v| act.phi(v))
-        };
+        let pre = if l == 1 { x } else { act.of_matrix(&z[l - 2]) };
         let mut out = DMatrix::zeros(self.topology.widths[l], pre.ncols());
         self.cores[l - 1].forward_into(&pre, &mut out);
         out *= T::of(self.param.multipliers(&self.topology.widths)[l - 1]);

@@ -3,6 +3,7 @@
 //! products of the stiff integrator). MODEL.md §1.
 
 use crate::real::Real;
+use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 /// The nonlinearity φ applied to a hidden layer's pre-activation z.
@@ -53,6 +54,19 @@ impl Activation {
                 T::of(0.5) * x * (T::one() + u.act_tanh())
             }
             Activation::HardTanh => x.clamp(-T::one(), T::one()),
+        }
+    }
+
+    /// φ applied to every entry of `m` (tanh through the vectorised kernel).
+    pub fn of_matrix<T: Real>(self, m: &DMatrix<T>) -> DMatrix<T> {
+        match self {
+            Activation::Tanh => {
+                let mut out = DMatrix::zeros(m.nrows(), m.ncols());
+                crate::real::elementwise::tanh(m.as_slice(), out.as_mut_slice());
+                out
+            }
+            Activation::Linear => m.clone(),
+            _ => m.map(|v| self.phi(v)),
         }
     }
 

@@ -22,7 +22,7 @@ pub fn presynaptic<T: Real>(net: &Network<T>, z: &[DMatrix<T>], l: usize) -> DMa
         z[0].clone()
     } else {
         let act = net.topology.activation;
-        z[l - 1].map(|v| act.phi(v))
+        act.of_matrix(&z[l - 1])
     }
 }
 

@@ -3,7 +3,7 @@
 //! few vector-space operations the integrators need. Sums run over layers in
 //! a fixed order, so results never depend on the thread count.
 
-use crate::real::Real;
+use crate::real::{elementwise, Real};
 use nalgebra::DMatrix;
 
 /// A point of the relaxation's state space.
@@ -55,14 +55,23 @@ pub fn combine<T: Real>(
     terms: &[(f64, &State<T>)],
 ) {
     for (i, o) in out.iter_mut().enumerate() {
-        match y {
-            Some(y) => o.copy_from(&y[i]),
-            None => o.fill(T::zero()),
-        }
-        for (c, x) in terms {
-            if *c != 0.0 {
-                mat_axpy(o, T::of(*c), &x[i]);
+        let mut live = terms.iter().filter(|(c, _)| *c != 0.0);
+        let o = o.as_mut_slice();
+        match (y, live.next()) {
+            // The copy of y fused with the first term: the same sums.
+            (Some(y), Some((c, x))) => {
+                elementwise::sum_into(o, y[i].as_slice(), T::of(*c), x[i].as_slice())
             }
+            (Some(y), None) => o.copy_from_slice(y[i].as_slice()),
+            (None, first) => {
+                o.fill(T::zero());
+                if let Some((c, x)) = first {
+                    elementwise::add_scaled(o, T::of(*c), x[i].as_slice());
+                }
+            }
+        }
+        for (c, x) in live {
+            elementwise::add_scaled(o, T::of(*c), x[i].as_slice());
         }
     }
 }
@@ -103,6 +112,9 @@ pub fn layer_rms<T: Real>(x: &[DMatrix<T>]) -> Vec<f64> {
 /// The first non-finite or exploding entry: (layer index, value).
 pub fn first_bad<T: Real>(x: &[DMatrix<T>], bound: f64) -> Option<(usize, f64)> {
     x.iter().enumerate().find_map(|(k, m)| {
+        if elementwise::all_within(m.as_slice(), bound) {
+            return None;
+        }
         m.iter()
             .map(|v| v.f64())
             .find(|v| !v.is_finite() || v.abs() > bound)

@@ -20,7 +20,7 @@
 
 use crate::net::{Activation, Loss, Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
-use crate::real::{gemm_abt, Real};
+use crate::real::{elementwise, gemm_abt, Real};
 use nalgebra::{DMatrix, DMatrixView};
 use rayon::prelude::*;
 
@@ -230,7 +230,7 @@ impl<'a, T: Real> Field<'a, T> {
             let pre = if l == 1 {
                 inp.clone()
             } else {
-                inp.map(|v| act.phi(v))
+                act.of_matrix(inp)
             };
             let mut mu = DMatrix::zeros(self.cores[l - 1].n_out(), self.batch());
             self.cores[l - 1].forward_into(&pre, &mut mu);
@@ -276,14 +276,10 @@ impl<'a, T: Real> Field<'a, T> {
                     zin
                 } else {
                     let (p, d) = (pre.as_mut_slice(), dpre.as_mut_slice());
-                    let pairs = p.iter_mut().zip(d.iter_mut()).zip(zin.as_slice());
                     if act == Activation::Tanh {
-                        // The common case, spelt out so that the loop vectorises.
-                        for ((p, d), &v) in pairs {
-                            let t = v.act_tanh();
-                            (*p, *d) = (t, T::one() - t * t);
-                        }
+                        elementwise::tanh_and_slope(zin.as_slice(), p, d);
                     } else {
+                        let pairs = p.iter_mut().zip(d.iter_mut()).zip(zin.as_slice());
                         for ((p, d), &v) in pairs {
                             (*p, *d) = act.phi_dphi(v);
                         }
@@ -300,20 +296,8 @@ impl<'a, T: Real> Field<'a, T> {
                 }
                 let target = if l == depth { y } else { &z[l - 1] };
                 let e = eps.as_mut_slice();
-                let t = &target.as_slice()[..e.len()];
-                let mut sq = 0.0f64;
-                if spec.skips[i] {
-                    let v = &zin.as_slice()[..e.len()];
-                    for j in 0..e.len() {
-                        e[j] = t[j] - (a * e[j] + v[j]);
-                        sq += e[j].f64() * e[j].f64();
-                    }
-                } else {
-                    for j in 0..e.len() {
-                        e[j] = t[j] - a * e[j];
-                        sq += e[j].f64() * e[j].f64();
-                    }
-                }
+                let skip = spec.skips[i].then(|| zin.as_slice());
+                let sq = elementwise::errors_and_square_sum(target.as_slice(), e, skip, a);
                 *energy = 0.5 * spec.precision(l).f64() * sq * inv_batch;
             });
         if cross_entropy {
@@ -343,23 +327,10 @@ impl<'a, T: Real> Field<'a, T> {
                 },
                 z[k].as_slice(),
             );
-            let d = if linear {
-                &[][..]
-            } else {
-                &dpre[l].as_slice()[..n]
-            };
+            let d = (!linear).then(|| &dpre[l].as_slice()[..n]);
             // f = (c·Wᵀε_{ℓ+1})⊙φ'(z_ℓ) − ε_ℓ [+ Λ s ε_{ℓ+1}] [− g_leak z_ℓ]
-            for j in 0..n {
-                let back = if linear { c * f[j] } else { c * f[j] * d[j] };
-                let mut v = back - e_own[j];
-                if skip {
-                    v += lam * e_up[j];
-                }
-                if leak != T::zero() {
-                    v += -leak * zk[j];
-                }
-                f[j] = v;
-            }
+            let up = skip.then_some(e_up);
+            elementwise::force_of_layer(f, c, d, e_own, up, lam, leak, zk);
         });
     }
 

@@ -6,6 +6,8 @@
 //! called with explicit strides so that transposed products (Wᵀ·E) run at the
 //! same speed as plain ones (nalgebra's own `tr_mul` does not; see STACK.md).
 
+pub mod elementwise;
+
 use nalgebra::DMatrix;
 
 /// Floating-point scalar of the simulator (`f32` for speed, `f64` for validation).

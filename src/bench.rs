@@ -50,6 +50,11 @@ pub struct BenchRow {
     pub t_bp_s: f64,
     pub speedup: f64,
     pub energy_ratio: f64,
+    /// Median t_BP,pipelined (s) and t_BP,pipelined / t_PC.
+    #[serde(default)]
+    pub t_bp_pipe_s: f64,
+    #[serde(default)]
+    pub speedup_pipe: f64,
     /// The step (τ) the explicit integrator used and the damping in force.
     pub dt_tau: f64,
     pub damping: Option<f64>,
@@ -252,6 +257,8 @@ pub fn bench(
                 t_bp_s: median(s.iter().map(|r| r.t_bp_s).collect()),
                 speedup: median(s.iter().map(|r| r.speedup).collect()),
                 energy_ratio: median(s.iter().map(|r| r.energy_ratio).collect()),
+                t_bp_pipe_s: median(s.iter().map(|r| r.t_bp_pipe_s).collect()),
+                speedup_pipe: median(s.iter().map(|r| r.speedup_pipe).collect()),
                 dt_tau: c.relax.dt_tau,
                 damping: report.derived.damping,
                 wall_step_s: median(clock.times),
@@ -276,11 +283,11 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(rows).map_err(|e| RunError::Failed(e.to_string()))?;
     std::fs::write(dir.join("bench.json"), json).map_err(fail)?;
     let mut f = std::fs::File::create(dir.join("bench.csv")).map_err(fail)?;
-    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb").map_err(fail)?;
+    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb,t_bp_pipe_s,speedup_pipe").map_err(fail)?;
     for r in rows {
         writeln!(
             f,
-            "{},{},{:.6e},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{:.4e},{},{:.6e},{},{:.1},{:.1}",
+            "{},{},{:.6e},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{:.4e},{},{:.6e},{},{:.1},{:.1},{:.6e},{:.6e}",
             r.depth,
             r.dynamics,
             r.median_t_relax_tau,
@@ -296,7 +303,9 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
             r.wall_step_s,
             fmt_opt(r.wall_step_1thread_s),
             r.peak_rss_mb,
-            r.state_mb
+            r.state_mb,
+            r.t_bp_pipe_s,
+            r.speedup_pipe
         )
         .map_err(fail)?;
     }

@@ -252,6 +252,11 @@ fn print_summary(report: &Report, out: &Path) {
         "speedup t_BP / t_PC (median)",
         format!("{:.3}", s.median_speedup)
     );
+    println!("  {}", plainly(s.median_speedup, "sequential backprop"));
+    println!(
+        "  {}",
+        plainly(s.median_speedup_pipelined, "layer-pipelined backprop")
+    );
     println!(
         "  {:<34} {:>14}",
         "energy ratio E_BP / E_PC (median)",
@@ -373,7 +378,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 t_max_tau,
             };
             println!(
-                "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 "depth",
                 "dynamics",
                 "relax τ",
@@ -382,6 +387,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 "t_PC s",
                 "t_BP s",
                 "speedup",
+                "vs pipe",
                 "E ratio",
                 "wall s",
                 "1-thr s",
@@ -391,8 +397,8 @@ fn run(cmd: Command) -> Result<(), RunError> {
             let rows = pcchip::bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
                 let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
                 println!(
-                    "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
-                    r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.energy_ratio, r.wall_step_s,
+                    "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
+                    r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.speedup_pipe, r.energy_ratio, r.wall_step_s,
                     r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}")),
                     r.peak_rss_mb, r.state_mb
                 );
@@ -718,6 +724,18 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// "0.25× the speed of sequential backprop (slower)".
+fn plainly(speedup: f64, baseline: &str) -> String {
+    let verdict = if speedup > 1.0 {
+        "faster"
+    } else if speedup < 1.0 {
+        "slower"
+    } else {
+        "as fast"
+    };
+    format!("the chip runs at {speedup:.3}× the speed of {baseline} ({verdict})")
 }
 
 fn fmt_list(v: &[f64]) -> String {

@@ -481,6 +481,7 @@ impl<T: Real> Session<T> {
             median_t_relax_s: median(steps.iter().map(|s| s.t_relax_s).collect()),
             mean_cos_bp: (!cos.is_empty()).then(|| cos.iter().sum::<f64>() / cos.len() as f64),
             median_speedup: median(steps.iter().map(|s| s.speedup).collect()),
+            median_speedup_pipelined: median(steps.iter().map(|s| s.speedup_pipe).collect()),
             median_energy_ratio: median(steps.iter().map(|s| s.energy_ratio).collect()),
             last_step_cost: steps.last().map(|s| chip.cost(last_batch, s.t_relax_s)),
             wall_s,

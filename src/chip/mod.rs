@@ -264,6 +264,7 @@ impl<T: Real> Chip<T> {
             phases.extend(c.pc.phases.iter().cloned());
             c.pc = StepCost::from_phases(phases);
             c.speedup = c.bp.time_s / c.pc.time_s;
+            c.speedup_pipelined = c.bp_pipelined.as_ref().map(|p| p.time_s / c.pc.time_s);
             c.energy_ratio = c.bp.energy_j / c.pc.energy_j;
             if let Some(d) = &c.digital {
                 c.digital_speedup = Some(d.time_s / c.pc.time_s);

@@ -56,6 +56,12 @@ pub struct StepRecord {
     pub e_bp_j: f64,
     pub speedup: f64,
     pub energy_ratio: f64,
+    /// Layer-pipelined backprop on the same crossbars: time (s) and
+    /// t_BP,pipelined / t_PC.
+    #[serde(default)]
+    pub t_bp_pipe_s: f64,
+    #[serde(default)]
+    pub speedup_pipe: f64,
     /// The relaxation's trace (recorded steps with tracing on).
     #[serde(skip)]
     pub trace: Option<Trace>,
@@ -188,8 +194,8 @@ impl<T: Real> Chip<T> {
             let z0 = field.feedforward();
             let mut sys = System::new(&mut field, dynamics, tau_rel);
             let r = relax(&mut sys, z0, &cfg, &mut rng, trace_ref)?;
-            let mut scratch = field.hidden_zeros();
-            field.force(r.activities(), &mut scratch);
+            // The field's signals are those of the final state: the
+            // relaxation's last stopping check evaluated it there.
             let (g, sat) = read_weight_grads(&field, r.activities(), &self.adc);
             n_conv += sat;
             (r, g)
@@ -237,6 +243,8 @@ impl<T: Real> Chip<T> {
             e_pc_j: cost.pc.energy_j,
             e_bp_j: cost.bp.energy_j,
             speedup: cost.speedup,
+            t_bp_pipe_s: cost.bp_pipelined.as_ref().map_or(0.0, |p| p.time_s),
+            speedup_pipe: cost.speedup_pipelined.unwrap_or(0.0),
             energy_ratio: cost.energy_ratio,
             trace,
         })

@@ -312,6 +312,10 @@ const CAUTIOUS_STEPS: usize = 4;
 
 /// Relaxes the hidden activities from `z0` until a stopping rule fires.
 ///
+/// On return the field's cached signals (errors, φ, φ′) are those of the
+/// final state: the loop ends only after a stopping check, which evaluates
+/// the field there (tested: `field_holds_the_final_state`).
+///
 /// `rng` drives the node noise (untouched without noise); `reference`, when
 /// given, is the backprop gradient to trace the alignment against.
 pub fn relax<T: Real>(

@@ -66,6 +66,9 @@ pub struct Summary {
     /// Medians over all steps of t_BP/t_PC and E_BP/E_PC.
     pub median_speedup: f64,
     pub median_energy_ratio: f64,
+    /// Median over all steps of t_BP,pipelined / t_PC.
+    #[serde(default)]
+    pub median_speedup_pipelined: f64,
     /// The cost breakdown of the last step.
     pub last_step_cost: Option<Comparison>,
     /// Wall-clock time of the simulation (s).

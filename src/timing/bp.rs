@@ -20,7 +20,23 @@
 //! Times of clamp, forward and backward are multiplied by R and energies by B.
 //! Layer 1's input conversion is the clamp, so its forward product has no DAC.
 //! Every tile has its own DACs and ADCs; partial sums of a row of tiles are
-//! added digitally. Pipelining samples across layers is not modelled.
+//! added digitally.
+//!
+//! Layer-pipelined crossbar backprop (the strongest fair baseline, MODEL.md
+//! §8): each array takes the next sample as soon as it is free, with the
+//! same reads, conversions and update as the sequential schedule, so the
+//! same energy. Each of the P = `n_parallel_samples` replicated pipelines
+//! (the same array area PC is given) carries R samples; the forward pass
+//! (stages: clamp, layer 1 … L) and then the backward pass (layer L … 2)
+//! run as flow shops of identical jobs (a GPipe schedule), whose makespan
+//! is exact:
+//!
+//! ```text
+//! makespan = Σ_s t_s + (R − 1) · max_s t_s          (≈ (L + R)·t_mvm a pass)
+//! ```
+//!
+//! No schedule of the two passes on the shared arrays does better than the
+//! busiest array's R·(t_f + t_b), which this is within one fill of.
 //!
 //! Digital accelerator, whole batch at once (1 GFLOP/s = 1 flop/ns):
 //!
@@ -101,6 +117,54 @@ pub fn bp_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) -> StepCos
     let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
     let update = Phase::from_ns_pj("update", t_update, e_update);
     StepCost::from_phases(vec![clamp, forward, backward, update])
+}
+
+/// Makespan of `jobs` identical jobs through `stages` (times in order) when
+/// each stage takes the next job as soon as it is free:
+/// Σ t_s + (jobs − 1)·max t_s (0 for no jobs).
+pub fn flow_shop_makespan(stages: &[f64], jobs: usize) -> f64 {
+    if jobs == 0 {
+        return 0.0;
+    }
+    let sum: f64 = stages.iter().sum();
+    let max = stages.iter().copied().fold(0.0, f64::max);
+    sum + (jobs - 1) as f64 * max
+}
+
+/// Cost of one step of layer-pipelined backprop on the crossbars (module
+/// docs), batch of `batch`. Phases: `forward` (with the clamp), `backward`,
+/// `update`; energies equal [`bp_step`]'s.
+pub fn bp_pipelined_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) -> StepCost {
+    let rounds = cfg.rounds(batch);
+    let b = batch as f64;
+    let depth = geom.depth();
+    let x_dacs = (geom.n_input() * geom.layers[0].n_block_rows) as f64;
+    let mut fwd_stages = vec![cfg.t_dac_ns];
+    let mut e_fwd = x_dacs * cfg.e_dac_pj;
+    for (i, l) in geom.layers.iter().enumerate() {
+        let (t, e) = forward_ns_pj(cfg, l, i == 0, i + 1 == depth);
+        fwd_stages.push(t);
+        e_fwd += e;
+    }
+    let (mut bwd_stages, mut e_bwd) = (vec![], 0.0);
+    for l in geom.layers.iter().skip(1).rev() {
+        let (t, e) = backward_ns_pj(cfg, l);
+        bwd_stages.push(t);
+        e_bwd += e;
+    }
+    let forward = Phase::from_ns_pj(
+        "forward",
+        flow_shop_makespan(&fwd_stages, rounds),
+        b * e_fwd,
+    );
+    let backward = Phase::from_ns_pj(
+        "backward",
+        flow_shop_makespan(&bwd_stages, rounds),
+        b * e_bwd,
+    );
+    let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
+    let update = Phase::from_ns_pj("update", t_update, e_update);
+    StepCost::from_phases(vec![forward, backward, update])
 }
 
 /// Cost of one backprop step on a digital accelerator, batch of `batch`.

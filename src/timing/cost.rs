@@ -4,7 +4,7 @@
 //! Phases are computed in ns and pJ and converted to s and J here, at the
 //! report boundary. This file knows no physics: only sums and ratios.
 
-use super::bp::{bp_step, digital_bp_step};
+use super::bp::{bp_pipelined_step, bp_step, digital_bp_step};
 use super::config::TimingConfig;
 use super::geometry::ChipGeometry;
 use super::pc::pc_step;
@@ -71,6 +71,12 @@ pub struct Comparison {
     pub speedup: f64,
     /// E_BP / E_PC (> 1: PC uses less energy).
     pub energy_ratio: f64,
+    /// Layer-pipelined backprop on the same crossbars (same energy as `bp`).
+    #[serde(default)]
+    pub bp_pipelined: Option<StepCost>,
+    /// t_BP,pipelined / t_PC (> 1: PC is faster).
+    #[serde(default)]
+    pub speedup_pipelined: Option<f64>,
     /// Backprop on the digital accelerator, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digital: Option<StepCost>,
@@ -89,6 +95,7 @@ impl Comparison {
     pub fn new(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s: f64) -> Self {
         let pc = pc_step(cfg, geom, batch, t_relax_s);
         let bp = bp_step(cfg, geom, batch);
+        let pipe = bp_pipelined_step(cfg, geom, batch);
         let digital = cfg
             .digital
             .as_ref()
@@ -96,6 +103,8 @@ impl Comparison {
         Comparison {
             speedup: bp.time_s / pc.time_s,
             energy_ratio: bp.energy_j / pc.energy_j,
+            speedup_pipelined: Some(pipe.time_s / pc.time_s),
+            bp_pipelined: Some(pipe),
             digital_speedup: digital.as_ref().map(|d| d.time_s / pc.time_s),
             digital_energy_ratio: digital.as_ref().map(|d| d.energy_j / pc.energy_j),
             pc,

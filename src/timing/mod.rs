@@ -20,9 +20,11 @@ pub mod pc;
 mod update;
 
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod tests;
 
-pub use bp::{bp_step, digital_bp_step};
+pub use bp::{bp_pipelined_step, bp_step, digital_bp_step, flow_shop_makespan};
 pub use config::{DigitalAccelerator, TimingConfig, TimingError};
 pub use cost::{Comparison, Phase, StepCost};
 pub use geometry::{ChipGeometry, LayerGeometry, DEVICES_PER_WEIGHT};

@@ -4,17 +4,17 @@
 use super::*;
 
 /// Relative comparison for sums of a few terms.
-fn close(a: f64, b: f64) -> bool {
+pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-30)
 }
 
 #[track_caller]
-fn assert_close(a: f64, b: f64) {
+pub(super) fn assert_close(a: f64, b: f64) {
     assert!(close(a, b), "{a} != {b}");
 }
 
 /// Small round numbers, every key different from its default.
-fn hand_config() -> TimingConfig {
+pub(super) fn hand_config() -> TimingConfig {
     TimingConfig {
         t_dac_ns: 10.0,
         t_settle_ns: 20.0,
@@ -65,7 +65,7 @@ fn assert_phase(cost: &StepCost, name: &str, time_ns: f64, energy_pj: f64) {
 // Layer 2 (2 × 4): 1 × 2 = 2 tiles, 8 weights, rows/cols per tile 2/2,
 //   0 integrators + 2 error units.
 // Totals: 20 weights, 10 nodes.
-fn hand_geometry() -> ChipGeometry {
+pub(super) fn hand_geometry() -> ChipGeometry {
     ChipGeometry::new(&[3, 4, 2], 2, 2).unwrap()
 }
 

@@ -3,6 +3,7 @@
 
 use crate::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
+use crate::circuit::budget::{check_memory, check_value, DataShape};
 use crate::circuit::{Circuit, Precision};
 use crate::data::{Batches, Dataset};
 use crate::net::Loss;
@@ -70,9 +71,25 @@ fn invalid(e: ChipError) -> RunError {
     }
 }
 
-/// Reads `W1` … `WL` from a safetensors file.
-pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>>, String> {
-    let mut all = read_tensors::<T>(path)?;
+/// Refuses a run whose chip would not fit in memory on this data, before
+/// the chip is built (`Invalid`, naming the key and both figures).
+fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(), RunError> {
+    let shape = DataShape {
+        n_features: train.n_features(),
+        n_outputs: train.n_outputs(),
+        n_samples: train.len() + test.len(),
+    };
+    check_memory(circuit, shape).map_err(|(key, m)| RunError::Invalid(format!("{key}: {m}")))
+}
+
+/// Reads `W1` … `WL` from a safetensors file, each value inside the range
+/// where a run of `precision` stays finite.
+pub fn load_weights<T: Real>(
+    path: &Path,
+    depth: usize,
+    precision: Precision,
+) -> Result<Vec<DMatrix<T>>, String> {
+    let mut all = read_tensors::<f64>(path)?;
     (1..=depth)
         .map(|l| {
             let name = format!("W{l}");
@@ -85,16 +102,18 @@ pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>
                         path.display()
                     )
                 })
-                .and_then(|w| match w.iter().position(|v| !v.f64().is_finite()) {
-                    None => Ok(w),
-                    Some(k) => Err(format!(
-                        "{}: {name}[{}, {}] is {}; expected finite weights",
-                        path.display(),
-                        k % w.nrows(),
-                        k / w.nrows(),
-                        w[k]
-                    )),
-                })
+                .and_then(
+                    |w| match w.iter().position(|&v| check_value(v, precision).is_err()) {
+                        None => Ok(w.map(T::of)),
+                        Some(k) => Err(format!(
+                            "{}: {name}[{}, {}]: {}",
+                            path.display(),
+                            k % w.nrows(),
+                            k / w.nrows(),
+                            check_value(w[k], precision).err().unwrap_or_default()
+                        )),
+                    },
+                )
         })
         .collect()
 }
@@ -122,11 +141,15 @@ pub fn prepare<T: Real>(
             "data: the training split is empty; lower data.test_frac or add samples".into(),
         ));
     }
+    fits_memory(circuit, &train, &test)?;
     if circuit.network.loss == Loss::CrossEntropy && train.labels.is_none() {
         return Err(RunError::Invalid("network.loss: \"cross-entropy\" needs class labels, but the data set is a regression; use loss = \"mse\"".into()));
     }
     let weights = match &opts.weights {
-        Some(p) => Some(load_weights::<T>(p, circuit.network.depth).map_err(RunError::Invalid)?),
+        Some(p) => Some(
+            load_weights::<T>(p, circuit.network.depth, circuit.precision)
+                .map_err(RunError::Invalid)?,
+        ),
         None => None,
     };
     let mut chip = Chip::<T>::build(circuit, train.n_features(), train.n_outputs(), weights)
@@ -282,6 +305,7 @@ fn resume_typed<T: Real>(
             test.len()
         )));
     }
+    fits_memory(&circuit, &train, &test).map_err(|e| here(e.to_string()))?;
     let mut chip =
         Chip::<T>::build(&circuit, train.n_features(), train.n_outputs(), None).map_err(invalid)?;
     if chip.topology.widths != d.widths {

@@ -249,5 +249,6 @@ pub fn validate(c: &Circuit) -> Check {
         "record.every_steps",
         "expected ≥ 1",
     )?;
-    Ok(())
+    super::budget::check_floats(c)?;
+    super::budget::check_memory(c, super::budget::DataShape::from_keys(c))
 }

@@ -210,6 +210,7 @@ pub fn bench(
             })?;
         }
     }
+    crate::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let mut rows = Vec::new();

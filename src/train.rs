@@ -250,6 +250,31 @@ fn io(e: impl std::fmt::Display, what: &str) -> RunError {
     RunError::Failed(format!("{what}: {e}"))
 }
 
+/// Opens the run folder for writing: a folder locked by another run, or an
+/// output path that is an existing file, is bad input (`Invalid`); any other
+/// failure names the folder (`Failed`).
+fn open_writer(dir: &Path) -> Result<ReportWriter, RunError> {
+    check_out_dir(dir)?;
+    ReportWriter::create(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => RunError::Invalid(e.to_string()),
+        _ => io(
+            e,
+            &format!("{}: cannot write the run folder", dir.display()),
+        ),
+    })
+}
+
+/// Refuses an output folder that exists as something other than a folder.
+pub fn check_out_dir(dir: &Path) -> Result<(), RunError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(RunError::Invalid(format!(
+            "{}: --out names an existing file, not a folder; choose a folder",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn run_typed<T: Real>(
     circuit: &Circuit,
     opts: &RunOptions,
@@ -257,9 +282,9 @@ fn run_typed<T: Real>(
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
     let started = Instant::now();
+    check_out_dir(&opts.out_dir)?;
     let (chip, train, test, derived) = prepare::<T>(circuit, opts)?;
-    let mut writer = ReportWriter::create(&opts.out_dir)
-        .map_err(|e| io(e, &opts.out_dir.display().to_string()))?;
+    let mut writer = open_writer(&opts.out_dir)?;
     checkpoint::clear(&opts.out_dir).map_err(|e| io(e, "checkpoint"))?;
     let report = Report::new(circuit.clone(), derived);
     writer.save(&report).map_err(|e| io(e, "report.json"))?;
@@ -327,7 +352,7 @@ fn resume_typed<T: Real>(
             state.report.steps.len()
         )));
     }
-    let mut writer = ReportWriter::create(dir).map_err(|e| io(e, &dir.display().to_string()))?;
+    let mut writer = open_writer(dir)?;
     writer
         .continue_csv(state.run.relaxation_csv_bytes)
         .map_err(|e| RunError::Invalid(format!("relaxation.csv: {e}")))?;

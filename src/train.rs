@@ -448,7 +448,7 @@ impl<T: Real> Session<T> {
                     break 'epochs;
                 }
                 let (x, y) = self.train.batch::<T>(chunk);
-                let record = chip.step % circuit.record.every_steps == 0;
+                let record = chip.step.is_multiple_of(circuit.record.every_steps);
                 let rec = match chip.train_step(&x, &y, epoch, record) {
                     Ok(rec) => rec,
                     Err(e) => {
@@ -467,8 +467,9 @@ impl<T: Real> Session<T> {
                 obs.step(&rec);
                 self.report.steps.push(rec);
                 let step = chip.step;
-                let eval_now =
-                    t.eval_every_steps > 0 && step % t.eval_every_steps == 0 && step < total;
+                let eval_now = t.eval_every_steps > 0
+                    && step.is_multiple_of(t.eval_every_steps)
+                    && step < total;
                 if eval_now {
                     let ev = chip.evaluate(&self.test, eval_batch, "test", epoch);
                     obs.eval(&ev);
@@ -480,7 +481,7 @@ impl<T: Real> Session<T> {
                         .map_err(|e| io(e, "report.json"))?;
                 }
                 let every = self.checkpoint_every;
-                if every > 0 && step % every == 0 && step < total {
+                if every > 0 && step.is_multiple_of(every) && step < total {
                     let (e, b) = if b + 1 == per_epoch {
                         (epoch + 1, 0)
                     } else {

@@ -67,6 +67,7 @@ pub struct RunOptions {
 fn invalid(e: ChipError) -> RunError {
     match e {
         ChipError::Relax(r) => RunError::Failed(r.to_string()),
+        ChipError::NonFinite(m) => RunError::Failed(m),
         other => RunError::Invalid(other.to_string()),
     }
 }
@@ -373,6 +374,40 @@ fn resume_typed<T: Real>(
     session.drive(obs)
 }
 
+/// The first quantity of a step that is not finite (the loss, the energies,
+/// the times and energies of both steps, their ratios, the residual, a
+/// weight read back from the arrays), named for the report.
+fn non_finite<T: Real>(r: &StepRecord, chip: &Chip<T>) -> Option<String> {
+    let scalars = [
+        ("the loss", r.loss),
+        ("the energy at the start of the relaxation", r.energy_start),
+        ("the energy at the end of the relaxation", r.energy_end),
+        ("the relaxation time", r.t_relax_s),
+        ("the residual", r.residual),
+        ("the PC step's time", r.t_pc_s),
+        ("the backprop step's time", r.t_bp_s),
+        ("the PC step's energy", r.e_pc_j),
+        ("the backprop step's energy", r.e_bp_j),
+        ("the speedup", r.speedup),
+        ("the energy ratio", r.energy_ratio),
+    ];
+    if let Some((what, v)) = scalars.iter().find(|(_, v)| !v.is_finite()) {
+        return Some(format!("{what} is {v}"));
+    }
+    chip.cores.iter().enumerate().find_map(|(l, c)| {
+        let w = c.effective_weights();
+        w.iter().position(|v| !v.f64().is_finite()).map(|k| {
+            format!(
+                "weight W{}[{}, {}] is {}",
+                l + 1,
+                k % w.nrows(),
+                k / w.nrows(),
+                w[k]
+            )
+        })
+    })
+}
+
 fn batches_of(circuit: &Circuit) -> Batches {
     Batches {
         batch_size: circuit.train.batch_size,
@@ -449,16 +484,22 @@ impl<T: Real> Session<T> {
                 }
                 let (x, y) = self.train.batch::<T>(chunk);
                 let record = chip.step.is_multiple_of(circuit.record.every_steps);
-                let rec = match chip.train_step(&x, &y, epoch, record) {
-                    Ok(rec) => rec,
-                    Err(e) => {
-                        let report = &mut self.report;
-                        report.status = Status::Failed;
-                        report.error = Some(format!("step {}: {e}", chip.step + 1));
-                        self.writer.save(report).map_err(|e| io(e, "report.json"))?;
-                        return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
-                    }
-                };
+                let rec =
+                    match chip.train_step(&x, &y, epoch, record).and_then(|r| {
+                        match non_finite(&r, chip) {
+                            None => Ok(r),
+                            Some(what) => Err(ChipError::NonFinite(what)),
+                        }
+                    }) {
+                        Ok(rec) => rec,
+                        Err(e) => {
+                            let report = &mut self.report;
+                            report.status = Status::Failed;
+                            report.error = Some(format!("step {}: {e}", chip.step + 1));
+                            self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+                            return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
+                        }
+                    };
                 if let Some(trace) = &rec.trace {
                     self.writer
                         .append_trace(rec.step, trace, circuit.dynamics.tau_s)
@@ -513,6 +554,15 @@ impl<T: Real> Session<T> {
         } else {
             chip.evaluate(test, eval_batch, "test", epoch)
         };
+        if !ev.loss.is_finite() {
+            report.status = Status::Failed;
+            report.error = Some(format!(
+                "final evaluation ({}): the loss is {}",
+                ev.split, ev.loss
+            ));
+            self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+            return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
+        }
         obs.eval(&ev);
         report.evals.push(ev.clone());
         save_weights(chip, &self.writer.dir().join("weights.safetensors"))
@@ -540,3 +590,7 @@ impl<T: Real> Session<T> {
         Ok(self.report)
     }
 }
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;

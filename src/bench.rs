@@ -206,6 +206,16 @@ pub fn bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>, RunError> {
+    // Every point's circuit is checked before anything is written.
+    for &order in &opts.orders {
+        for &depth in &opts.depths {
+            let c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
+            crate::circuit::validate::validate(&c).map_err(|(key, m)| {
+                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order_name(order)))
+            })?;
+        }
+    }
+    crate::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let mut rows = Vec::new();

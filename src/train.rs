@@ -3,6 +3,7 @@
 
 use crate::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
+use crate::circuit::budget::{check_memory, check_value, DataShape};
 use crate::circuit::{Circuit, Precision};
 use crate::data::{Batches, Dataset};
 use crate::net::Loss;
@@ -66,13 +67,30 @@ pub struct RunOptions {
 fn invalid(e: ChipError) -> RunError {
     match e {
         ChipError::Relax(r) => RunError::Failed(r.to_string()),
+        ChipError::NonFinite(m) => RunError::Failed(m),
         other => RunError::Invalid(other.to_string()),
     }
 }
 
-/// Reads `W1` … `WL` from a safetensors file.
-pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>>, String> {
-    let mut all = read_tensors::<T>(path)?;
+/// Refuses a run whose chip would not fit in memory on this data, before
+/// the chip is built (`Invalid`, naming the key and both figures).
+fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(), RunError> {
+    let shape = DataShape {
+        n_features: train.n_features(),
+        n_outputs: train.n_outputs(),
+        n_samples: train.len() + test.len(),
+    };
+    check_memory(circuit, shape).map_err(|(key, m)| RunError::Invalid(format!("{key}: {m}")))
+}
+
+/// Reads `W1` … `WL` from a safetensors file, each value inside the range
+/// where a run of `precision` stays finite.
+pub fn load_weights<T: Real>(
+    path: &Path,
+    depth: usize,
+    precision: Precision,
+) -> Result<Vec<DMatrix<T>>, String> {
+    let mut all = read_tensors::<f64>(path)?;
     (1..=depth)
         .map(|l| {
             let name = format!("W{l}");
@@ -85,16 +103,18 @@ pub fn load_weights<T: Real>(path: &Path, depth: usize) -> Result<Vec<DMatrix<T>
                         path.display()
                     )
                 })
-                .and_then(|w| match w.iter().position(|v| !v.f64().is_finite()) {
-                    None => Ok(w),
-                    Some(k) => Err(format!(
-                        "{}: {name}[{}, {}] is {}; expected finite weights",
-                        path.display(),
-                        k % w.nrows(),
-                        k / w.nrows(),
-                        w[k]
-                    )),
-                })
+                .and_then(
+                    |w| match w.iter().position(|&v| check_value(v, precision).is_err()) {
+                        None => Ok(w.map(T::of)),
+                        Some(k) => Err(format!(
+                            "{}: {name}[{}, {}]: {}",
+                            path.display(),
+                            k % w.nrows(),
+                            k / w.nrows(),
+                            check_value(w[k], precision).err().unwrap_or_default()
+                        )),
+                    },
+                )
         })
         .collect()
 }
@@ -122,11 +142,15 @@ pub fn prepare<T: Real>(
             "data: the training split is empty; lower data.test_frac or add samples".into(),
         ));
     }
+    fits_memory(circuit, &train, &test)?;
     if circuit.network.loss == Loss::CrossEntropy && train.labels.is_none() {
         return Err(RunError::Invalid("network.loss: \"cross-entropy\" needs class labels, but the data set is a regression; use loss = \"mse\"".into()));
     }
     let weights = match &opts.weights {
-        Some(p) => Some(load_weights::<T>(p, circuit.network.depth).map_err(RunError::Invalid)?),
+        Some(p) => Some(
+            load_weights::<T>(p, circuit.network.depth, circuit.precision)
+                .map_err(RunError::Invalid)?,
+        ),
         None => None,
     };
     let mut chip = Chip::<T>::build(circuit, train.n_features(), train.n_outputs(), weights)
@@ -227,6 +251,31 @@ fn io(e: impl std::fmt::Display, what: &str) -> RunError {
     RunError::Failed(format!("{what}: {e}"))
 }
 
+/// Opens the run folder for writing: a folder locked by another run, or an
+/// output path that is an existing file, is bad input (`Invalid`); any other
+/// failure names the folder (`Failed`).
+fn open_writer(dir: &Path) -> Result<ReportWriter, RunError> {
+    check_out_dir(dir)?;
+    ReportWriter::create(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => RunError::Invalid(e.to_string()),
+        _ => io(
+            e,
+            &format!("{}: cannot write the run folder", dir.display()),
+        ),
+    })
+}
+
+/// Refuses an output folder that exists as something other than a folder.
+pub fn check_out_dir(dir: &Path) -> Result<(), RunError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(RunError::Invalid(format!(
+            "{}: --out names an existing file, not a folder; choose a folder",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn run_typed<T: Real>(
     circuit: &Circuit,
     opts: &RunOptions,
@@ -234,9 +283,9 @@ fn run_typed<T: Real>(
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
     let started = Instant::now();
+    check_out_dir(&opts.out_dir)?;
     let (chip, train, test, derived) = prepare::<T>(circuit, opts)?;
-    let mut writer = ReportWriter::create(&opts.out_dir)
-        .map_err(|e| io(e, &opts.out_dir.display().to_string()))?;
+    let mut writer = open_writer(&opts.out_dir)?;
     checkpoint::clear(&opts.out_dir).map_err(|e| io(e, "checkpoint"))?;
     let report = Report::new(circuit.clone(), derived);
     writer.save(&report).map_err(|e| io(e, "report.json"))?;
@@ -282,6 +331,7 @@ fn resume_typed<T: Real>(
             test.len()
         )));
     }
+    fits_memory(&circuit, &train, &test).map_err(|e| here(e.to_string()))?;
     let mut chip =
         Chip::<T>::build(&circuit, train.n_features(), train.n_outputs(), None).map_err(invalid)?;
     if chip.topology.widths != d.widths {
@@ -303,7 +353,7 @@ fn resume_typed<T: Real>(
             state.report.steps.len()
         )));
     }
-    let mut writer = ReportWriter::create(dir).map_err(|e| io(e, &dir.display().to_string()))?;
+    let mut writer = open_writer(dir)?;
     writer
         .continue_csv(state.run.relaxation_csv_bytes)
         .map_err(|e| RunError::Invalid(format!("relaxation.csv: {e}")))?;
@@ -322,6 +372,40 @@ fn resume_typed<T: Real>(
         started,
     };
     session.drive(obs)
+}
+
+/// The first quantity of a step that is not finite (the loss, the energies,
+/// the times and energies of both steps, their ratios, the residual, a
+/// weight read back from the arrays), named for the report.
+fn non_finite<T: Real>(r: &StepRecord, chip: &Chip<T>) -> Option<String> {
+    let scalars = [
+        ("the loss", r.loss),
+        ("the energy at the start of the relaxation", r.energy_start),
+        ("the energy at the end of the relaxation", r.energy_end),
+        ("the relaxation time", r.t_relax_s),
+        ("the residual", r.residual),
+        ("the PC step's time", r.t_pc_s),
+        ("the backprop step's time", r.t_bp_s),
+        ("the PC step's energy", r.e_pc_j),
+        ("the backprop step's energy", r.e_bp_j),
+        ("the speedup", r.speedup),
+        ("the energy ratio", r.energy_ratio),
+    ];
+    if let Some((what, v)) = scalars.iter().find(|(_, v)| !v.is_finite()) {
+        return Some(format!("{what} is {v}"));
+    }
+    chip.cores.iter().enumerate().find_map(|(l, c)| {
+        let w = c.effective_weights();
+        w.iter().position(|v| !v.f64().is_finite()).map(|k| {
+            format!(
+                "weight W{}[{}, {}] is {}",
+                l + 1,
+                k % w.nrows(),
+                k / w.nrows(),
+                w[k]
+            )
+        })
+    })
 }
 
 fn batches_of(circuit: &Circuit) -> Batches {
@@ -399,17 +483,23 @@ impl<T: Real> Session<T> {
                     break 'epochs;
                 }
                 let (x, y) = self.train.batch::<T>(chunk);
-                let record = chip.step % circuit.record.every_steps == 0;
-                let rec = match chip.train_step(&x, &y, epoch, record) {
-                    Ok(rec) => rec,
-                    Err(e) => {
-                        let report = &mut self.report;
-                        report.status = Status::Failed;
-                        report.error = Some(format!("step {}: {e}", chip.step + 1));
-                        self.writer.save(report).map_err(|e| io(e, "report.json"))?;
-                        return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
-                    }
-                };
+                let record = chip.step.is_multiple_of(circuit.record.every_steps);
+                let rec =
+                    match chip.train_step(&x, &y, epoch, record).and_then(|r| {
+                        match non_finite(&r, chip) {
+                            None => Ok(r),
+                            Some(what) => Err(ChipError::NonFinite(what)),
+                        }
+                    }) {
+                        Ok(rec) => rec,
+                        Err(e) => {
+                            let report = &mut self.report;
+                            report.status = Status::Failed;
+                            report.error = Some(format!("step {}: {e}", chip.step + 1));
+                            self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+                            return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
+                        }
+                    };
                 if let Some(trace) = &rec.trace {
                     self.writer
                         .append_trace(rec.step, trace, circuit.dynamics.tau_s)
@@ -418,8 +508,9 @@ impl<T: Real> Session<T> {
                 obs.step(&rec);
                 self.report.steps.push(rec);
                 let step = chip.step;
-                let eval_now =
-                    t.eval_every_steps > 0 && step % t.eval_every_steps == 0 && step < total;
+                let eval_now = t.eval_every_steps > 0
+                    && step.is_multiple_of(t.eval_every_steps)
+                    && step < total;
                 if eval_now {
                     let ev = chip.evaluate(&self.test, eval_batch, "test", epoch);
                     obs.eval(&ev);
@@ -431,7 +522,7 @@ impl<T: Real> Session<T> {
                         .map_err(|e| io(e, "report.json"))?;
                 }
                 let every = self.checkpoint_every;
-                if every > 0 && step % every == 0 && step < total {
+                if every > 0 && step.is_multiple_of(every) && step < total {
                     let (e, b) = if b + 1 == per_epoch {
                         (epoch + 1, 0)
                     } else {
@@ -463,6 +554,15 @@ impl<T: Real> Session<T> {
         } else {
             chip.evaluate(test, eval_batch, "test", epoch)
         };
+        if !ev.loss.is_finite() {
+            report.status = Status::Failed;
+            report.error = Some(format!(
+                "final evaluation ({}): the loss is {}",
+                ev.split, ev.loss
+            ));
+            self.writer.save(report).map_err(|e| io(e, "report.json"))?;
+            return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
+        }
         obs.eval(&ev);
         report.evals.push(ev.clone());
         save_weights(chip, &self.writer.dir().join("weights.safetensors"))
@@ -491,3 +591,7 @@ impl<T: Real> Session<T> {
         Ok(self.report)
     }
 }
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! The circuit's `[data]` section turned into a train/test split.
 
+use crate::circuit::budget::check_value;
 use crate::circuit::{Circuit, Source};
 use crate::data::csv::{load_csv, CsvOptions, CsvTarget};
 use crate::data::{
@@ -44,6 +45,7 @@ pub fn load_split(circuit: &Circuit, base_dir: &Path) -> Result<(Dataset, Datase
             synthetic::gaussian_regression(d.teacher_inputs, d.teacher_samples, seed)
         }
     };
+    check_values(circuit, base_dir, &full)?;
     let full = if d.n_samples > 0 && d.n_samples < full.len() {
         let order = crate::data::epoch_order(full.len(), seed, u64::MAX);
         full.select(&order[..d.n_samples])
@@ -51,4 +53,31 @@ pub fn load_split(circuit: &Circuit, base_dir: &Path) -> Result<(Dataset, Datase
         full
     };
     Ok(full.split(d.test_frac, seed))
+}
+
+/// Refuses a data value outside the range where a run of the circuit's
+/// precision stays finite, naming the file, the sample and the value.
+fn check_values(circuit: &Circuit, base_dir: &Path, data: &Dataset) -> Result<(), DataError> {
+    let p = circuit.precision;
+    let d = &circuit.data;
+    for (what, m) in [("input", &data.x), ("target", &data.y)] {
+        let Some(k) = m.iter().position(|&v| check_value(v, p).is_err()) else {
+            continue;
+        };
+        let why = check_value(m[k], p).err().unwrap_or_default();
+        let path = match d.source {
+            Source::Csv => base_dir.join(&d.csv),
+            Source::Idx => base_dir.join(&d.images),
+            _ => Path::new(&data.name).to_path_buf(),
+        };
+        return Err(DataError::BadHeader {
+            path,
+            what: format!(
+                "data row {} ({what} {} of the sample): {why}",
+                k / m.nrows() + 1,
+                k % m.nrows() + 1
+            ),
+        });
+    }
+    Ok(())
 }

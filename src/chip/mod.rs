@@ -36,6 +36,9 @@ pub enum ChipError {
     /// The relaxation failed (exit code 1).
     #[error(transparent)]
     Relax(#[from] crate::relax::RelaxError),
+    /// A quantity of the step turned NaN or infinite (exit code 1).
+    #[error("{0}; the run stops here (the report keeps the steps before)")]
+    NonFinite(String),
 }
 
 impl ChipError {

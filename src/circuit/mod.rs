@@ -2,6 +2,7 @@
 //! and validation with `file:line:column: key: message` errors. This is the
 //! only place that knows about TOML text positions.
 
+pub mod budget;
 pub mod load;
 pub mod schema;
 pub mod validate;

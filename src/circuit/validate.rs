@@ -56,8 +56,26 @@ pub fn dynamics_of(c: &Circuit) -> Dynamics {
     }
 }
 
+/// The circuit's name is a folder name under runs/, never a path: not
+/// empty, no separator, not `.` or `..`, no control character.
+fn check_name(name: &str) -> Check {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|ch| ch == '/' || ch == '\\' || ch.is_control())
+        || std::path::Path::new(name).is_absolute();
+    ensure(
+        !bad,
+        "name",
+        format!("expected a name (the run folder runs/<name>), not a path: {name:?} is empty, holds a path separator or control character, or is `.` or `..`; use --out to choose another folder"),
+    )
+}
+
 /// Checks every section; the first failure is returned as (key, message).
 pub fn validate(c: &Circuit) -> Check {
+    check_name(&c.name)?;
     let n = &c.network;
     ensure(
         n.depth >= 1,
@@ -249,5 +267,6 @@ pub fn validate(c: &Circuit) -> Check {
         "record.every_steps",
         "expected ≥ 1",
     )?;
-    Ok(())
+    super::budget::check_floats(c)?;
+    super::budget::check_memory(c, super::budget::DataShape::from_keys(c))
 }

@@ -107,6 +107,12 @@ impl Method {
     }
 }
 
+/// Most steps (and stopping-rule checks, and trace samples) one relaxation
+/// may take: t_max_tau / dt_tau, t_max_tau / check_every_tau and
+/// t_max_tau / trace_every_tau must each stay at or below it, so that
+/// every setting finishes.
+pub const MAX_STEPS: f64 = 1e8;
+
 /// How to integrate and when to stop. Times are in units of τ.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -199,6 +205,19 @@ impl RelaxConfig {
         for (key, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{key}: expected a finite value ≥ 0, got {v}"));
+            }
+        }
+        let intervals = [
+            ("dt_tau", self.dt_tau),
+            ("check_every_tau", self.check_every_tau),
+            ("trace_every_tau", self.trace_every_tau),
+        ];
+        for (key, dt) in intervals {
+            let n = self.t_max_tau / dt;
+            if dt > 0.0 && n > MAX_STEPS {
+                return Err(format!(
+                    "{key}: t_max_tau / {key} = {n:.3e} steps, beyond the limit of {MAX_STEPS:.0e} per relaxation; raise {key} or lower t_max_tau"
+                ));
             }
         }
         if self.max_trace_points < 2 {

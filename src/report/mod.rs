@@ -122,15 +122,42 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 pub struct ReportWriter {
     dir: PathBuf,
     csv: Option<BufWriter<File>>,
+    /// `<dir>/.pcchip.lock`, locked for as long as the writer lives (the
+    /// operating system releases it when the process ends, however it ends).
+    _lock: File,
 }
 
+/// The lock file that keeps a second run out of a folder being written.
+pub const LOCK_FILE: &str = ".pcchip.lock";
+
 impl ReportWriter {
-    /// Creates (or reuses) the folder.
+    /// Creates (or reuses) the folder and locks it: one writer per folder.
+    /// Another process holding the lock gives an error of kind
+    /// `WouldBlock` whose message names the folder.
     pub fn create(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "{}: another pcchip run is writing into this folder; wait for it to end or choose another --out",
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
         Ok(ReportWriter {
             dir: dir.to_path_buf(),
             csv: None,
+            _lock: lock,
         })
     }
 

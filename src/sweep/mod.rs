@@ -123,6 +123,7 @@ pub fn sweep(
         .iter()
         .map(|c| src.cell(c))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let file = Mutex::new(SweepFile::new(&base, &src.sets, opts));

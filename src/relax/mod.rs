@@ -117,6 +117,10 @@ pub struct RelaxConfig {
     pub atol: f64,
     /// Maximum simulated time, τ. Default 1000, > 0.
     pub t_max_tau: f64,
+    /// Most steps (accepted + rejected) of an adaptive method (`dopri5`,
+    /// `ros2`, `ros3`) before it stops with `max-steps`, ≥ 1. Fixed-step
+    /// methods ignore it (`t_max_tau / dt_tau` bounds them). Default 100000.
+    pub max_steps: usize,
     /// Interval between checks of the stopping rules, τ. Default 1, > 0.
     pub check_every_tau: f64,
     /// Stop when the worst layer's residual falls below this fraction of its
@@ -151,6 +155,7 @@ impl Default for RelaxConfig {
             rtol: 1e-4,
             atol: 1e-6,
             t_max_tau: 1000.0,
+            max_steps: 100_000,
             check_every_tau: 1.0,
             residual_tol: 1e-3,
             energy_tol: 0.0,
@@ -194,6 +199,9 @@ impl RelaxConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{key}: expected a finite value ≥ 0, got {v}"));
             }
+        }
+        if self.max_steps == 0 {
+            return Err("max_steps: expected ≥ 1 (steps of an adaptive method)".into());
         }
         if self.max_trace_points < 2 {
             return Err("max_trace_points: expected ≥ 2".into());
@@ -328,6 +336,10 @@ pub fn relax<T: Real>(
     while stop.is_none() {
         if t >= cfg.t_max_tau * (1.0 - 1e-12) {
             stop = Some(StopReason::MaxTime);
+            break;
+        }
+        if method.adaptive() && n_steps + n_rejected >= cfg.max_steps {
+            stop = Some(StopReason::MaxSteps);
             break;
         }
         let step = h.min(cfg.t_max_tau - t);

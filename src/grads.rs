@@ -204,14 +204,13 @@ fn chip_for_batch<T: Real>(
         Some(p) => Some(load_weights::<T>(p, circuit.network.depth).map_err(RunError::Invalid)?),
         None => None,
     };
-    let mut chip = Chip::<T>::build(circuit, x.nrows(), y.nrows(), w).map_err(|e| {
-        match (e, &weights) {
+    let mut chip =
+        Chip::<T>::build(circuit, x.nrows(), y.nrows(), w).map_err(|e| match (e, &weights) {
             (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
                 RunError::Invalid(format!("{}: {message}", p.display()))
             }
             (e, _) => chip_error(e),
-        }
-    })?;
+        })?;
     chip.preflight(x, y).map_err(chip_error)?;
     Ok(chip)
 }

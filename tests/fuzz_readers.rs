@@ -75,7 +75,11 @@ fn mutate(input: &[u8], other: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
     let n = rng.random_range(1..=4usize);
     for _ in 0..n {
         let len = v.len();
-        let at = if len == 0 { 0 } else { rng.random_range(0..len) };
+        let at = if len == 0 {
+            0
+        } else {
+            rng.random_range(0..len)
+        };
         match rng.random_range(0..7u32) {
             0 if len > 0 => v[at] ^= 1 << rng.random_range(0..8u32),
             1 if len > 0 => v[at] = BYTES[rng.random_range(0..BYTES.len())],
@@ -131,9 +135,7 @@ fn mutated_seeds_are_read_or_refused() {
             let a = &pool[rng.random_range(0..pool.len())];
             let b = &pool[rng.random_range(0..pool.len())];
             let input = mutate(a, b, &mut rng);
-            let ok = catch_unwind(AssertUnwindSafe(|| {
-                checks::run(target, &input, dir.path())
-            }));
+            let ok = catch_unwind(AssertUnwindSafe(|| checks::run(target, &input, dir.path())));
             if ok.is_err() {
                 let out = crashes.join(target);
                 std::fs::create_dir_all(&out).unwrap();

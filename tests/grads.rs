@@ -146,7 +146,11 @@ fn output_records_the_stop_reason_and_final_gradient() {
     };
     let done = dir.path().join("done.safetensors");
     let g = grads(&jpc_circuit(""), ".".as_ref(), None, Some(&batch), &done).unwrap();
-    assert!(g.stop_line().starts_with("relaxed to equilibrium"), "{}", g.stop_line());
+    assert!(
+        g.stop_line().starts_with("relaxed to equilibrium"),
+        "{}",
+        g.stop_line()
+    );
     assert_eq!(stop_meta(&done), "residual");
     assert_eq!(scalar(&done, "at_equilibrium"), 1.0);
     let tight = scalar(&done, "max_abs_dF_dz");
@@ -158,11 +162,17 @@ fn output_records_the_stop_reason_and_final_gradient() {
     let g = grads(&short, ".".as_ref(), None, Some(&batch), &cut).unwrap();
     assert_eq!(g.stop, StopReason::MaxTime);
     let line = g.stop_line();
-    assert!(line.contains("stopped by t_max") && !line.contains("relaxed to"), "{line}");
+    assert!(
+        line.contains("stopped by t_max") && !line.contains("relaxed to"),
+        "{line}"
+    );
     assert_eq!(stop_meta(&cut), "max-time");
     assert_eq!(scalar(&cut, "at_equilibrium"), 0.0);
     let loose = scalar(&cut, "max_abs_dF_dz");
-    assert!(loose > 100.0 * tight && loose.is_finite(), "{loose} vs {tight}");
+    assert!(
+        loose > 100.0 * tight && loose.is_finite(),
+        "{loose} vs {tight}"
+    );
     assert!(scalar(&cut, "residual") > 1e-6);
 }
 
@@ -180,16 +190,14 @@ fn adaptive_relaxation_stops_at_max_steps_with_a_hint_on_kinks() {
     let out = dir.path().join("g.safetensors");
     let g = grads(&c, ".".as_ref(), None, Some(&batch), &out).unwrap();
     assert_eq!(g.stop, StopReason::MaxSteps);
-    assert!(g.stop_line().contains("relax.max_steps"), "{}", g.stop_line());
+    assert!(
+        g.stop_line().contains("relax.max_steps"),
+        "{}",
+        g.stop_line()
+    );
     let hint = g.kink_hint.expect("relu stopped short of equilibrium");
     assert!(hint.contains("relax.method=euler"), "{hint}");
-    let e = pcchip::circuit::parse(
-        "[relax]\nmax_steps = 0\n",
-        "c.toml",
-        "c",
-        &[],
-    )
-    .unwrap_err();
+    let e = pcchip::circuit::parse("[relax]\nmax_steps = 0\n", "c.toml", "c", &[]).unwrap_err();
     assert!(e.to_string().contains("relax.max_steps"), "{e}");
 }
 
@@ -202,10 +210,19 @@ fn mupc_alpha_follows_the_skips_unless_set() {
         chip.param.multipliers(&chip.topology.widths)[1]
     };
     let (n, l) = (16f64, 3f64);
-    assert!((hidden("") - 1.0 / (n * l).sqrt()).abs() < 1e-15, "skips: α = ½");
-    assert!((hidden("skips = false") - 1.0 / n.sqrt()).abs() < 1e-15, "no skips: α = 0");
+    assert!(
+        (hidden("") - 1.0 / (n * l).sqrt()).abs() < 1e-15,
+        "skips: α = ½"
+    );
+    assert!(
+        (hidden("skips = false") - 1.0 / n.sqrt()).abs() < 1e-15,
+        "no skips: α = 0"
+    );
     let set = "skips = false\n[parameterisation]\nalpha = 0.5";
-    assert!((hidden(set) - 1.0 / (n * l).sqrt()).abs() < 1e-15, "explicit α kept");
+    assert!(
+        (hidden(set) - 1.0 / (n * l).sqrt()).abs() < 1e-15,
+        "explicit α kept"
+    );
 }
 
 /// The explicit methods' stability check looks at the whole batch that is
@@ -233,5 +250,8 @@ fn stability_check_uses_the_relaxed_batch() {
     let out = dir.path().join("g.safetensors");
     let e = grads(&c, ".".as_ref(), None, Some(&batch), &out).unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("relax.dt_tau") && e.to_string().contains("2 samples"), "{e}");
+    assert!(
+        e.to_string().contains("relax.dt_tau") && e.to_string().contains("2 samples"),
+        "{e}"
+    );
 }

@@ -31,7 +31,10 @@ fn write(path: &Path, data: &[u8]) {
 
 /// An error must name its file.
 fn names_file(message: &str, file: &str) {
-    assert!(message.contains(file), "error does not name {file}: {message}");
+    assert!(
+        message.contains(file),
+        "error does not name {file}: {message}"
+    );
 }
 
 /// IDX: the first byte (mod the length) splits the input into an images

@@ -216,7 +216,10 @@ mod tests {
         let by_topo = Parameterisation::default();
         let skip = by_topo.for_topology(true).multipliers(&w);
         let plain = by_topo.for_topology(false).multipliers(&w);
-        assert!((skip[1] - 1.0 / (8.0 * 2.0)).abs() < 1e-15, "α = ½: 1/√(N·L)");
+        assert!(
+            (skip[1] - 1.0 / (8.0 * 2.0)).abs() < 1e-15,
+            "α = ½: 1/√(N·L)"
+        );
         assert_eq!(plain[1], 1.0 / 8.0, "α = 0: 1/√N");
         let set = Parameterisation::mupc(0.5, 1.0).for_topology(false);
         assert_eq!(set.alpha, Some(0.5), "an explicit α is kept");

@@ -1,18 +1,21 @@
 //! `pcchip grads`: the equilibrium PC weight gradients and the backprop
 //! gradients at given weights and batch, written as safetensors
-//! (`pc.W1` …, `bp.W1` …, scalars `energy`, `loss`, and for linear MSE
-//! networks `energy_closed_form`), with their cosines.
+//! (`pc.W1` …, `bp.W1` …, scalars `energy`, `loss`, `max_abs_dF_dz`,
+//! `residual`, `t_relax_tau`, `at_equilibrium`, for linear MSE networks
+//! `energy_closed_form`, and the stop reason as metadata `stop`), with
+//! their cosines. With a batch file the network's input and output widths
+//! are the batch's, and the circuit's data set is not read.
 
 use crate::analog::Converter;
-use crate::chip::Chip;
-use crate::circuit::{Circuit, Precision};
+use crate::chip::{Chip, ChipError};
+use crate::circuit::{Circuit, Order, Precision};
 use crate::controller::read_weight_grads;
 use crate::data::Dataset;
-use crate::net::{backprop, equilibrium_energy, errors, weight_grads};
+use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
-use crate::relax::{relax, System};
-use crate::report::tensors::{read_tensors, write_tensors, Tensor};
-use crate::train::{prepare, RunError, RunOptions};
+use crate::relax::{rate_extremes, relax, StopReason, System};
+use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
+use crate::train::{load_weights, prepare, RunError, RunOptions};
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
@@ -24,9 +27,54 @@ pub struct GradsSummary {
     pub energy: f64,
     pub loss: f64,
     pub energy_closed_form: Option<f64>,
-    /// Relaxation time to equilibrium (τ) and the rule that stopped it.
+    /// Relaxation time (τ) and the rule that stopped it.
     pub t_relax_tau: f64,
-    pub stop: crate::relax::StopReason,
+    pub stop: StopReason,
+    /// Worst layer's residual relative to t = 0, at the last check.
+    pub residual: f64,
+    /// max |∂F/∂z| over hidden units and samples at the stop, F the batch
+    /// mean energy (jpc's normalisation); 0 at an exact equilibrium.
+    pub max_abs_grad_z: f64,
+    /// A hint when the relaxation stopped short of equilibrium on a kinked
+    /// activation (relu, hard-tanh), where the residual cannot reach zero.
+    pub kink_hint: Option<String>,
+}
+
+impl GradsSummary {
+    /// The one-line account of how the relaxation ended: "relaxed to
+    /// equilibrium …" only when the residual rule fired.
+    pub fn stop_line(&self) -> String {
+        let t = self.t_relax_tau;
+        let (r, g) = (self.residual, self.max_abs_grad_z);
+        match self.stop {
+            StopReason::Residual => format!(
+                "relaxed to equilibrium in {t:.1} τ (residual {r:.3e} of its start; max |∂F/∂z| = {g:.3e})"
+            ),
+            StopReason::MaxTime => format!(
+                "not at equilibrium: stopped by t_max ({t:.1} τ) at residual {r:.3e} of its start (max |∂F/∂z| = {g:.3e}); raise relax.t_max_tau"
+            ),
+            StopReason::MaxSteps => format!(
+                "not at equilibrium: stopped by relax.max_steps at {t:.1} τ at residual {r:.3e} of its start (max |∂F/∂z| = {g:.3e}); raise relax.max_steps or loosen rtol/atol"
+            ),
+            other => format!(
+                "stopped by the {} rule in {t:.1} τ at residual {r:.3e} of its start (max |∂F/∂z| = {g:.3e}); not checked to be an equilibrium",
+                other.name()
+            ),
+        }
+    }
+}
+
+/// The hint for a relaxation on a kinked activation that did not stop on
+/// the residual rule (`None` otherwise).
+fn kink_hint(circuit: &Circuit, stop: StopReason) -> Option<String> {
+    let act = circuit.network.activation;
+    let kinked = matches!(act, Activation::Relu | Activation::HardTanh);
+    (kinked && stop != StopReason::Residual).then(|| {
+        let name = if act == Activation::Relu { "relu" } else { "hard-tanh" };
+        format!(
+            "network.activation = \"{name}\" has kinks: the force jumps where a unit crosses one, so the residual cannot reach zero and adaptive steps collapse there. Use a fixed step below the stability limit instead, e.g. --set relax.method=euler --set relax.dt_tau=0.2 (`pcchip check` prints the limit), with a relax.residual_tol the kinks allow (1e-2), or accept the t_max stop"
+        )
+    })
 }
 
 /// Reads a batch file: `x` [B, D] and `y` [B, n_out] (row = sample).
@@ -77,27 +125,23 @@ fn grads_typed<T: Real>(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    let opts = RunOptions {
-        out_dir: PathBuf::new(),
-        base_dir: base_dir.into(),
-        weights,
+    let (mut chip, x, y) = match batch {
+        Some(p) => {
+            let (x, y) = read_batch::<T>(p)?;
+            (chip_for_batch(circuit, weights, &x, &y, p)?, x, y)
+        }
+        None => {
+            let opts = RunOptions {
+                out_dir: PathBuf::new(),
+                base_dir: base_dir.into(),
+                weights,
+            };
+            let (chip, train, _, _): (Chip<T>, _, _, _) = prepare(circuit, &opts)?;
+            let (x, y) = first_batch(&train, circuit);
+            (chip, x, y)
+        }
     };
-    let (chip, train, _, _): (Chip<T>, _, _, _) = prepare(circuit, &opts)?;
-    let (x, y) = match batch {
-        Some(p) => read_batch::<T>(p)?,
-        None => first_batch(&train, circuit),
-    };
-    if x.nrows() != chip.topology.widths[0]
-        || y.nrows() != *chip.topology.widths.last().expect("widths")
-    {
-        return Err(RunError::Invalid(format!(
-            "batch: x has {} features and y {} outputs, the network expects {} and {}",
-            x.nrows(),
-            y.nrows(),
-            chip.topology.widths[0],
-            chip.topology.widths.last().expect("widths")
-        )));
-    }
+    check_stability(&mut chip, &x, &y)?;
     let eq = equilibrium(&chip, &x, &y)?;
     let mut tensors: Vec<(String, Tensor<T>)> = Vec::new();
     for (l, g) in eq.pc.iter().enumerate() {
@@ -106,12 +150,22 @@ fn grads_typed<T: Real>(
     for (l, g) in eq.bp.iter().enumerate() {
         tensors.push((format!("bp.W{}", l + 1), Tensor::Matrix(g)));
     }
-    tensors.push(("energy".into(), Tensor::Scalar(eq.energy)));
-    tensors.push(("loss".into(), Tensor::Scalar(eq.loss)));
+    let at_eq = f64::from(u8::from(eq.stop == StopReason::Residual));
+    for (name, v) in [
+        ("energy", eq.energy),
+        ("loss", eq.loss),
+        ("max_abs_dF_dz", eq.max_abs_grad_z),
+        ("residual", eq.residual),
+        ("t_relax_tau", eq.t_relax_tau),
+        ("at_equilibrium", at_eq),
+    ] {
+        tensors.push((name.into(), Tensor::Scalar(v)));
+    }
     if let Some(f) = eq.energy_closed_form {
         tensors.push(("energy_closed_form".into(), Tensor::Scalar(f)));
     }
-    write_tensors(out, &tensors).map_err(RunError::Failed)?;
+    let meta = [("stop".to_string(), eq.stop.name().to_string())];
+    write_tensors_with_metadata(out, &tensors, &meta).map_err(RunError::Failed)?;
     Ok(GradsSummary {
         cos_global: eq.cos_global(),
         cos_layers: eq.cos_layers(),
@@ -120,7 +174,97 @@ fn grads_typed<T: Real>(
         energy_closed_form: eq.energy_closed_form,
         t_relax_tau: eq.t_relax_tau,
         stop: eq.stop,
+        residual: eq.residual,
+        max_abs_grad_z: eq.max_abs_grad_z,
+        kink_hint: kink_hint(circuit, eq.stop),
     })
+}
+
+/// The chip for a batch file: input and output widths are the batch's
+/// (`x` [B, D], `y` [B, n_out]), so the circuit's `[data]` is not read;
+/// the preflight (time constants, damping, stability) runs on this batch.
+fn chip_for_batch<T: Real>(
+    circuit: &Circuit,
+    weights: Option<PathBuf>,
+    x: &DMatrix<T>,
+    y: &DMatrix<T>,
+    path: &Path,
+) -> Result<Chip<T>, RunError> {
+    if x.ncols() == 0 || x.ncols() != y.ncols() || x.nrows() == 0 || y.nrows() == 0 {
+        return Err(RunError::Invalid(format!(
+            "{}: x is [{}, {}] and y [{}, {}]; expected x [B, D] and y [B, n_out] with the same B ≥ 1 and D, n_out ≥ 1",
+            path.display(),
+            x.ncols(),
+            x.nrows(),
+            y.ncols(),
+            y.nrows()
+        )));
+    }
+    let w = match &weights {
+        Some(p) => Some(
+            load_weights::<T>(p, circuit.network.depth, circuit.precision)
+                .map_err(RunError::Invalid)?,
+        ),
+        None => None,
+    };
+    let mut chip =
+        Chip::<T>::build(circuit, x.nrows(), y.nrows(), w).map_err(|e| match (e, &weights) {
+            (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
+                RunError::Invalid(format!("{}: {message}", p.display()))
+            }
+            (e, _) => chip_error(e),
+        })?;
+    chip.preflight(x, y).map_err(chip_error)?;
+    Ok(chip)
+}
+
+fn chip_error(e: ChipError) -> RunError {
+    match e {
+        ChipError::Relax(r) => RunError::Failed(r.to_string()),
+        other => RunError::Invalid(other.to_string()),
+    }
+}
+
+/// Rejects an explicit fixed step above the stability limit of the whole
+/// batch that is relaxed (the preflight looks at one sample): λ_max of the
+/// batch's rate matrix at its feedforward state, by Lanczos.
+fn check_stability<T: Real>(
+    chip: &mut Chip<T>,
+    x: &DMatrix<T>,
+    y: &DMatrix<T>,
+) -> Result<(), RunError> {
+    let relax = &chip.circuit.relax;
+    let adaptive = matches!(
+        relax.method,
+        crate::relax::Method::Dopri5 | crate::relax::Method::Ros2 | crate::relax::Method::Ros3
+    );
+    let Some(c) = relax.method.stability_limit().filter(|_| !adaptive) else {
+        return Ok(());
+    };
+    if chip.depth() < 2 {
+        return Ok(());
+    }
+    let (dt, method, seed) = (relax.dt_tau, relax.method, chip.circuit.seed);
+    let inertial = chip.circuit.dynamics.order == Order::Inertial;
+    let mass = chip.circuit.dynamics.mass;
+    let tau_rel = chip.tau_rel();
+    let mut field = chip.field(x.clone(), y.clone());
+    let z = field.feedforward();
+    let lambda = rate_extremes(&mut field, &z, &tau_rel, 200, 1e-3, seed).lambda_max;
+    let limit = if inertial {
+        c * (mass / lambda).sqrt()
+    } else {
+        c / lambda
+    };
+    if dt > limit {
+        return Err(RunError::Invalid(format!(
+            "relax.dt_tau: {dt} is above the stability limit ≈ {limit:.4} of \"{}\" for this batch (fastest rate λ_max ≈ {lambda:.3} over its {} samples at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\" or \"ros3\"",
+            method.name(),
+            x.ncols(),
+            0.9 * limit
+        )));
+    }
+    Ok(())
 }
 
 /// The chip relaxed to equilibrium on one batch, with the gradients to compare.
@@ -140,8 +284,13 @@ pub struct Equilibrium<T: Real> {
     pub energy_closed_form: Option<f64>,
     /// Relaxation time (τ), the rule that stopped it, and field evaluations.
     pub t_relax_tau: f64,
-    pub stop: crate::relax::StopReason,
+    pub stop: StopReason,
     pub n_evals: usize,
+    /// Worst layer's residual relative to t = 0, at the last check.
+    pub residual: f64,
+    /// max |∂F/∂z| over hidden units and samples at the stop, F the batch
+    /// mean energy (the per-sample force divided by B, as jpc normalises).
+    pub max_abs_grad_z: f64,
 }
 
 impl<T: Real> Equilibrium<T> {
@@ -187,6 +336,8 @@ pub fn equilibrium<T: Real>(
         relax(&mut sys, z0, &cfg, &mut rng, None).map_err(|e| RunError::Failed(e.to_string()))?;
     let mut scratch = field.hidden_zeros();
     field.force(r.activities(), &mut scratch);
+    let per_sample = scratch.iter().map(|f| f.amax().f64()).fold(0.0, f64::max);
+    let max_abs_grad_z = per_sample / x.ncols().max(1) as f64;
     let adc = Converter::new(&circuit.periphery.adc).map_err(RunError::Invalid)?;
     let (read, _) = read_weight_grads(&field, r.activities(), &adc);
     let mut z = vec![x.clone()];
@@ -203,5 +354,7 @@ pub fn equilibrium<T: Real>(
         t_relax_tau: r.t_tau,
         stop: r.stop,
         n_evals: r.n_evals,
+        residual: r.residual,
+        max_abs_grad_z,
     })
 }

@@ -82,7 +82,8 @@ enum Command {
         /// Raw weights W1 … WL (safetensors); default: the circuit's initialisation.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Batch file with x [B, D] and y [B, n_out]; default: the circuit's first batch.
+        /// Batch file with x [B, D] and y [B, n_out] (the network's input and
+        /// output widths; [data] is then not read); default: the circuit's first batch.
         #[arg(long)]
         batch: Option<PathBuf>,
         /// Output safetensors file.
@@ -426,10 +427,10 @@ fn run(cmd: Command) -> Result<(), RunError> {
         } => {
             let (c, base_dir) = load(&circuit, &set)?;
             let g = pcchip::grads::grads(&c, &base_dir, weights, batch.as_deref(), &out)?;
-            println!(
-                "relaxed to equilibrium in {:.1} τ (stopped by {:?})",
-                g.t_relax_tau, g.stop
-            );
+            println!("{}", g.stop_line());
+            if let Some(hint) = &g.kink_hint {
+                eprintln!("note: {hint}");
+            }
             println!("energy F = {:.9e}, loss ℒ = {:.9e}", g.energy, g.loss);
             if let Some(f) = g.energy_closed_form {
                 println!(
@@ -687,10 +688,10 @@ fn sweep_cmd(a: SweepArgs) -> Result<(), RunError> {
     let capped = f
         .cells
         .iter()
-        .filter(|c| c.stop == Some(pcchip::relax::StopReason::MaxTime))
+        .filter(|c| c.stop.is_some_and(|s| s.capped()))
         .count();
     if capped > 0 {
-        eprintln!("pcchip: warning: {capped} cell(s) stopped at relax.t_max_tau before reaching relax.residual_tol (marked * below); raise relax.t_max_tau");
+        eprintln!("pcchip: warning: {capped} cell(s) stopped at relax.t_max_tau or relax.max_steps before reaching relax.residual_tol (marked * below); raise them");
     }
     let shard = f.shard.map_or(String::new(), |s| format!(" (shard {s})"));
     println!(

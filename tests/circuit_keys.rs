@@ -17,6 +17,7 @@ fn full_circuit() -> Circuit {
     };
     c.timing.digital = Some(DigitalAccelerator::default());
     c.dynamics.damping = Some(1.0);
+    c.parameterisation.alpha = Some(0.5);
     c.data.label_column = Some(0);
     c
 }

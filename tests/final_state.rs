@@ -62,3 +62,33 @@ fn field_holds_the_final_state() {
         );
     }
 }
+
+/// A check interval far below the steps costs one check a step, not
+/// t / interval turns of bookkeeping (which never ended before).
+#[test]
+fn tiny_check_interval_finishes() {
+    let topo = Topology::uniform(4, 8, 2, 4).with_activation(Activation::Tanh);
+    let net = net::<f64>(topo, Parameterisation::default(), 2);
+    let mut r = rng(3);
+    let (x, y) = (
+        normal::<f64>(4, 3, 1.0, &mut r),
+        normal::<f64>(2, 3, 1.0, &mut r),
+    );
+    let cfg = RelaxConfig {
+        method: Method::Ros3,
+        dt_tau: 0.1,
+        rtol: 1e-2,
+        atol: 1e-4,
+        residual_tol: 0.0,
+        check_every_tau: 1e-200,
+        t_max_tau: 1e6,
+        trace_every_tau: 0.0,
+        ..Default::default()
+    };
+    let mut field = Field::of_network(&net, x, y);
+    let z0 = field.feedforward();
+    let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; 3]);
+    let out = relax(&mut sys, z0, &cfg, &mut rng(1), None).unwrap();
+    assert_eq!(out.stop, StopReason::MaxTime);
+    assert!(out.n_steps < 10_000, "{} steps", out.n_steps);
+}

@@ -108,7 +108,7 @@ impl<T: Real> Chip<T> {
         topology
             .validate()
             .map_err(|m| ChipError::invalid("network", m))?;
-        let param = circuit.parameterisation;
+        let param = circuit.parameterisation.for_topology(n.skips);
         let net = match weights {
             Some(w) => Network::from_weights(topology.clone(), param, w)
                 .map_err(|m| ChipError::invalid("weights", m))?,

@@ -110,11 +110,13 @@ pub fn validate(c: &Circuit) -> Check {
     positive("network.output_precision", n.output_precision)?;
     let p = &c.parameterisation;
     positive("parameterisation.gamma0", p.gamma0)?;
-    ensure(
-        p.alpha.is_finite() && p.alpha >= 0.0,
-        "parameterisation.alpha",
-        format!("expected a finite value ≥ 0, got {}", p.alpha),
-    )?;
+    if let Some(alpha) = p.alpha {
+        ensure(
+            alpha.is_finite() && alpha >= 0.0,
+            "parameterisation.alpha",
+            format!("expected a finite value ≥ 0, got {alpha}"),
+        )?;
+    }
 
     c.device.validate().map_err(|m| keyed("device", m))?;
     c.mapping.validate().map_err(|m| keyed("mapping", m))?;

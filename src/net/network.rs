@@ -176,6 +176,7 @@ impl<T: Real> Network<T> {
                 ));
             }
         }
+        let param = param.for_topology(topology.skips);
         let multipliers = param
             .multipliers(&topology.widths)
             .into_iter()

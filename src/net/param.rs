@@ -20,7 +20,9 @@ pub enum Scheme {
     Sp,
     /// μP (depth exponent α = 0): a_1 = 1/√D, a_ℓ = 1/√N, a_L = 1/(γ₀N), W ~ N(0, 1).
     MuP,
-    /// μPC / depth-μP: as μP but hidden a_ℓ = 1/(√N·L^α) (α = ½ with skips).
+    /// μPC / depth-μP: as μP but hidden a_ℓ = 1/(√N·L^α); by default α = ½
+    /// with skips (residual branches scaled by 1/√L) and α = 0 without, as
+    /// jpc's `param_type = "mupc"` (with and without a skip model).
     MuPC,
 }
 
@@ -39,18 +41,20 @@ pub struct Parameterisation {
     /// "sp", "mup" or "mupc". Default "mupc".
     pub scheme: Scheme,
     /// Depth exponent α (used by `MuPC`; μP has α = 0 by definition),
-    /// dimensionless, ≥ 0. Default 0.5.
-    pub alpha: f64,
+    /// dimensionless, ≥ 0. Default: by topology ([`Self::for_topology`]):
+    /// ½ with skips, 0 without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
     /// Feature-learning scale γ₀ (μP and μPC), dimensionless, > 0. Default 1.
     pub gamma0: f64,
 }
 
 impl Default for Parameterisation {
-    /// μPC with α = ½, γ₀ = 1.
+    /// μPC with α by topology, γ₀ = 1.
     fn default() -> Self {
         Parameterisation {
             scheme: Scheme::MuPC,
-            alpha: 0.5,
+            alpha: None,
             gamma0: 1.0,
         }
     }
@@ -69,7 +73,7 @@ impl Parameterisation {
     pub fn mup(gamma0: f64) -> Self {
         Parameterisation {
             scheme: Scheme::MuP,
-            alpha: 0.0,
+            alpha: Some(0.0),
             gamma0,
         }
     }
@@ -78,15 +82,34 @@ impl Parameterisation {
     pub fn mupc(alpha: f64, gamma0: f64) -> Self {
         Parameterisation {
             scheme: Scheme::MuPC,
-            alpha,
+            alpha: Some(alpha),
             gamma0,
         }
     }
 
-    /// The depth exponent in force (0 for SP and μP).
+    /// The α default of a topology: ½ with identity skips (residual
+    /// branches scaled by 1/√L), 0 without (jpc's μPC rule).
+    pub fn default_alpha(skips: bool) -> f64 {
+        if skips {
+            0.5
+        } else {
+            0.0
+        }
+    }
+
+    /// This parameterisation with α fixed for a topology with or without
+    /// skips: an explicit α is kept, an absent one takes
+    /// [`Self::default_alpha`]. Networks and chips resolve α this way.
+    pub fn for_topology(mut self, skips: bool) -> Self {
+        self.alpha.get_or_insert(Self::default_alpha(skips));
+        self
+    }
+
+    /// The depth exponent in force (0 for SP and μP; α for μPC, ½ when
+    /// not yet resolved by [`Self::for_topology`]).
     pub fn depth_exponent(&self) -> f64 {
         match self.scheme {
-            Scheme::MuPC => self.alpha,
+            Scheme::MuPC => self.alpha.unwrap_or(Self::default_alpha(true)),
             _ => 0.0,
         }
     }
@@ -185,6 +208,22 @@ mod tests {
             Parameterisation::sp().lr_factor(OptimiserKind::Adam, &w, 3),
             1.0
         );
+    }
+
+    #[test]
+    fn alpha_follows_the_topology_unless_set() {
+        let w = [16, 64, 64, 64, 1];
+        let by_topo = Parameterisation::default();
+        let skip = by_topo.for_topology(true).multipliers(&w);
+        let plain = by_topo.for_topology(false).multipliers(&w);
+        assert!(
+            (skip[1] - 1.0 / (8.0 * 2.0)).abs() < 1e-15,
+            "α = ½: 1/√(N·L)"
+        );
+        assert_eq!(plain[1], 1.0 / 8.0, "α = 0: 1/√N");
+        let set = Parameterisation::mupc(0.5, 1.0).for_topology(false);
+        assert_eq!(set.alpha, Some(0.5), "an explicit α is kept");
+        assert_eq!(set.multipliers(&w), skip);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use super::PlotError;
 use crate::report::Report;
 use std::path::{Path, PathBuf};
 
-/// Reads `dir/report.json`.
-pub(crate) fn read_report(dir: &Path) -> Result<Report, PlotError> {
+/// Reads `dir/report.json` (the input of `pcchip plot` for a run folder).
+pub fn read_report(dir: &Path) -> Result<Report, PlotError> {
     let file = dir.join("report.json");
     let bytes = read(&file, "pcchip run")?;
     serde_json::from_slice(&bytes).map_err(|source| PlotError::Json { file, source })

@@ -19,6 +19,8 @@ mod style;
 mod sweep;
 mod training;
 
+pub use data::read_report;
+
 pub use error::PlotError;
 
 use plotters::coord::Shift;

@@ -129,6 +129,10 @@ pub struct RelaxConfig {
     pub atol: f64,
     /// Maximum simulated time, τ. Default 1000, > 0.
     pub t_max_tau: f64,
+    /// Most steps (accepted + rejected) of an adaptive method (`dopri5`,
+    /// `ros2`, `ros3`) before it stops with `max-steps`, ≥ 1. Fixed-step
+    /// methods ignore it (`t_max_tau / dt_tau` bounds them). Default 100000.
+    pub max_steps: usize,
     /// Interval between checks of the stopping rules, τ. Default 1, > 0.
     pub check_every_tau: f64,
     /// Stop when the worst layer's residual falls below this fraction of its
@@ -163,6 +167,7 @@ impl Default for RelaxConfig {
             rtol: 1e-4,
             atol: 1e-6,
             t_max_tau: 1000.0,
+            max_steps: 100_000,
             check_every_tau: 1.0,
             residual_tol: 1e-3,
             energy_tol: 0.0,
@@ -207,18 +212,19 @@ impl RelaxConfig {
                 return Err(format!("{key}: expected a finite value ≥ 0, got {v}"));
             }
         }
-        let intervals = [
-            ("dt_tau", self.dt_tau),
-            ("check_every_tau", self.check_every_tau),
-            ("trace_every_tau", self.trace_every_tau),
-        ];
-        for (key, dt) in intervals {
-            let n = self.t_max_tau / dt;
-            if dt > 0.0 && n > MAX_STEPS {
-                return Err(format!(
-                    "{key}: t_max_tau / {key} = {n:.3e} steps, beyond the limit of {MAX_STEPS:.0e} per relaxation; raise {key} or lower t_max_tau"
-                ));
-            }
+        // A fixed-step method takes t_max / dt steps; an adaptive one is
+        // bounded by `max_steps`, and checks and trace samples come at most
+        // once a step.
+        let fixed_step = self.method.stability_limit().is_some() && self.method != Method::Dopri5;
+        let n = self.t_max_tau / self.dt_tau;
+        if fixed_step && n > MAX_STEPS {
+            return Err(format!(
+                "dt_tau: t_max_tau / dt_tau = {n:.3e} steps of \"{}\", beyond the limit of {MAX_STEPS:.0e} per relaxation; raise dt_tau or lower t_max_tau",
+                self.method.name()
+            ));
+        }
+        if self.max_steps == 0 {
+            return Err("max_steps: expected ≥ 1 (steps of an adaptive method)".into());
         }
         if self.max_trace_points < 2 {
             return Err("max_trace_points: expected ≥ 2".into());
@@ -363,6 +369,10 @@ pub fn relax<T: Real>(
             stop = Some(StopReason::MaxTime);
             break;
         }
+        if method.adaptive() && n_steps + n_rejected >= cfg.max_steps {
+            stop = Some(StopReason::MaxSteps);
+            break;
+        }
         let step = h.min(cfg.t_max_tau - t);
         let err = method.attempt(sys, &y, step, cfg.atol, cfg.rtol);
         if method.adaptive() {
@@ -411,8 +421,16 @@ pub fn relax<T: Real>(
         }
         if t >= next_check * (1.0 - 1e-12) || t >= cfg.t_max_tau * (1.0 - 1e-12) {
             stop = monitor.check(t, sys, &y, cfg, reference);
-            while next_check <= t * (1.0 + 1e-12) {
-                next_check += cfg.check_every_tau;
+            // The next multiple of the interval after t, in O(1): a loop of
+            // additions would take t / interval turns (a hang for tiny
+            // intervals with long adaptive steps).
+            let (every, target) = (cfg.check_every_tau, t * (1.0 + 1e-12));
+            if next_check <= target {
+                next_check += (((target - next_check) / every).floor() + 1.0) * every;
+                if next_check <= target {
+                    // Below rounding: check again after the next step.
+                    next_check = target + every;
+                }
             }
         }
     }

@@ -30,7 +30,29 @@ pub enum StopReason {
     Residual,
     EnergyChange,
     UpdateDirection,
+    /// `t_max_tau` reached: not at equilibrium.
     MaxTime,
+    /// An adaptive method took `max_steps` steps (accepted + rejected)
+    /// first: not at equilibrium.
+    MaxSteps,
+}
+
+impl StopReason {
+    /// Whether a cap (`t_max_tau`, `max_steps`) ended it rather than a rule.
+    pub fn capped(self) -> bool {
+        matches!(self, StopReason::MaxTime | StopReason::MaxSteps)
+    }
+
+    /// The name in reports and files (`residual`, …, `max-steps`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Residual => "residual",
+            StopReason::EnergyChange => "energy-change",
+            StopReason::UpdateDirection => "update-direction",
+            StopReason::MaxTime => "max-time",
+            StopReason::MaxSteps => "max-steps",
+        }
+    }
 }
 
 /// Sampled history of one relaxation (all lists have one entry a sample).

@@ -45,6 +45,16 @@ fn bytes_of<T: Real>(t: &Tensor<T>) -> Encoded {
 
 /// Writes named tensors to `path`.
 pub fn write_tensors<T: Real>(path: &Path, tensors: &[(String, Tensor<T>)]) -> Result<(), String> {
+    write_tensors_with_metadata(path, tensors, &[])
+}
+
+/// Writes named tensors to `path` with string metadata (the header's
+/// `__metadata__`; none written when `metadata` is empty).
+pub fn write_tensors_with_metadata<T: Real>(
+    path: &Path,
+    tensors: &[(String, Tensor<T>)],
+    metadata: &[(String, String)],
+) -> Result<(), String> {
     let encoded: Vec<(String, Encoded)> = tensors
         .iter()
         .map(|(n, t)| (n.clone(), bytes_of(t)))
@@ -54,7 +64,8 @@ pub fn write_tensors<T: Real>(path: &Path, tensors: &[(String, Tensor<T>)]) -> R
         .map(|(n, (d, s, b))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let bytes = safetensors::tensor::serialize(views, None).map_err(|e| e.to_string())?;
+    let meta = (!metadata.is_empty()).then(|| metadata.iter().cloned().collect());
+    let bytes = safetensors::tensor::serialize(views, meta).map_err(|e| e.to_string())?;
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -171,9 +171,7 @@ pub fn seed_table(
                 .filter(|c| c.width == w && c.depth == d)
                 .collect();
             let vals: Vec<f64> = cells.iter().filter_map(|c| value(c)).collect();
-            let capped = cells
-                .iter()
-                .any(|c| c.stop == Some(crate::relax::StopReason::MaxTime));
+            let capped = cells.iter().any(|c| c.stop.is_some_and(|s| s.capped()));
             let mark = if capped { "*" } else { "" };
             let text = if vals.is_empty() {
                 "—".to_string()

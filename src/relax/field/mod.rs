@@ -48,6 +48,7 @@ impl<T: Real> FieldSpec<T> {
     pub fn new(topology: &Topology, param: &Parameterisation, leak: T) -> Self {
         FieldSpec {
             multipliers: param
+                .for_topology(topology.skips)
                 .multipliers(&topology.widths)
                 .into_iter()
                 .map(T::of)

@@ -191,6 +191,11 @@ fn adaptive_relaxation_stops_at_max_steps_with_a_hint_on_kinks() {
     let g = grads(&c, ".".as_ref(), None, Some(&batch), &out).unwrap();
     assert_eq!(g.stop, StopReason::MaxSteps);
     assert!(
+        g.residual < 0.99,
+        "the final state's residual, not t = 0's: {}",
+        g.residual
+    );
+    assert!(
         g.stop_line().contains("relax.max_steps"),
         "{}",
         g.stop_line()

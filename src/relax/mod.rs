@@ -370,7 +370,10 @@ pub fn relax<T: Real>(
             break;
         }
         if method.adaptive() && n_steps + n_rejected >= cfg.max_steps {
-            stop = Some(StopReason::MaxSteps);
+            // A last check, so the residual reported is the final state's.
+            stop = monitor
+                .check(t, sys, &y, cfg, reference)
+                .or(Some(StopReason::MaxSteps));
             break;
         }
         let step = h.min(cfg.t_max_tau - t);

@@ -193,13 +193,28 @@ fn settings_that_can_never_finish_are_refused() {
             &[key, "steps", "limit"],
         );
     }
-    // 1e-6 τ over t_max 1000 τ is 1e9 steps: still beyond the limit, in range of f32.
+    // 1e-7 τ over t_max 1000 τ is 1e10 Euler steps: beyond the limit, in range of f32.
     both_refuse(
-        "dt-1e-6",
-        &["relax.dt_tau=1e-6", "relax.t_max_tau=1000"],
+        "dt-1e-7",
+        &["relax.dt_tau=1e-7", "relax.t_max_tau=1000"],
         &[],
-        &["relax.dt_tau", "1e8"],
+        &["relax.dt_tau", "1e9"],
     );
+    // For an adaptive method dt_tau is only the first step: accepted.
+    let dir = folder("adaptive");
+    std::fs::write(dir.join("c.toml"), SMALL).unwrap();
+    let ok = pcchip(
+        &[
+            "check",
+            dir.join("c.toml").to_str().unwrap(),
+            "--set",
+            "relax.method=\"dopri5\"",
+            "--set",
+            "relax.dt_tau=1e-12",
+        ],
+        &[],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
 }
 
 #[test]

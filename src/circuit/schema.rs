@@ -28,7 +28,10 @@ pub struct Circuit {
     /// Name used in reports and as the default output folder `runs/<name>`.
     /// Default: the file's stem.
     pub name: String,
-    /// Seed of every random stream (initialisation, programming, data). Default 0.
+    /// Seed of every random stream (initialisation, programming, data),
+    /// 0 … 2⁶⁴−1. Default 0. Seeds above 2⁶³−1 (beyond a TOML integer)
+    /// are written as strings: `seed = "18446744073709551615"`.
+    #[serde(with = "seed_serde")]
     pub seed: u64,
     /// "f32" or "f64". Default "f32".
     pub precision: Precision,
@@ -354,6 +357,45 @@ impl Default for RecordSpec {
         RecordSpec {
             every_steps: 10,
             trace_alignment: true,
+        }
+    }
+}
+
+/// The seed as a TOML/JSON integer when it fits an i64, else as a decimal
+/// string; either form is read back.
+mod seed_serde {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(i) => s.serialize_i64(i),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Unsigned(u64),
+        Text(String),
+        Float(f64),
+        Other(serde::de::IgnoredAny),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let range = "expected an integer from 0 to 18446744073709551615 (2⁶⁴−1)";
+        match Raw::deserialize(d)? {
+            Raw::Int(i) => {
+                u64::try_from(i).map_err(|_| D::Error::custom(format!("{range}, got {i}")))
+            }
+            Raw::Unsigned(u) => Ok(u),
+            Raw::Text(t) => t
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| D::Error::custom(format!("{range}, got `{t}`"))),
+            Raw::Float(f) => Err(D::Error::custom(format!("{range}, got {f}"))),
+            Raw::Other(_) => Err(D::Error::custom(range)),
         }
     }
 }

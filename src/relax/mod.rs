@@ -108,10 +108,11 @@ impl Method {
 }
 
 /// Most steps (and stopping-rule checks, and trace samples) one relaxation
-/// may take: t_max_tau / dt_tau, t_max_tau / check_every_tau and
+/// may take: t_max_tau / dt_tau (fixed-step methods; an adaptive method's
+/// `dt_tau` is only its first step), t_max_tau / check_every_tau and
 /// t_max_tau / trace_every_tau must each stay at or below it, so that
 /// every setting finishes.
-pub const MAX_STEPS: f64 = 1e8;
+pub const MAX_STEPS: f64 = 1e9;
 
 /// How to integrate and when to stop. Times are in units of τ.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,16 +213,23 @@ impl RelaxConfig {
                 return Err(format!("{key}: expected a finite value ≥ 0, got {v}"));
             }
         }
-        // A fixed-step method takes t_max / dt steps; an adaptive one is
-        // bounded by `max_steps`, and checks and trace samples come at most
-        // once a step.
-        let fixed_step = self.method.stability_limit().is_some() && self.method != Method::Dopri5;
-        let n = self.t_max_tau / self.dt_tau;
-        if fixed_step && n > MAX_STEPS {
-            return Err(format!(
-                "dt_tau: t_max_tau / dt_tau = {n:.3e} steps of \"{}\", beyond the limit of {MAX_STEPS:.0e} per relaxation; raise dt_tau or lower t_max_tau",
-                self.method.name()
-            ));
+        let intervals = [
+            ("dt_tau", self.dt_tau),
+            ("check_every_tau", self.check_every_tau),
+            ("trace_every_tau", self.trace_every_tau),
+        ];
+        let fixed_step = matches!(
+            self.method,
+            Method::Euler | Method::Heun | Method::Rk4 | Method::SymplecticEuler
+        );
+        for (key, dt) in intervals {
+            let n = self.t_max_tau / dt;
+            let counts = key != "dt_tau" || fixed_step;
+            if counts && dt > 0.0 && n > MAX_STEPS {
+                return Err(format!(
+                    "{key}: t_max_tau / {key} = {n:.3e} steps, beyond the limit of {MAX_STEPS:.0e} per relaxation; raise {key} or lower t_max_tau"
+                ));
+            }
         }
         if self.max_steps == 0 {
             return Err("max_steps: expected ≥ 1 (steps of an adaptive method)".into());

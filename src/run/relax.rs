@@ -135,12 +135,10 @@ pub fn settle<T: Real>(
     let (mut x, mut y) = (x.clone(), y.clone());
     chip.clamp(&mut x, &mut y);
     chip.resolve_tau_rel(&x, &y);
-    let reference = chip
-        .circuit
-        .record
-        .trace_alignment
-        .then(|| backprop(&chip.network(), &x, &y).grads);
     let cfg = chip.circuit.relax.clone();
+    // The backprop reference serves only the traced cosine.
+    let reference = (chip.circuit.record.trace_alignment && cfg.trace_every_tau > 0.0)
+        .then(|| backprop(&chip.network(), &x, &y).grads);
     let (dynamics, tau_rel) = (chip.dynamics(), chip.tau_rel());
     let mut rng = chip.rng_noise.clone();
     let mut field = chip.field(x.clone(), y.clone());

@@ -6,6 +6,7 @@
 //! (one thread and all threads) are reported. Each depth's run leaves its
 //! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
 
+use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, Order, Precision};
 use crate::relax::Method;
 use crate::report::{median, Report};
@@ -161,10 +162,8 @@ fn order_name(o: Order) -> &'static str {
 /// Sets an explicit step to 80% of the stability limit estimated at the
 /// feedforward state, when the circuit's step is above it.
 fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
-    let Some(limit_c) = c.relax.method.stability_limit() else {
-        return Ok(());
-    };
-    if matches!(c.relax.method, Method::Dopri5 | Method::Ros2 | Method::Ros3) {
+    let d = &c.dynamics;
+    if explicit_step_limit(c.relax.method, d.order, d.mass, 1.0).is_none() {
         return Ok(());
     }
     let mut probe = c.clone();
@@ -184,11 +183,10 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         Precision::F64 => prepare::<f64>(&probe, &opts)?.3,
     };
     if let Some(s) = derived.spectrum {
-        let limit = match c.dynamics.order {
-            Order::FirstOrder => limit_c / s.lambda_max,
-            Order::Inertial => limit_c * (c.dynamics.mass / s.lambda_max).sqrt(),
-        };
-        c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
+        let d = &c.dynamics;
+        if let Some(limit) = explicit_step_limit(c.relax.method, d.order, d.mass, s.lambda_max) {
+            c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
+        }
     }
     Ok(())
 }

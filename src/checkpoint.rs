@@ -20,7 +20,7 @@
 //! complete `checkpoint/` or, between the two renames, a complete
 //! `checkpoint.old/`, which [`locate`] then uses.
 
-use crate::chip::Chip;
+use crate::chip::{Chip, ChipState};
 use crate::net::OptimiserKind;
 use crate::real::Real;
 use crate::report::tensors::{read_tensors, write_tensors, Tensor};
@@ -151,8 +151,9 @@ pub fn save<T: Real>(
     let ctx = |e: std::io::Error| format!("{}: {e}", out_dir.join(DIR).display());
     let mut layers = Vec::new();
     let mut tensors: Vec<(String, DMatrix<f64>)> = Vec::new();
-    for (i, core) in chip.cores.iter().enumerate() {
-        let s = core.state();
+    let chip_state = chip.state();
+    let (m, v) = &chip_state.moments;
+    for (i, s) in chip_state.cores.iter().cloned().enumerate() {
         let l = i + 1;
         let shape = s.g_pos_us.shape();
         layers.push(LayerState {
@@ -166,20 +167,20 @@ pub fn save<T: Real>(
         tensors.push((format!("L{l}.stuck_neg"), codes(shape, &s.stuck_neg)));
         tensors.push((format!("L{l}.g_pos_us"), s.g_pos_us));
         tensors.push((format!("L{l}.g_neg_us"), s.g_neg_us));
-        tensors.push((format!("L{l}.m"), to_f64(&chip.optimiser.m[i])));
-        if let Some(v) = chip.optimiser.v.get(i) {
+        tensors.push((format!("L{l}.m"), to_f64(&m[i])));
+        if let Some(v) = v.get(i) {
             tensors.push((format!("L{l}.v"), to_f64(v)));
         }
     }
     let state = State {
         format: FORMAT,
         pcchip_version: env!("CARGO_PKG_VERSION").into(),
-        step: chip.step,
+        step: chip_state.step,
         run,
-        rng_write: RngState::of(&chip.rng_write),
-        rng_noise: RngState::of(&chip.rng_noise),
-        optimiser_t: chip.optimiser.t,
-        damping: chip.damping,
+        rng_write: RngState::of(&chip_state.rng_write),
+        rng_noise: RngState::of(&chip_state.rng_noise),
+        optimiser_t: chip_state.optimiser_t,
+        damping: chip_state.damping,
         layers,
         report: report.clone(),
     };
@@ -266,11 +267,11 @@ pub fn read_state(dir: &Path) -> Result<State, String> {
 pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result<(), String> {
     let path = dir.join(TENSORS);
     let here = |m: String| format!("{}: {m}", path.display());
-    if state.layers.len() != chip.cores.len() {
+    if state.layers.len() != chip.cores().len() {
         return Err(here(format!(
             "{} layers; the circuit builds {}",
             state.layers.len(),
-            chip.cores.len()
+            chip.cores().len()
         )));
     }
     let mut all = read_tensors::<f64>(&path)?;
@@ -291,10 +292,10 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
         }
         Ok(m)
     };
-    let adam = chip.optimiser.kind == OptimiserKind::Adam;
+    let adam = chip.optimiser().kind == OptimiserKind::Adam;
     let mut cores = Vec::new();
     let (mut m, mut v) = (Vec::new(), Vec::new());
-    for (i, (layer, core)) in state.layers.iter().zip(&chip.cores).enumerate() {
+    for (i, (layer, core)) in state.layers.iter().zip(chip.cores()).enumerate() {
         let l = i + 1;
         let shape = core.effective_weights().shape();
         if layer.shape != shape {
@@ -330,22 +331,21 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
     if let Some((name, _)) = all.first() {
         return Err(here(format!(
             "unexpected tensor `{name}` (optimiser {:?})",
-            chip.optimiser.kind
+            chip.optimiser().kind
         )));
     }
     let rng_write = state.rng_write.rng().map_err(&here)?;
     let rng_noise = state.rng_noise.rng().map_err(&here)?;
-    for (i, (core, s)) in chip.cores.iter_mut().zip(cores).enumerate() {
-        core.set_state(s)
-            .map_err(|e| here(format!("layer {}: {e}", i + 1)))?;
-    }
-    chip.optimiser.m = m;
-    chip.optimiser.v = v;
-    chip.optimiser.t = state.optimiser_t;
-    chip.rng_write = rng_write;
-    chip.rng_noise = rng_noise;
-    chip.step = state.step;
-    chip.damping = state.damping;
+    chip.restore(ChipState {
+        cores,
+        moments: (m, v),
+        optimiser_t: state.optimiser_t,
+        rng_write,
+        rng_noise,
+        step: state.step,
+        damping: state.damping,
+    })
+    .map_err(here)?;
     Ok(())
 }
 

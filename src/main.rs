@@ -578,11 +578,17 @@ fn run(cmd: Command) -> Result<(), RunError> {
                     1.0 / s.lambda_min,
                     c.dynamics.tau_s / s.lambda_min
                 );
-                if let Some(lim) = c.relax.method.stability_limit() {
+                let d = &c.dynamics;
+                let limit = pcchip::chip::explicit_step_limit(
+                    c.relax.method,
+                    d.order,
+                    d.mass,
+                    s.lambda_max,
+                );
+                if let Some(lim) = limit {
                     println!(
-                        "# explicit stability limit of \"{}\": dt_tau < {:.4}",
+                        "# explicit stability limit of \"{}\": dt_tau < {lim:.4}",
                         c.relax.method.name(),
-                        lim / s.lambda_max
                     );
                 }
             }

@@ -170,7 +170,7 @@ fn every_part_of_the_state_matters() {
         spoil(&mut chip);
         let rec = chip.train_step(&x, &y, 0, false).unwrap();
         let w: Vec<f64> = chip
-            .cores
+            .cores()
             .iter()
             .flat_map(|c| c.effective_weights().iter().copied().collect::<Vec<_>>())
             .collect();
@@ -181,15 +181,25 @@ fn every_part_of_the_state_matters() {
     assert_eq!((exact.0, exact.1), (want.t_relax_tau, want.energy_end));
     let spoilt: [(&str, &Spoil<'_>); 4] = [
         ("rng_noise", &|ch| {
-            ch.rng_noise = pcchip::chip::stream(c.seed, 2)
+            let mut s = ch.state();
+            s.rng_noise = pcchip::chip::stream(c.seed, 2);
+            ch.restore(s).unwrap();
         }),
         ("rng_write", &|ch| {
-            ch.rng_write = pcchip::chip::stream(c.seed, 1)
+            let mut s = ch.state();
+            s.rng_write = pcchip::chip::stream(c.seed, 1);
+            ch.restore(s).unwrap();
         }),
         ("Adam moments", &|ch| {
-            ch.optimiser.m.iter_mut().for_each(|m| m.fill(0.0));
+            let mut s = ch.state();
+            s.moments.0.iter_mut().for_each(|m| m.fill(0.0));
+            ch.restore(s).unwrap();
         }),
-        ("Adam step count", &|ch| ch.optimiser.t = 0),
+        ("Adam step count", &|ch| {
+            let mut s = ch.state();
+            s.optimiser_t = 0;
+            ch.restore(s).unwrap();
+        }),
     ];
     for (what, spoil) in spoilt {
         assert_ne!(next(spoil), exact, "resetting {what} changes nothing");

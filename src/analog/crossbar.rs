@@ -27,7 +27,7 @@ use super::converter::Converter;
 use super::device::DeviceConfig;
 use super::mapping::{Mapping, MappingConfig};
 use super::tile::TileConfig;
-use crate::operator::WeightOperator;
+use crate::operator::{ReadCounter, WeightOperator};
 use crate::real::{gemm, Real};
 use nalgebra::DMatrix;
 use rand::{Rng, RngExt};
@@ -99,6 +99,8 @@ pub struct Crossbar<T: Real> {
     pub(super) drift: f64,
     pub(super) n_saturated_program: usize,
     pub(super) n_saturated_update: usize,
+    /// Batched products read from the array so far.
+    pub(super) reads: ReadCounter,
 }
 
 /// Everything programming and updates change in a crossbar, for checkpoints
@@ -233,6 +235,7 @@ impl<T: Real> Crossbar<T> {
             drift: 1.0,
             n_saturated_program,
             n_saturated_update: 0,
+            reads: ReadCounter::default(),
         };
         xb.refresh();
         Ok(xb)
@@ -520,13 +523,18 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
         self.w_eff.ncols()
     }
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
         gemm(T::one(), &self.w_eff, false, v, T::zero(), out);
     }
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
         gemm(T::one(), &self.w_eff, true, u, T::zero(), out);
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()
+    }
+    fn reads(&self) -> Option<u64> {
+        Some(self.reads.get())
     }
     fn matrix(&self) -> Option<&DMatrix<T>> {
         Some(&self.w_eff)

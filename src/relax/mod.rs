@@ -26,7 +26,7 @@ mod split;
 pub mod state;
 pub mod system;
 
-pub use field::{Field, FieldSpec};
+pub use field::{Field, FieldSpec, LayerSignals, Signals};
 pub use mixed::SolvePrecision;
 pub use monitor::{StopReason, Trace};
 pub use precond::Precond;

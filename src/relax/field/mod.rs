@@ -18,9 +18,9 @@
 //! Indexing: hidden state `z[k]` is z_{k+1} (k = 0..L−2); per-layer buffers
 //! are indexed ℓ − 1 (ℓ = 1..L).
 
-use crate::net::{Activation, Loss, Network, Parameterisation, Topology};
+use crate::net::{layer_weight_grad, Activation, Loss, Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
-use crate::real::{elementwise, gemm_abt, Real};
+use crate::real::{elementwise, Real};
 use nalgebra::{DMatrix, DMatrixView};
 use rayon::prelude::*;
 
@@ -224,9 +224,24 @@ impl<'a, T: Real> Field<'a, T> {
 
     /// Feedforward hidden activities z_ℓ = μ_ℓ, through the cores.
     pub fn feedforward(&self) -> Vec<DMatrix<T>> {
+        self.feedforward_through(self.depth() - 1)
+    }
+
+    /// The feedforward pass through every layer: the hidden activities
+    /// z_ℓ = μ_ℓ and the output's prediction μ_L (before any softmax),
+    /// L products in all (not counted in [`Field::n_products`], which counts
+    /// the relaxation's).
+    pub fn feedforward_with_output(&self) -> (Vec<DMatrix<T>>, DMatrix<T>) {
+        let mut z = self.feedforward_through(self.depth());
+        let out = z.pop().expect("the output layer");
+        (z, out)
+    }
+
+    /// μ_1 … μ_k through the first k cores, each fed the one before.
+    fn feedforward_through(&self, k: usize) -> Vec<DMatrix<T>> {
         let act = self.spec.activation;
-        let mut z: Vec<DMatrix<T>> = Vec::with_capacity(self.depth() - 1);
-        for l in 1..self.depth() {
+        let mut z: Vec<DMatrix<T>> = Vec::with_capacity(k);
+        for l in 1..=k {
             let inp = input(&self.x, &z, l);
             let pre = if l == 1 {
                 inp.clone()
@@ -357,9 +372,7 @@ impl<'a, T: Real> Field<'a, T> {
     /// The local weight gradients ∂F/∂W_ℓ = −a_ℓ Λ_ℓ mean_b ε_ℓ φ(z_{ℓ−1})ᵀ at
     /// the last evaluated state `z` (index ℓ − 1).
     pub fn weight_grads(&self, z: &[DMatrix<T>]) -> Vec<DMatrix<T>> {
-        let depth = self.depth();
-        let inv_batch = T::of(1.0 / self.batch() as f64);
-        (1..=depth)
+        (1..=self.depth())
             .into_par_iter()
             .map(|l| {
                 let drive = if l == 1 || self.spec.activation.is_linear() {
@@ -367,11 +380,8 @@ impl<'a, T: Real> Field<'a, T> {
                 } else {
                     &self.pre[l - 1]
                 };
-                let core = &self.cores[l - 1];
-                let mut g = DMatrix::zeros(core.n_out(), core.n_in());
-                let c = -self.spec.multipliers[l - 1] * self.spec.precision(l) * inv_batch;
-                gemm_abt(c, &self.eps[l - 1], drive, T::zero(), &mut g);
-                g
+                let (a, lam) = (self.spec.multipliers[l - 1], self.spec.precision(l));
+                layer_weight_grad(a, lam, &self.eps[l - 1], drive)
             })
             .collect()
     }
@@ -525,21 +535,44 @@ fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>) {
     }
 }
 
+/// What the controller reads of one layer ℓ after a force evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSignals<T: Real> {
+    /// ε_ℓ (for the output, y − μ_L or y − softmax(μ_L)), n_out × B.
+    pub error: DMatrix<T>,
+    /// The layer's input φ(z_{ℓ−1}) (x for ℓ = 1), n_in × B.
+    pub input: DMatrix<T>,
+    /// The branch multiplier a_ℓ and the precision Λ_ℓ of the layer's error.
+    pub multiplier: T,
+    pub precision: T,
+}
+
+/// What the field writes for the controller: every layer's signals, ℓ = 1..L
+/// (index ℓ − 1), at the last evaluated state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signals<T: Real> {
+    pub layers: Vec<LayerSignals<T>>,
+}
+
 impl<T: Real> Field<'_, T> {
-    /// What the controller reads after a force evaluation at `z`: for each
-    /// layer ℓ = 1..L (index ℓ − 1), the error ε_ℓ (for the output, y − μ_L or
-    /// y − softmax(μ_L)) and the layer's input φ(z_{ℓ−1}) (x for ℓ = 1).
-    pub fn signals(&self, z: &[DMatrix<T>]) -> Vec<(DMatrix<T>, DMatrix<T>)> {
-        (1..=self.depth())
+    /// The signals of the last force evaluation, which was at `z`.
+    pub fn signals(&self, z: &[DMatrix<T>]) -> Signals<T> {
+        let layers = (1..=self.depth())
             .map(|l| {
                 let drive = if l == 1 || self.spec.activation.is_linear() {
                     input(&self.x, z, l)
                 } else {
                     &self.pre[l - 1]
                 };
-                (self.eps[l - 1].clone(), drive.clone())
+                LayerSignals {
+                    error: self.eps[l - 1].clone(),
+                    input: drive.clone(),
+                    multiplier: self.spec.multipliers[l - 1],
+                    precision: self.spec.precision(l),
+                }
             })
-            .collect()
+            .collect();
+        Signals { layers }
     }
 
     /// Λ_ℓ (λ for the output layer, 1 otherwise).

@@ -20,6 +20,7 @@ pub mod circuit;
 pub mod controller;
 pub mod data;
 pub mod grads;
+pub mod layer;
 pub mod net;
 pub mod operator;
 pub mod plot;

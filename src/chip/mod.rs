@@ -24,6 +24,7 @@ pub use step::{accuracy, EvalRecord, StepRecord};
 use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};
 use crate::circuit::{Circuit, Order};
 use crate::controller::{Controller, Optimiser};
+use crate::layer::{Dense, Layer};
 use crate::net::{Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
 use crate::real::Real;
@@ -229,7 +230,7 @@ impl<T: Real> Chip<T> {
 
     /// The controller's reading of relaxed signals through the ADCs.
     pub fn read(&self, signals: &crate::relax::Signals<T>) -> crate::controller::Reading<T> {
-        self.controller.read(signals)
+        self.controller.read(signals, &self.layers())
     }
 
     /// A copy of the node-noise stream as the next relaxation draws from it.
@@ -283,16 +284,26 @@ impl<T: Real> Chip<T> {
         Network::from_weights(self.topology.clone(), self.param, w).expect("shapes of the chip")
     }
 
+    /// The network's layers over the crossbars (dense, with the
+    /// parameterisation's multipliers and the topology's skips).
+    pub fn layers(&self) -> Vec<Box<dyn Layer<T> + '_>> {
+        let a = self.param.multipliers(&self.topology.widths);
+        self.cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let skip = self.topology.has_skip(i + 1);
+                Box::new(Dense::new(c as &dyn WeightOperator<T>, T::of(a[i]), skip))
+                    as Box<dyn Layer<T> + '_>
+            })
+            .collect()
+    }
+
     /// The relaxation's vector field over the crossbars for a clamped batch.
     pub fn field(&self, x: DMatrix<T>, y: DMatrix<T>) -> Field<'_, T> {
-        let cores = self
-            .cores
-            .iter()
-            .map(|c| c as &dyn WeightOperator<T>)
-            .collect();
         let leak = T::of(self.config.leak());
-        let net_spec = FieldSpec::new(&self.topology, &self.param, leak);
-        Field::new(cores, net_spec, x, y)
+        let spec = FieldSpec::new(&self.topology, &self.param, leak);
+        Field::with_layers(self.layers(), spec, x, y)
     }
 
     /// The relaxation dynamics in force.

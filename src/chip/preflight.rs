@@ -117,8 +117,11 @@ impl<T: Real> Chip<T> {
         if d.tau_rule != TauRule::Auto || self.tau_rel_auto.is_some() || self.depth() < 2 {
             return;
         }
-        let mut field = self.field(x.clone(), y.clone());
-        let z = field.feedforward();
-        self.tau_rel_auto = Some(jacobi_tau_rel(&mut field, &z));
+        let tau_rel = {
+            let mut field = self.field(x.clone(), y.clone());
+            let z = field.feedforward();
+            jacobi_tau_rel(&mut field, &z)
+        };
+        self.tau_rel_auto = Some(tau_rel);
     }
 }

@@ -130,7 +130,7 @@ impl<T: Real> Chip<T> {
         let loss = loss_of_output(self.topology.loss, &out, &y);
         let acc = (*self.topology.widths.last().expect("widths") > 1).then(|| accuracy(&out, &y));
         // 3. Read the errors and inputs through the ADCs into gradients.
-        let reading = self.controller.read(&settled.signals);
+        let reading = self.read(&settled.signals);
         n_conv += reading.n_saturated;
         let grads = reading.grads;
         // 4. Update and program the arrays.

@@ -1,8 +1,8 @@
 //! The digital controller (MODEL.md §4): reads the errors and layer inputs
 //! through the ADCs after the relaxation ([`Signals`], written by the
-//! field), forms every layer's local weight gradient with the one formula
-//! of ∂F/∂W_ℓ ([`crate::net::layer_weight_grad`]: −a_ℓ Λ_ℓ mean_b ε_ℓ
-//! φ(z_{ℓ−1})ᵀ), applies the optimiser with the parameterisation's
+//! field), forms every layer's local weight gradient from them
+//! ([`Layer::weight_grad`]; for dense layers the one formula of ∂F/∂W_ℓ,
+//! [`crate::net::layer_weight_grad`]: −a_ℓ Λ_ℓ mean_b ε_ℓ φ(z_{ℓ−1})ᵀ), applies the optimiser with the parameterisation's
 //! per-layer rates, and programs the conductance changes into the arrays
 //! (ideal writes or quantised pulses), all layers in parallel.
 
@@ -12,7 +12,7 @@ pub use optimiser::Optimiser;
 
 use crate::analog::{Converter, Crossbar, PulseSpec};
 use crate::circuit::Programming;
-use crate::net::layer_weight_grad;
+use crate::layer::Layer;
 use crate::real::Real;
 use crate::relax::Signals;
 use nalgebra::DMatrix;
@@ -27,18 +27,21 @@ pub struct Reading<T: Real> {
     pub n_saturated: usize,
 }
 
-/// Local weight gradients from `signals` read through the ADC `adc`.
-pub fn read_weight_grads<T: Real>(signals: &Signals<T>, adc: &Converter) -> Reading<T> {
+/// Local weight gradients of `layers` from their `signals` read through
+/// the ADC `adc`.
+pub fn read_weight_grads<T: Real>(
+    signals: &Signals<T>,
+    layers: &[Box<dyn Layer<T> + '_>],
+    adc: &Converter,
+) -> Reading<T> {
     let out: Vec<(DMatrix<T>, usize)> = signals
         .layers
         .par_iter()
-        .map(|s| {
+        .zip(layers.par_iter())
+        .map(|(s, layer)| {
             let (mut eps, mut input) = (s.error.clone(), s.input.clone());
             let n_sat = adc.quantize_matrix(&mut eps) + adc.quantize_matrix(&mut input);
-            (
-                layer_weight_grad(s.multiplier, s.precision, &eps, &input),
-                n_sat,
-            )
+            (layer.weight_grad(&eps, &input, s.precision), n_sat)
         })
         .collect();
     let n_saturated = out.iter().map(|(_, s)| s).sum();
@@ -89,9 +92,9 @@ impl<T: Real> Controller<T> {
         &mut self.optimiser
     }
 
-    /// Reads the relaxed signals through the ADCs into weight gradients.
-    pub fn read(&self, signals: &Signals<T>) -> Reading<T> {
-        read_weight_grads(signals, &self.adc)
+    /// Reads the relaxed signals of `layers` through the ADCs into weight gradients.
+    pub fn read(&self, signals: &Signals<T>, layers: &[Box<dyn Layer<T> + '_>]) -> Reading<T> {
+        read_weight_grads(signals, layers, &self.adc)
     }
 
     /// The optimiser's weight changes ΔW_ℓ for the gradients read.

@@ -5,7 +5,7 @@
 //! A checkpoint is a folder of two files:
 //! - `state.json`: the step, the position in the epoch's batch order, both
 //!   random streams (seed, stream, word position), the optimiser's step
-//!   count, the damping in force, each array's scale, drift factor and
+//!   count, the damping in force, each array's scale, drift clock and
 //!   counters, the run's settings (data folder, checkpoint interval, wall
 //!   time so far, length of relaxation.csv) and the report so far, which
 //!   holds the circuit;
@@ -88,7 +88,11 @@ pub struct LayerState {
     /// (n_out, n_in).
     pub shape: (usize, usize),
     pub scale_us_per_unit: f64,
-    pub drift: f64,
+    /// The array's age on the chip's clock (s); with drift on, each pair's
+    /// write time and applied factor are the tensors `L{l}.drift_written_s`
+    /// and `L{l}.drift_applied`.
+    #[serde(default)]
+    pub drift_now_s: f64,
     pub n_saturated_program: usize,
     pub n_saturated_update: usize,
 }
@@ -123,6 +127,9 @@ pub struct State {
     pub optimiser_t: u64,
     /// Damping in force (inertial dynamics, resolved when automatic).
     pub damping: Option<f64>,
+    /// The chip's simulated clock, s (drift ages the arrays on it).
+    #[serde(default)]
+    pub clock_s: f64,
     pub layers: Vec<LayerState>,
     /// The report up to this step (holds the circuit).
     pub report: Report,
@@ -159,10 +166,15 @@ pub fn save<T: Real>(
         layers.push(LayerState {
             shape,
             scale_us_per_unit: s.scale_us_per_unit,
-            drift: s.drift,
+            drift_now_s: s.drift.now_s,
             n_saturated_program: s.n_saturated_program,
             n_saturated_update: s.n_saturated_update,
         });
+        if !s.drift.written_s.is_empty() {
+            let mat = |v: &[f64]| DMatrix::from_column_slice(shape.0, shape.1, v);
+            tensors.push((format!("L{l}.drift_written_s"), mat(&s.drift.written_s)));
+            tensors.push((format!("L{l}.drift_applied"), mat(&s.drift.applied)));
+        }
         tensors.push((format!("L{l}.stuck_pos"), codes(shape, &s.stuck_pos)));
         tensors.push((format!("L{l}.stuck_neg"), codes(shape, &s.stuck_neg)));
         tensors.push((format!("L{l}.g_pos_us"), s.g_pos_us));
@@ -181,6 +193,7 @@ pub fn save<T: Real>(
         rng_noise: RngState::of(&chip_state.rng_noise),
         optimiser_t: chip_state.optimiser_t,
         damping: chip_state.damping,
+        clock_s: chip_state.clock_s,
         layers,
         report: report.clone(),
     };
@@ -319,7 +332,15 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
         s.stuck_pos = code(take(format!("L{l}.stuck_pos"), shape)?, "stuck_pos")?;
         s.stuck_neg = code(take(format!("L{l}.stuck_neg"), shape)?, "stuck_neg")?;
         s.scale_us_per_unit = layer.scale_us_per_unit;
-        s.drift = layer.drift;
+        s.drift.now_s = layer.drift_now_s;
+        if !s.drift.written_s.is_empty() {
+            s.drift.written_s = take(format!("L{l}.drift_written_s"), shape)?
+                .as_slice()
+                .to_vec();
+            s.drift.applied = take(format!("L{l}.drift_applied"), shape)?
+                .as_slice()
+                .to_vec();
+        }
         s.n_saturated_program = layer.n_saturated_program;
         s.n_saturated_update = layer.n_saturated_update;
         cores.push(s);
@@ -344,6 +365,7 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
         rng_noise,
         step: state.step,
         damping: state.damping,
+        clock_s: state.clock_s,
     })
     .map_err(here)?;
     Ok(())

@@ -77,6 +77,8 @@ pub struct ChipState<T: Real> {
     pub rng_noise: ChaCha8Rng,
     pub step: usize,
     pub damping: Option<f64>,
+    /// The chip's simulated clock, s since the arrays were first programmed.
+    pub clock_s: f64,
 }
 
 /// The simulated chip and its controller state.
@@ -100,6 +102,10 @@ pub struct Chip<T: Real> {
     /// Per-layer time constants chosen by `tau_rule = "auto"` (resolved by
     /// [`Chip::preflight`], fixed afterwards like the capacitors they model).
     tau_rel_auto: Option<Vec<f64>>,
+    /// The chip's simulated clock, s since the arrays were first programmed:
+    /// each training step advances it by the step's time, and the arrays
+    /// drift on it ([`crate::analog::drift`]).
+    clock_s: f64,
 }
 
 impl<T: Real> Chip<T> {
@@ -180,6 +186,7 @@ impl<T: Real> Chip<T> {
             step: 0,
             damping: circuit.dynamics.damping,
             tau_rel_auto: None,
+            clock_s: 0.0,
         })
     }
 
@@ -228,6 +235,25 @@ impl<T: Real> Chip<T> {
         self.cores.iter().filter_map(|c| c.reads()).sum()
     }
 
+    /// The chip's simulated clock, s since the arrays were first programmed.
+    pub fn clock_s(&self) -> f64 {
+        self.clock_s
+    }
+
+    /// Advances the clock by `dt_s` (s) with the chip idle, ageing the arrays.
+    pub fn idle(&mut self, dt_s: f64) {
+        self.clock_s += dt_s;
+        self.age_arrays();
+    }
+
+    /// Ages every array to the present clock (their conductances drift).
+    fn age_arrays(&mut self) {
+        let t = self.clock_s;
+        for c in &mut self.cores {
+            c.age_to(t);
+        }
+    }
+
     /// The controller's reading of relaxed signals through the ADCs.
     pub fn read(&self, signals: &crate::relax::Signals<T>) -> crate::controller::Reading<T> {
         self.controller.read(signals, &self.layers())
@@ -249,6 +275,7 @@ impl<T: Real> Chip<T> {
             rng_noise: self.rng_noise.clone(),
             step: self.step,
             damping: self.damping,
+            clock_s: self.clock_s,
         }
     }
 
@@ -266,6 +293,7 @@ impl<T: Real> Chip<T> {
         self.rng_noise = s.rng_noise;
         self.step = s.step;
         self.damping = s.damping;
+        self.clock_s = s.clock_s;
         Ok(())
     }
 

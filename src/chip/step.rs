@@ -109,7 +109,8 @@ impl<T: Real> Chip<T> {
         epoch: usize,
         record: bool,
     ) -> Result<StepRecord, ChipError> {
-        // 1. Clamp x and y through the DACs.
+        // 1. Clamp x and y through the DACs; the arrays are read at the
+        //    clock's present time (their drift since their writes).
         let (mut x, mut y) = (x.clone(), y.clone());
         let mut n_conv = self.clamp(&mut x, &mut y);
         self.resolve_tau_rel(&x, &y);
@@ -133,14 +134,15 @@ impl<T: Real> Chip<T> {
         let reading = self.read(&settled.signals);
         n_conv += reading.n_saturated;
         let grads = reading.grads;
-        // 4. Update and program the arrays.
-        let delta = self.controller.update(&grads);
-        self.controller
-            .program(&mut self.cores, &delta, &mut self.rng_write);
-        self.step += 1;
+        // 4. Update and program the arrays, at the end of the step's time.
         let relaxation = settled.relaxation;
         let t_relax_s = relaxation.t_seconds(self.config.dynamics.tau_s);
         let cost = self.cost(x.ncols(), t_relax_s);
+        let delta = self.controller.update(&grads);
+        self.idle(cost.pc.time_s);
+        self.controller
+            .program(&mut self.cores, &delta, &mut self.rng_write);
+        self.step += 1;
         let (cos_bp, cos_bp_layers) = match &reference {
             Some(bp) => (
                 Some(cosine(&grads, bp)),

@@ -327,6 +327,10 @@ pub struct TrainSpec {
     pub max_steps: usize,
     /// Evaluate on the test set every this many steps (and at the end); 0 = only at the end. Default 50.
     pub eval_every_steps: usize,
+    /// Simulated idle time between the last programming and the final
+    /// evaluation (s), ≥ 0: the arrays drift over it by the device's law
+    /// (inference long after training). Default 0.
+    pub eval_delay_s: f64,
 }
 
 impl Default for TrainSpec {
@@ -336,6 +340,7 @@ impl Default for TrainSpec {
             batch_size: 64,
             max_steps: 0,
             eval_every_steps: 50,
+            eval_delay_s: 0.0,
         }
     }
 }

@@ -265,6 +265,11 @@ pub fn validate(c: &Circuit) -> Check {
     ensure(c.train.epochs >= 1, "train.epochs", "expected ≥ 1")?;
     ensure(c.train.batch_size >= 1, "train.batch_size", "expected ≥ 1")?;
     ensure(
+        c.train.eval_delay_s.is_finite() && (0.0..=1e12).contains(&c.train.eval_delay_s),
+        "train.eval_delay_s",
+        "expected a finite value in [0, 1e12] s",
+    )?;
+    ensure(
         c.record.every_steps >= 1,
         "record.every_steps",
         "expected ≥ 1",

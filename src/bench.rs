@@ -148,15 +148,8 @@ fn variant(
         Order::Inertial => 100.0 * l,
     };
     c.relax.t_max_tau = t_max_tau.unwrap_or(c.relax.t_max_tau.max(need));
-    c.name = format!("{}-depth{depth}-{}", circuit.name, order_name(order));
+    c.name = format!("{}-depth{depth}-{}", circuit.name, order.name());
     c
-}
-
-fn order_name(o: Order) -> &'static str {
-    match o {
-        Order::FirstOrder => "first-order",
-        Order::Inertial => "inertial",
-    }
 }
 
 /// Sets an explicit step to 80% of the stability limit estimated at the
@@ -209,7 +202,7 @@ pub fn bench(
         for &depth in &opts.depths {
             let c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
             crate::circuit::validate::validate(&c).map_err(|(key, m)| {
-                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order_name(order)))
+                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name()))
             })?;
         }
     }
@@ -221,7 +214,7 @@ pub fn bench(
         for &depth in &opts.depths {
             let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
             fit_step(&mut c, base_dir)?;
-            let dir = out_dir.join(format!("depth-{depth}-{}", order_name(order)));
+            let dir = out_dir.join(format!("depth-{depth}-{}", order.name()));
             let run_opts = RunOptions {
                 out_dir: dir.clone(),
                 base_dir: base_dir.into(),
@@ -256,7 +249,7 @@ pub fn bench(
             let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
             let row = BenchRow {
                 depth,
-                dynamics: order_name(order).into(),
+                dynamics: order.name().into(),
                 median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
                 t_align_tau: median_opt(s.iter().map(|r| r.t_align_tau).collect()),
                 t_cos99_tau: median_opt(s.iter().map(|r| r.t_cos99_tau).collect()),

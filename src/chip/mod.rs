@@ -22,7 +22,7 @@ pub use settle::{Settled, TraceRequest};
 pub use step::{accuracy, EvalRecord, StepRecord};
 
 use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};
-use crate::circuit::{Circuit, Order};
+use crate::circuit::Circuit;
 use crate::controller::{Controller, Optimiser};
 use crate::layer::{Dense, Layer};
 use crate::net::{Network, Parameterisation, Topology};
@@ -336,13 +336,8 @@ impl<T: Real> Chip<T> {
 
     /// The relaxation dynamics in force.
     pub fn dynamics(&self) -> Dynamics {
-        match self.config.dynamics.order {
-            Order::FirstOrder => Dynamics::FirstOrder,
-            Order::Inertial => Dynamics::Inertial {
-                damping: self.damping.unwrap_or(0.0),
-                mass: self.config.dynamics.mass,
-            },
-        }
+        let d = &self.config.dynamics;
+        Dynamics::of(d.order, self.damping.unwrap_or(0.0), d.mass)
     }
 
     /// τ_ℓ/τ for the hidden layers: the manual list, the automatic rule's

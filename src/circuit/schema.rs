@@ -159,14 +159,7 @@ pub enum TauRule {
     Auto,
 }
 
-/// The order of the relaxation dynamics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Order {
-    #[default]
-    FirstOrder,
-    Inertial,
-}
+pub use crate::relax::Order;
 
 impl Default for DynamicsSpec {
     fn default() -> Self {

@@ -1,7 +1,7 @@
 //! Range and consistency checks of a parsed circuit, before any work starts.
 //! Each failure names the dotted key and the allowed range or the fix.
 
-use super::schema::{Circuit, Order, Source, TauRule};
+use super::schema::{Circuit, Source, TauRule};
 use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
@@ -47,13 +47,8 @@ fn unit_interval(key: &str, v: f64) -> Check {
 
 /// The dynamics the relaxation will run (damping resolved later when automatic).
 pub fn dynamics_of(c: &Circuit) -> Dynamics {
-    match c.dynamics.order {
-        Order::FirstOrder => Dynamics::FirstOrder,
-        Order::Inertial => Dynamics::Inertial {
-            damping: c.dynamics.damping.unwrap_or(0.0),
-            mass: c.dynamics.mass,
-        },
-    }
+    let d = &c.dynamics;
+    Dynamics::of(d.order, d.damping.unwrap_or(0.0), d.mass)
 }
 
 /// The circuit's name is a folder name under runs/, never a path: not

@@ -21,7 +21,28 @@ use crate::real::Real;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-/// Which circuit relaxes the activities.
+/// The order of the relaxation dynamics (the circuit key `dynamics.order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Gradient flow: one integrator a node.
+    #[default]
+    FirstOrder,
+    /// Second order: a node with mass and damping.
+    Inertial,
+}
+
+impl Order {
+    /// The name used in circuit files, folders and CSV columns.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::FirstOrder => "first-order",
+            Order::Inertial => "inertial",
+        }
+    }
+}
+
+/// Which circuit relaxes the activities, with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Dynamics {
@@ -34,6 +55,24 @@ pub enum Dynamics {
         /// m = τ_v/τ (dimensionless, > 0).
         mass: f64,
     },
+}
+
+impl Dynamics {
+    /// The dynamics of `order`; `damping` γ and `mass` m apply to inertial ones.
+    pub fn of(order: Order, damping: f64, mass: f64) -> Self {
+        match order {
+            Order::FirstOrder => Dynamics::FirstOrder,
+            Order::Inertial => Dynamics::Inertial { damping, mass },
+        }
+    }
+
+    /// The order of these dynamics.
+    pub fn order(&self) -> Order {
+        match self {
+            Dynamics::FirstOrder => Order::FirstOrder,
+            Dynamics::Inertial { .. } => Order::Inertial,
+        }
+    }
 }
 
 /// The right-hand side of the relaxation ODE.

@@ -34,6 +34,11 @@ impl ChipConfig {
         }
     }
 
+    /// The loop delay d in units of τ.
+    pub fn loop_delay_tau(&self) -> f64 {
+        self.dynamics.loop_delay_ns * 1e-9 / self.dynamics.tau_s
+    }
+
     /// Integrator leak g_leak = 1/A of an op-amp of DC gain A (per τ; 0 when ideal).
     pub fn leak(&self) -> f64 {
         let gain = self.dynamics.opamp_gain;

@@ -17,7 +17,7 @@ mod settle;
 mod step;
 
 pub use config::ChipConfig;
-pub use preflight::explicit_step_limit;
+pub use preflight::{explicit_step_limit, DelayBound};
 pub use settle::{Settled, TraceRequest};
 pub use step::{accuracy, EvalRecord, StepRecord};
 

@@ -17,6 +17,7 @@
 use super::{Chip, ChipError};
 use crate::circuit::{Order, TauRule};
 use crate::real::Real;
+use crate::relax::delay::critical_delay;
 use crate::relax::{jacobi_tau_rel, rate_extremes, Method, Spectrum};
 use nalgebra::DMatrix;
 
@@ -37,6 +38,34 @@ pub fn explicit_step_limit(
         Order::FirstOrder => c / lambda_max,
         Order::Inertial => c * (mass / lambda_max).sqrt(),
     })
+}
+
+/// The stability bound of a delayed loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DelayBound {
+    /// The circuit's loop delay d, τ.
+    pub delay_tau: f64,
+    /// The largest stable delay for the fastest mode, τ.
+    pub d_crit_tau: f64,
+    /// The smallest stable τ for the circuit's delay, s.
+    pub tau_min_s: f64,
+    /// The fastest rate λ_max of R⁻¹H it was computed for, 1/τ.
+    pub lambda_max: f64,
+}
+
+impl DelayBound {
+    /// The bound's formula for dynamics of `order`.
+    pub fn formula(&self, order: Order) -> &'static str {
+        match order {
+            Order::FirstOrder => "first order: d < π/(2 λ_max)",
+            Order::Inertial => "inertial: d < atan(γ/(m ω))/ω with m²ω⁴ + γ²ω² = λ_max²",
+        }
+    }
+
+    /// d_crit / d: above 1 the loop is stable.
+    pub fn margin(&self) -> f64 {
+        self.d_crit_tau / self.delay_tau
+    }
 }
 
 impl<T: Real> Chip<T> {
@@ -63,7 +92,50 @@ impl<T: Real> Chip<T> {
             self.damping = Some(2.0 * (d.mass * spectrum.lambda_min.max(0.0)).sqrt());
         }
         self.check_step(spectrum.lambda_max, "network", "at the feedforward state")?;
+        self.check_loop_delay(spectrum.lambda_max)?;
         Ok(Some(spectrum))
+    }
+
+    /// The loop's stability bound for the fastest rate `lambda_max` (1/τ):
+    /// the largest stable delay d_crit (τ) and the smallest stable τ (s) for
+    /// the circuit's delay ([`critical_delay`]); `None` without a delay.
+    pub fn delay_bound(&self, lambda_max: f64) -> Option<DelayBound> {
+        let d = &self.config.dynamics;
+        if d.loop_delay_ns <= 0.0 {
+            return None;
+        }
+        let inertial = (d.order == Order::Inertial).then(|| (self.damping.unwrap_or(0.0), d.mass));
+        let d_crit_tau = critical_delay(lambda_max, inertial);
+        let delay_s = d.loop_delay_ns * 1e-9;
+        Some(DelayBound {
+            delay_tau: delay_s / d.tau_s,
+            d_crit_tau,
+            tau_min_s: delay_s / d_crit_tau,
+            lambda_max,
+        })
+    }
+
+    /// `Err` naming `dynamics.loop_delay_ns` when the delay is above the
+    /// bound, unless `relax.allow_unstable`.
+    fn check_loop_delay(&self, lambda_max: f64) -> Result<(), ChipError> {
+        let Some(b) = self.delay_bound(lambda_max) else {
+            return Ok(());
+        };
+        if b.delay_tau < b.d_crit_tau || self.config.relax.allow_unstable {
+            return Ok(());
+        }
+        Err(ChipError::invalid(
+            "dynamics.loop_delay_ns",
+            format!(
+                "{} ns = {:.4} τ is above the loop's stability bound d < {:.4} τ ({}; fastest rate λ_max ≈ {:.3} at the feedforward state): raise dynamics.tau_s above {:.3e} s, lower the delay, or set relax.allow_unstable = true to study the instability",
+                self.config.dynamics.loop_delay_ns,
+                b.delay_tau,
+                b.d_crit_tau,
+                b.formula(self.config.dynamics.order),
+                b.lambda_max,
+                b.tau_min_s
+            ),
+        ))
     }
 
     /// Rejects an explicit fixed step above the stability limit of the whole

@@ -53,7 +53,8 @@ impl<T: Real> Chip<T> {
         let (dynamics, tau_rel) = (self.dynamics(), self.tau_rel());
         let mut field = self.field(x.clone(), y.clone());
         let (z0, feedforward_output) = field.feedforward_with_output();
-        let mut sys = System::new(&mut field, dynamics, tau_rel);
+        let mut sys = System::new(&mut field, dynamics, tau_rel)
+            .with_loop_delay(self.config.loop_delay_tau());
         let relaxation = relax(&mut sys, z0, &cfg, rng, reference)?;
         let signals = field.signals(relaxation.activities());
         Ok(Settled {

@@ -146,6 +146,10 @@ pub struct DynamicsSpec {
     /// "uniform" (all 1) or "auto" (Jacobi rule at the feedforward state,
     /// docs/inertial.md). Default "uniform"; "auto" excludes `tau_rel`.
     pub tau_rule: TauRule,
+    /// Loop delay of every node's feedback (crossbar read, error amplifier,
+    /// φ/φ′ circuit), ns, ≥ 0; simulated as a delay-differential equation
+    /// (src/relax/delay.rs; euler and symplectic-euler). Default 0 (ideal).
+    pub loop_delay_ns: f64,
 }
 
 /// The rule for the per-layer time constants ρ_ℓ = τ_ℓ/τ.
@@ -171,6 +175,7 @@ impl Default for DynamicsSpec {
             opamp_gain: 0.0,
             tau_rel: vec![],
             tau_rule: TauRule::Uniform,
+            loop_delay_ns: 0.0,
         }
     }
 }

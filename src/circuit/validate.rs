@@ -168,6 +168,36 @@ pub fn validate(c: &Circuit) -> Check {
     c.relax
         .validate(&dynamics_of(c))
         .map_err(|m| keyed("relax", m))?;
+    ensure(
+        d.loop_delay_ns.is_finite() && (0.0..=1e9).contains(&d.loop_delay_ns),
+        "dynamics.loop_delay_ns",
+        format!(
+            "expected a finite value in [0, 1e9] ns, got {}",
+            d.loop_delay_ns
+        ),
+    )?;
+    if d.loop_delay_ns > 0.0 {
+        use crate::relax::Method;
+        ensure(
+            matches!(c.relax.method, Method::Euler | Method::SymplecticEuler),
+            "relax.method",
+            format!(
+                "\"{}\" cannot carry dynamics.loop_delay_ns = {}: the loop delay is simulated on the fixed-step \"euler\" (first order) and \"symplectic-euler\" (inertial) only",
+                c.relax.method.name(),
+                d.loop_delay_ns
+            ),
+        )?;
+        let steps = d.loop_delay_ns * 1e-9 / d.tau_s / c.relax.dt_tau;
+        ensure(
+            steps <= crate::relax::delay::MAX_DELAY_STEPS as f64,
+            "relax.dt_tau",
+            format!(
+                "the loop delay spans {steps:.3e} steps of dt_tau = {}; at most {} fit in the delay line (raise dt_tau)",
+                c.relax.dt_tau,
+                crate::relax::delay::MAX_DELAY_STEPS
+            ),
+        )?;
+    }
 
     let k = &c.controller;
     positive("controller.lr", k.lr)?;

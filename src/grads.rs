@@ -79,7 +79,7 @@ fn kink_hint(circuit: &Circuit, stop: StopReason) -> Option<String> {
 
 /// Reads a batch file: `x` [B, D] and `y` [B, n_out] (row = sample).
 pub fn read_batch<T: Real>(path: &Path) -> Result<(DMatrix<T>, DMatrix<T>), RunError> {
-    let t = read_tensors::<T>(path).map_err(RunError::Invalid)?;
+    let t = read_tensors::<T>(path).map_err(|e| RunError::Invalid(e.to_string()))?;
     let get = |name: &str| {
         t.iter()
             .find(|(n, _)| n == name)
@@ -165,7 +165,8 @@ fn grads_typed<T: Real>(
         tensors.push(("energy_closed_form".into(), Tensor::Scalar(f)));
     }
     let meta = [("stop".to_string(), eq.stop.name().to_string())];
-    write_tensors_with_metadata(out, &tensors, &meta).map_err(RunError::Failed)?;
+    write_tensors_with_metadata(out, &tensors, &meta)
+        .map_err(|e| RunError::Failed(e.to_string()))?;
     Ok(GradsSummary {
         cos_global: eq.cos_global(),
         cos_layers: eq.cos_layers(),
@@ -338,7 +339,8 @@ pub fn equilibrium<T: Real>(
     field.force(r.activities(), &mut scratch);
     let per_sample = scratch.iter().map(|f| f.amax().f64()).fold(0.0, f64::max);
     let max_abs_grad_z = per_sample / x.ncols().max(1) as f64;
-    let adc = Converter::new(&circuit.periphery.adc).map_err(RunError::Invalid)?;
+    let adc =
+        Converter::new(&circuit.periphery.adc).map_err(|e| RunError::Invalid(e.to_string()))?;
     let (read, _) = read_weight_grads(&field, r.activities(), &adc);
     let mut z = vec![x.clone()];
     z.extend(r.activities().iter().cloned());

@@ -555,3 +555,7 @@ const _: () = {
     assert_send_sync::<Crossbar<f32>>();
     assert_send_sync::<Crossbar<f64>>();
 };
+
+#[cfg(test)]
+#[path = "crossbar_tests.rs"]
+mod tests;

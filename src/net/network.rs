@@ -257,3 +257,63 @@ impl<T: Real> Network<T> {
         Network::from_weights(self.topology.clone(), self.param, weights).expect("same shapes")
     }
 }
+
+/// The messages are those of the `String` errors they replaced, word for
+/// word (users match on them).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(widths: &[usize]) -> Topology {
+        Topology {
+            widths: widths.to_vec(),
+            activation: Activation::Tanh,
+            skips: false,
+            loss: Loss::Mse,
+            lambda: 1.0,
+        }
+    }
+
+    #[test]
+    fn messages_are_unchanged() {
+        let message = |t: Topology| t.validate().unwrap_err().to_string();
+        assert_eq!(
+            message(topology(&[3])),
+            "depth must be at least 1 weight layer"
+        );
+        assert_eq!(
+            message(topology(&[3, 0, 2])),
+            "width of layer 1 is 0; every width must be ≥ 1"
+        );
+        assert_eq!(
+            message(Topology {
+                lambda: 0.0,
+                ..topology(&[3, 2])
+            }),
+            "output precision λ = 0 must be finite and > 0"
+        );
+        assert_eq!(
+            message(Topology {
+                skips: true,
+                ..topology(&[3, 4, 4, 5, 2])
+            }),
+            "skips need equal hidden widths, but n_2 = 4 and n_3 = 5"
+        );
+        let weights = |t: Topology, w: Vec<DMatrix<f64>>| {
+            Network::from_weights(t, Parameterisation::default(), w)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            weights(topology(&[4, 3, 2]), vec![DMatrix::zeros(3, 4)]),
+            "expected 2 weight matrices, got 1"
+        );
+        assert_eq!(
+            weights(
+                topology(&[4, 3, 2]),
+                vec![DMatrix::zeros(3, 4), DMatrix::zeros(3, 4)]
+            ),
+            "W2: shape [3, 4] does not match the network's [2, 3]"
+        );
+    }
+}

@@ -36,3 +36,78 @@ pub enum RelaxConfigError {
     #[error("method: node noise (noise_std = {noise_std}) needs a stochastic integrator: \"euler\" (Euler–Maruyama) or \"symplectic-euler\", not \"{}\"", method.name())]
     NoiseNeedsStochastic { noise_std: f64, method: Method },
 }
+
+/// The messages are those of the `String` errors they replaced, word for
+/// word (circuit validation and users match on them).
+#[cfg(test)]
+mod tests {
+    use super::super::{Dynamics, Method, RelaxConfig};
+
+    /// Changes one setting of the defaults.
+    type Setting = fn(&mut RelaxConfig);
+
+    fn message(f: Setting, dynamics: &Dynamics) -> String {
+        let mut c = RelaxConfig::default();
+        f(&mut c);
+        c.validate(dynamics).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn messages_are_unchanged() {
+        let first = Dynamics::FirstOrder;
+        let inertial = Dynamics::Inertial {
+            damping: 1.0,
+            mass: 1.0,
+        };
+        let cases: [(Setting, &Dynamics, &str); 9] = [
+            (
+                |c| c.dt_tau = 0.0,
+                &first,
+                "dt_tau: expected a finite value > 0, got 0",
+            ),
+            (
+                |c| c.noise_std = -1.0,
+                &first,
+                "noise_std: expected a finite value ≥ 0, got -1",
+            ),
+            (
+                |c| c.dt_tau = 1e-7,
+                &first,
+                "dt_tau: t_max_tau / dt_tau = 1.000e10 steps, beyond the limit of 1e9 per relaxation; raise dt_tau or lower t_max_tau",
+            ),
+            (
+                |c| c.max_steps = 0,
+                &first,
+                "max_steps: expected ≥ 1 (steps of an adaptive method)",
+            ),
+            (
+                |c| c.max_trace_points = 1,
+                &first,
+                "max_trace_points: expected ≥ 2",
+            ),
+            (
+                |c| c.method = Method::Ros3,
+                &inertial,
+                "method: \"ros3\" integrates first-order dynamics; use \"symplectic-euler\" or an explicit method for inertial dynamics",
+            ),
+            (
+                |c| c.method = Method::Heun,
+                &inertial,
+                "method: \"heun\" is unstable for inertial dynamics at any step (it amplifies every undamped oscillation); use \"symplectic-euler\", \"rk4\" or \"dopri5\"",
+            ),
+            (
+                |c| c.method = Method::SymplecticEuler,
+                &first,
+                "method: \"symplectic-euler\" needs inertial dynamics; use \"euler\", \"rk4\", \"dopri5\", \"ros2\" or \"ros3\"",
+            ),
+            (
+                |c| (c.method, c.noise_std) = (Method::Dopri5, 0.1),
+                &first,
+                "method: node noise (noise_std = 0.1) needs a stochastic integrator: \"euler\" (Euler–Maruyama) or \"symplectic-euler\", not \"dopri5\"",
+            ),
+        ];
+        for (f, dynamics, want) in cases {
+            assert_eq!(message(f, dynamics), want);
+        }
+    }
+}

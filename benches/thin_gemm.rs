@@ -3,7 +3,7 @@
 //! kernels (`gemm_thin`), forward (W·v) and transposed (Wᵀ·u), on one
 //! thread. The shapes are the stiff relaxation's (128×128 by 8 columns, f64)
 //! and a wider layer (512×512 by 8, 16, 32 and 64 columns, f32 and f64);
-//! `THIN_MAX_COLS` in src/real.rs is set from where the kernels stop winning.
+//! `THIN_MAX_COLS` in src/real/gemm.rs is set from where the kernels stop winning.
 //!
 //! Throughput is reported in "elements" = floating-point operations
 //! (2·m·k·n), so criterion's Gelem/s reads as GFLOP/s.

@@ -207,7 +207,7 @@ pub fn save<T: Real>(
         .iter()
         .map(|(n, m)| (n.clone(), Tensor::Matrix(m)))
         .collect();
-    write_tensors(&tmp.join(TENSORS), &named)?;
+    write_tensors(&tmp.join(TENSORS), &named).map_err(|e| e.to_string())?;
     std::fs::write(tmp.join(STATE), json).map_err(ctx)?;
     for f in [TENSORS, STATE] {
         File::open(tmp.join(f))
@@ -287,7 +287,7 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
             chip.cores().len()
         )));
     }
-    let mut all = read_tensors::<f64>(&path)?;
+    let mut all = read_tensors::<f64>(&path).map_err(|e| e.to_string())?;
     let mut take = |name: String, shape: (usize, usize)| {
         let i = all
             .iter()

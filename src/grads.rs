@@ -77,7 +77,7 @@ fn kink_hint(circuit: &Circuit, stop: StopReason) -> Option<String> {
 
 /// Reads a batch file: `x` [B, D] and `y` [B, n_out] (row = sample).
 pub fn read_batch<T: Real>(path: &Path) -> Result<(DMatrix<T>, DMatrix<T>), RunError> {
-    let t = read_tensors::<T>(path).map_err(RunError::Invalid)?;
+    let t = read_tensors::<T>(path).map_err(|e| RunError::Invalid(e.to_string()))?;
     let get = |name: &str| {
         t.iter()
             .find(|(n, _)| n == name)
@@ -163,7 +163,8 @@ fn grads_typed<T: Real>(
         tensors.push(("energy_closed_form".into(), Tensor::Scalar(f)));
     }
     let meta = [("stop".to_string(), eq.stop.name().to_string())];
-    write_tensors_with_metadata(out, &tensors, &meta).map_err(RunError::Failed)?;
+    write_tensors_with_metadata(out, &tensors, &meta)
+        .map_err(|e| RunError::Failed(e.to_string()))?;
     Ok(GradsSummary {
         cos_global: eq.cos_global(),
         cos_layers: eq.cos_layers(),

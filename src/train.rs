@@ -90,7 +90,7 @@ pub fn load_weights<T: Real>(
     depth: usize,
     precision: Precision,
 ) -> Result<Vec<DMatrix<T>>, String> {
-    let mut all = read_tensors::<f64>(path)?;
+    let mut all = read_tensors::<f64>(path).map_err(|e| e.to_string())?;
     (1..=depth)
         .map(|l| {
             let name = format!("W{l}");
@@ -127,7 +127,7 @@ pub fn save_weights<T: Real>(chip: &Chip<T>, path: &Path) -> Result<(), String> 
         .enumerate()
         .map(|(i, c)| (format!("W{}", i + 1), Tensor::Matrix(c.effective_weights())))
         .collect();
-    write_tensors(path, &tensors)
+    write_tensors(path, &tensors).map_err(|e| e.to_string())
 }
 
 /// Builds the chip and its data, checked, without writing anything.

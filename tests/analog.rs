@@ -3,7 +3,7 @@
 
 use nalgebra::DMatrix;
 use pcchip::analog::{
-    Converter, ConverterConfig, Crossbar, CrossbarConfig, DeviceConfig, DevicePreset,
+    AnalogError, Converter, ConverterConfig, Crossbar, CrossbarConfig, DeviceConfig, DevicePreset,
     MappingConfig, TileConfig,
 };
 use pcchip::{Real, WeightOperator};
@@ -421,22 +421,41 @@ fn invalid_input_is_an_error_not_a_panic() {
         g_min_us: 30.0,
         ..DeviceConfig::default()
     });
-    assert!(Crossbar::program(&w, &bad, &mut rng)
-        .unwrap_err()
-        .contains("g_max_us"));
+    let e = Crossbar::program(&w, &bad, &mut rng).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AnalogError::OutOfRange {
+                key: "device.g_max_us",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "device.g_max_us: got 25, expected g_max_us > g_min_us = 30"
+    );
     let bad = CrossbarConfig {
         tile: TileConfig { rows: 0, cols: 4 },
         ..Default::default()
     };
-    assert!(Crossbar::program(&w, &bad, &mut rng)
-        .unwrap_err()
-        .contains("tile.rows"));
+    assert_eq!(
+        Crossbar::program(&w, &bad, &mut rng)
+            .unwrap_err()
+            .to_string(),
+        "tile.rows: got 0, expected ≥ 1 (outputs per array)"
+    );
     let mut nan = w.clone();
     nan[(1, 2)] = f64::NAN;
+    let e = Crossbar::program(&nan, &CrossbarConfig::default(), &mut rng).unwrap_err();
     assert!(
-        Crossbar::program(&nan, &CrossbarConfig::default(), &mut rng)
-            .unwrap_err()
-            .contains("(1, 2)")
+        matches!(e, AnalogError::NonFiniteWeight { row: 1, col: 2, value } if value.is_nan()),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "crossbar: weight (1, 2) is NaN, expected a finite value"
     );
     let c: CrossbarConfig =
         toml::from_str("[device]\ng_max_us = 40.0\n[tile]\nrows = 256\n").unwrap();

@@ -77,10 +77,10 @@ pub fn safetensors(data: &[u8], dir: &Path) {
     let p = dir.join("w.safetensors");
     write(&p, data);
     if let Err(e) = pcchip::report::tensors::read_tensors::<f32>(&p) {
-        names_file(&e, "w.safetensors");
+        names_file(&e.to_string(), "w.safetensors");
     }
     if let Err(e) = pcchip::report::tensors::read_tensors::<f64>(&p) {
-        names_file(&e, "w.safetensors");
+        names_file(&e.to_string(), "w.safetensors");
     }
 }
 

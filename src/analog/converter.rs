@@ -16,6 +16,7 @@
 //! Converters sit at the chip's edges (clamping, readout, tiled digital sums),
 //! never inside the continuous-time relaxation loop.
 
+use super::error::AnalogError;
 use crate::real::Real;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -47,23 +48,27 @@ impl Default for ConverterConfig {
 
 impl ConverterConfig {
     /// Checks the fields' ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AnalogError> {
         if self.bits == 1 || self.bits > 24 {
-            return Err(format!(
-                "converter.bits: got {}, expected 0 (exact) or 2..=24",
-                self.bits
+            return Err(AnalogError::range(
+                "converter.bits",
+                f64::from(self.bits),
+                "0 (exact) or 2..=24",
             ));
         }
         if self.pga_steps > 16 {
-            return Err(format!(
-                "converter.pga_steps: got {}, expected 0..=16",
-                self.pga_steps
+            return Err(AnalogError::range(
+                "converter.pga_steps",
+                f64::from(self.pga_steps),
+                "0..=16",
             ));
         }
         let f = self.full_scale;
         if !(f.is_finite() && f > 0.0) {
-            return Err(format!(
-                "converter.full_scale: got {f}, expected a finite value > 0"
+            return Err(AnalogError::range(
+                "converter.full_scale",
+                f,
+                "a finite value > 0",
             ));
         }
         Ok(())
@@ -80,7 +85,7 @@ pub struct Converter {
 
 impl Converter {
     /// Builds the converter; `Err` names the bad field.
-    pub fn new(cfg: &ConverterConfig) -> Result<Self, String> {
+    pub fn new(cfg: &ConverterConfig) -> Result<Self, AnalogError> {
         cfg.validate()?;
         let lsb = if cfg.bits == 0 {
             0.0
@@ -242,6 +247,7 @@ mod tests {
         }
         .validate()
         .unwrap_err()
+        .to_string()
         .contains("bits"));
         assert!(ConverterConfig {
             bits: 8,
@@ -250,6 +256,7 @@ mod tests {
         }
         .validate()
         .unwrap_err()
+        .to_string()
         .contains("full_scale"));
     }
 }

@@ -26,6 +26,7 @@
 use super::converter::Converter;
 use super::device::DeviceConfig;
 use super::drift::DriftClock;
+use super::error::{AnalogError, StateError};
 use super::mapping::{Mapping, MappingConfig};
 use super::tile::TileConfig;
 use crate::operator::{ReadCounter, WeightOperator};
@@ -50,7 +51,7 @@ pub struct CrossbarConfig {
 
 impl CrossbarConfig {
     /// Checks all sub-configurations.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AnalogError> {
         self.device.validate()?;
         self.mapping.validate()?;
         self.tile.validate()
@@ -202,14 +203,15 @@ impl<T: Real> Crossbar<T> {
         w: &DMatrix<T>,
         cfg: &CrossbarConfig,
         rng: &mut R,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AnalogError> {
         cfg.validate()?;
         if let Some(k) = w.iter().position(|x| !x.f64().is_finite()) {
-            let (i, j) = (k % w.nrows().max(1), k / w.nrows().max(1));
-            return Err(format!(
-                "crossbar: weight ({i}, {j}) is {}, expected a finite value",
-                w[k]
-            ));
+            let (row, col) = (k % w.nrows().max(1), k / w.nrows().max(1));
+            return Err(AnalogError::NonFiniteWeight {
+                row,
+                col,
+                value: w[k].f64(),
+            });
         }
         let w_abs_max = w.iter().fold(0.0f64, |m, x| m.max(x.f64().abs()));
         let mapping = Mapping::new(&cfg.mapping, &cfg.device, w_abs_max);
@@ -346,7 +348,7 @@ impl<T: Real> Crossbar<T> {
     /// Overwrites the array's state and recomputes W_eff exactly as
     /// programming does. `Err` names what does not fit this array's shape or
     /// values (nothing is changed then).
-    pub fn set_state(&mut self, s: CrossbarState) -> Result<(), String> {
+    pub fn set_state(&mut self, s: CrossbarState) -> Result<(), StateError> {
         let shape = self.w_eff.shape();
         let n = shape.0 * shape.1;
         for (what, got) in [
@@ -354,29 +356,31 @@ impl<T: Real> Crossbar<T> {
             ("g_neg_us", s.g_neg_us.shape()),
         ] {
             if got != shape {
-                return Err(format!(
-                    "{what}: shape {got:?}; the array is {} × {}",
-                    shape.0, shape.1
-                ));
+                return Err(StateError::Shape {
+                    what,
+                    got,
+                    array: shape,
+                });
             }
         }
-        if let Some(g) = s
+        if let Some(&value) = s
             .g_pos_us
             .iter()
             .chain(s.g_neg_us.iter())
             .find(|g| !g.is_finite())
         {
-            return Err(format!("conductance {g} µS; expected finite values"));
+            return Err(StateError::NonFiniteConductance { value });
         }
-        let decode = |what: &str, v: &[u8]| -> Result<Vec<Stuck>, String> {
+        let decode = |what: &'static str, v: &[u8]| -> Result<Vec<Stuck>, StateError> {
             if v.len() != n {
-                return Err(format!("{what}: {} devices; the array has {n}", v.len()));
+                return Err(StateError::DeviceCount {
+                    what,
+                    got: v.len(),
+                    devices: n,
+                });
             }
             v.iter()
-                .map(|&c| {
-                    Stuck::of_code(c)
-                        .ok_or_else(|| format!("{what}: fault code {c}; expected 0, 1 or 2"))
-                })
+                .map(|&code| Stuck::of_code(code).ok_or(StateError::FaultCode { what, code }))
                 .collect()
         };
         let (stuck_pos, stuck_neg) = (
@@ -385,7 +389,7 @@ impl<T: Real> Crossbar<T> {
         );
         let scale = s.scale_us_per_unit;
         if !(scale.is_finite() && scale > 0.0) {
-            return Err(format!("scale_us_per_unit {scale} must be finite and > 0"));
+            return Err(StateError::Scale { scale });
         }
         let d = &s.drift;
         let n_pairs = s.g_pos_us.len();
@@ -395,11 +399,11 @@ impl<T: Real> Crossbar<T> {
             && d.written_s.iter().all(|t| t.is_finite())
             && d.applied.iter().all(|f| f.is_finite() && *f > 0.0);
         if !(pairs_ok && finite) {
-            return Err(format!(
-                "drift clock: {} write times and {} factors for {n_pairs} pairs; times finite and factors > 0 required",
-                d.written_s.len(),
-                d.applied.len()
-            ));
+            return Err(StateError::DriftClock {
+                times: d.written_s.len(),
+                factors: d.applied.len(),
+                pairs: n_pairs,
+            });
         }
         self.g_pos_us = s.g_pos_us;
         self.g_neg_us = s.g_neg_us;
@@ -549,3 +553,7 @@ const _: () = {
     assert_send_sync::<Crossbar<f32>>();
     assert_send_sync::<Crossbar<f64>>();
 };
+
+#[cfg(test)]
+#[path = "crossbar_tests.rs"]
+mod tests;

@@ -23,6 +23,7 @@
 //!
 //! This file knows nothing of weights, arrays or predictive coding.
 
+use super::error::AnalogError;
 use serde::{Deserialize, Serialize};
 
 /// Conductance range and non-idealities of one device type.
@@ -82,68 +83,73 @@ impl Default for DeviceConfig {
     }
 }
 
-fn check(ok: bool, field: &str, value: f64, range: &str) -> Result<(), String> {
+/// `Ok` when `ok` and `value` is finite, else [`AnalogError::OutOfRange`] for `key`.
+fn check(ok: bool, key: &'static str, value: f64, range: &str) -> Result<(), AnalogError> {
     if ok && value.is_finite() {
         Ok(())
     } else {
-        Err(format!("device.{field}: got {value}, expected {range}"))
+        Err(AnalogError::range(key, value, range))
     }
 }
 
 impl DeviceConfig {
     /// Checks every field against its documented range; the message names the
     /// field, the offending value and the allowed range.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AnalogError> {
         check(
             self.g_min_us >= 0.0,
-            "g_min_us",
+            "device.g_min_us",
             self.g_min_us,
             "g_min_us ≥ 0",
         )?;
         check(
             self.g_max_us > self.g_min_us,
-            "g_max_us",
+            "device.g_max_us",
             self.g_max_us,
             &format!("g_max_us > g_min_us = {}", self.g_min_us),
         )?;
         if self.n_levels == 1 {
-            return Err("device.n_levels: got 1, expected 0 (continuous) or ≥ 2".into());
+            return Err(AnalogError::range(
+                "device.n_levels",
+                1.0,
+                "0 (continuous) or ≥ 2",
+            ));
         }
         check(
             self.prog_noise_abs_us >= 0.0,
-            "prog_noise_abs_us",
+            "device.prog_noise_abs_us",
             self.prog_noise_abs_us,
             "≥ 0",
         )?;
         check(
             self.prog_noise_rel >= 0.0,
-            "prog_noise_rel",
+            "device.prog_noise_rel",
             self.prog_noise_rel,
             "≥ 0",
         )?;
         let d2d = self.d2d_variability_rel;
         check(
             (0.0..1.0).contains(&d2d),
-            "d2d_variability_rel",
+            "device.d2d_variability_rel",
             d2d,
             "0 ≤ d2d_variability_rel < 1",
         )?;
         let (fmin, fmax) = (self.stuck_at_min_frac, self.stuck_at_max_frac);
         check(
             (0.0..=1.0).contains(&fmin),
-            "stuck_at_min_frac",
+            "device.stuck_at_min_frac",
             fmin,
             "a fraction in [0, 1]",
         )?;
         check(
             (0.0..=1.0).contains(&fmax),
-            "stuck_at_max_frac",
+            "device.stuck_at_max_frac",
             fmax,
             "a fraction in [0, 1]",
         )?;
         check(
             fmin + fmax <= 1.0,
-            "stuck_at_max_frac",
+            "device.stuck_at_max_frac",
             fmax,
             &format!(
                 "stuck_at_min_frac + stuck_at_max_frac ≤ 1 (sum is {})",
@@ -152,19 +158,19 @@ impl DeviceConfig {
         )?;
         check(
             self.read_noise_rel >= 0.0,
-            "read_noise_rel",
+            "device.read_noise_rel",
             self.read_noise_rel,
             "≥ 0",
         )?;
         check(
             (0.0..1.0).contains(&self.drift_nu),
-            "drift_nu",
+            "device.drift_nu",
             self.drift_nu,
             "0 ≤ drift_nu < 1",
         )?;
         check(
             self.drift_t0_s > 0.0,
-            "drift_t0_s",
+            "device.drift_t0_s",
             self.drift_t0_s,
             "drift_t0_s > 0",
         )?;
@@ -279,7 +285,7 @@ mod tests {
         let bad = |f: fn(&mut DeviceConfig), key: &str| {
             let mut c = DeviceConfig::default();
             f(&mut c);
-            let e = c.validate().unwrap_err();
+            let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(key), "{e} should name {key}");
         };
         bad(|c| c.g_min_us = 30.0, "g_max_us");

@@ -14,6 +14,7 @@
 //! This file knows nothing of noise, arrays or predictive coding.
 
 use super::device::DeviceConfig;
+use super::error::AnalogError;
 use serde::{Deserialize, Serialize};
 
 /// How a layer's weights are scaled to conductances.
@@ -39,17 +40,21 @@ impl Default for MappingConfig {
 
 impl MappingConfig {
     /// Checks the fields' ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AnalogError> {
         let s = self.scale_us_per_unit;
         if !(s.is_finite() && s >= 0.0) {
-            return Err(format!(
-                "mapping.scale_us_per_unit: got {s}, expected > 0 (µS per unit weight) or 0 = automatic"
+            return Err(AnalogError::range(
+                "mapping.scale_us_per_unit",
+                s,
+                "> 0 (µS per unit weight) or 0 = automatic",
             ));
         }
         let h = self.headroom;
         if !(h.is_finite() && h > 0.0) {
-            return Err(format!(
-                "mapping.headroom: got {h}, expected > 0 (1 = max|W| at G_max)"
+            return Err(AnalogError::range(
+                "mapping.headroom",
+                h,
+                "> 0 (1 = max|W| at G_max)",
             ));
         }
         Ok(())
@@ -169,6 +174,7 @@ mod tests {
         }
         .validate()
         .unwrap_err()
+        .to_string()
         .contains("headroom"));
         assert!(MappingConfig {
             scale_us_per_unit: -1.0,

@@ -3,7 +3,8 @@
 //! One circuit element per file: [`device`] (one resistive device and its
 //! non-idealities), [`mapping`] (weights ↔ differential conductance pairs),
 //! [`tile`] (physical array size), [`crossbar`] (a programmed array computing
-//! W·v and Wᵀ·u), [`converter`] (DAC/ADC at the chip's edges).
+//! W·v and Wᵀ·u), [`converter`] (DAC/ADC at the chip's edges), [`error`]
+//! (why a configuration, weight or saved state was rejected).
 //! This module knows nothing of predictive coding. docs/devices.md gives the
 //! device model and the presets' sources.
 
@@ -11,6 +12,7 @@ pub mod converter;
 pub mod crossbar;
 pub mod device;
 pub mod drift;
+pub mod error;
 pub mod mapping;
 pub mod pulses;
 pub mod tile;
@@ -19,6 +21,7 @@ pub use converter::{Converter, ConverterConfig};
 pub use crossbar::{Crossbar, CrossbarConfig, CrossbarState, CrossbarStats};
 pub use device::{DeviceConfig, DevicePreset};
 pub use drift::DriftClock;
+pub use error::{AnalogError, StateError};
 pub use mapping::{Mapping, MappingConfig};
 pub use pulses::{PulseCount, PulseSpec};
 pub use tile::TileConfig;

@@ -8,6 +8,7 @@
 //! arrays are 256×256 to 512×512 (Joshi et al. 2020; Wan et al. 2022;
 //! Le Gallo et al. 2023, Nat. Electron. 6, 680).
 
+use super::error::AnalogError;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -32,12 +33,20 @@ impl Default for TileConfig {
 
 impl TileConfig {
     /// Checks the fields' ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AnalogError> {
         if self.rows == 0 {
-            return Err("tile.rows: got 0, expected ≥ 1 (outputs per array)".into());
+            return Err(AnalogError::range(
+                "tile.rows",
+                0.0,
+                "≥ 1 (outputs per array)",
+            ));
         }
         if self.cols == 0 {
-            return Err("tile.cols: got 0, expected ≥ 1 (inputs per array)".into());
+            return Err(AnalogError::range(
+                "tile.cols",
+                0.0,
+                "≥ 1 (inputs per array)",
+            ));
         }
         Ok(())
     }
@@ -85,6 +94,7 @@ mod tests {
         assert!(TileConfig { rows: 0, cols: 1 }
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("tile.rows"));
     }
 }

@@ -49,10 +49,10 @@ pub enum ChipError {
 }
 
 impl ChipError {
-    fn invalid(key: &str, message: impl Into<String>) -> Self {
+    fn invalid(key: &str, message: impl ToString) -> Self {
         ChipError::Invalid {
             key: key.into(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }

@@ -11,7 +11,8 @@ type Check = Result<(), (String, String)>;
 /// replaced by the section, the rest of the path is kept
 /// ("timing.digital.e_per_flop_pj" stays whole, "converter.bits" under
 /// "periphery.adc" becomes "periphery.adc.bits").
-fn keyed(section: &str, msg: String) -> (String, String) {
+fn keyed(section: &str, msg: impl ToString) -> (String, String) {
+    let msg = msg.to_string();
     match msg.split_once(": ") {
         Some((key, rest)) if !key.is_empty() && !key.contains(' ') => {
             let path = key.split_once('.').map_or(key, |(_, p)| p);

@@ -18,5 +18,5 @@ pub use energy::{
 pub use linear::{
     effective_weight, equilibrium_energy, exact_equilibrium, s_matrix, LinearTheoryError,
 };
-pub use network::{Loss, Network, Topology};
+pub use network::{Loss, Network, NetworkError, Topology};
 pub use param::{OptimiserKind, Parameterisation, Scheme};

@@ -21,6 +21,37 @@ pub enum Loss {
     CrossEntropy,
 }
 
+/// Why a topology or a set of weights does not make a network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetworkError {
+    /// Fewer than two widths (no weight layer).
+    #[error("depth must be at least 1 weight layer")]
+    NoLayer,
+    /// Layer `layer` (0-based index into the widths) has width 0.
+    #[error("width of layer {layer} is 0; every width must be ≥ 1")]
+    ZeroWidth { layer: usize },
+    /// The output precision λ is not finite and > 0.
+    #[error("output precision λ = {lambda} must be finite and > 0")]
+    Lambda { lambda: f64 },
+    /// Identity skips with unequal hidden widths: n_`layer` ≠ n_`layer`+1.
+    #[error("skips need equal hidden widths, but n_{layer} = {width} and n_{} = {next_width}", layer + 1)]
+    SkipWidths {
+        layer: usize,
+        width: usize,
+        next_width: usize,
+    },
+    /// Another number of weight matrices than the depth L.
+    #[error("expected {depth} weight matrices, got {got}")]
+    WeightCount { depth: usize, got: usize },
+    /// W_`layer` (1-based) has shape `got` (n_out, n_in), not `expected`.
+    #[error("W{layer}: shape [{}, {}] does not match the network's [{}, {}]", got.0, got.1, expected.0, expected.1)]
+    WeightShape {
+        layer: usize,
+        got: (usize, usize),
+        expected: (usize, usize),
+    },
+}
+
 /// Widths, activation, skips and output of a PC network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Topology {
@@ -97,29 +128,26 @@ impl Topology {
 
     /// Checks the shape: at least one layer, no zero width, λ > 0, equal
     /// hidden widths when skips are on.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NetworkError> {
         if self.widths.len() < 2 {
-            return Err("depth must be at least 1 weight layer".into());
+            return Err(NetworkError::NoLayer);
         }
-        if let Some(i) = self.widths.iter().position(|&w| w == 0) {
-            return Err(format!("width of layer {i} is 0; every width must be ≥ 1"));
+        if let Some(layer) = self.widths.iter().position(|&w| w == 0) {
+            return Err(NetworkError::ZeroWidth { layer });
         }
         if !(self.lambda.is_finite() && self.lambda > 0.0) {
-            return Err(format!(
-                "output precision λ = {} must be finite and > 0",
-                self.lambda
-            ));
+            return Err(NetworkError::Lambda {
+                lambda: self.lambda,
+            });
         }
         if self.skips {
             let hidden = &self.widths[1..self.depth()];
             if let Some(i) = hidden.windows(2).position(|w| w[0] != w[1]) {
-                return Err(format!(
-                    "skips need equal hidden widths, but n_{} = {} and n_{} = {}",
-                    i + 1,
-                    hidden[i],
-                    i + 2,
-                    hidden[i + 1]
-                ));
+                return Err(NetworkError::SkipWidths {
+                    layer: i + 1,
+                    width: hidden[i],
+                    next_width: hidden[i + 1],
+                });
             }
         }
         Ok(())
@@ -154,26 +182,22 @@ impl<T: Real> Network<T> {
         topology: Topology,
         param: Parameterisation,
         weights: Vec<DMatrix<T>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NetworkError> {
         topology.validate()?;
         if weights.len() != topology.depth() {
-            return Err(format!(
-                "expected {} weight matrices, got {}",
-                topology.depth(),
-                weights.len()
-            ));
+            return Err(NetworkError::WeightCount {
+                depth: topology.depth(),
+                got: weights.len(),
+            });
         }
         for (i, w) in weights.iter().enumerate() {
             let want = (topology.widths[i + 1], topology.widths[i]);
             if w.shape() != want {
-                return Err(format!(
-                    "W{}: shape [{}, {}] does not match the network's [{}, {}]",
-                    i + 1,
-                    w.nrows(),
-                    w.ncols(),
-                    want.0,
-                    want.1
-                ));
+                return Err(NetworkError::WeightShape {
+                    layer: i + 1,
+                    got: w.shape(),
+                    expected: want,
+                });
             }
         }
         let param = param.for_topology(topology.skips);
@@ -231,5 +255,65 @@ impl<T: Real> Network<T> {
             .map(|w| w.map(|v| U::of(v.f64())))
             .collect();
         Network::from_weights(self.topology.clone(), self.param, weights).expect("same shapes")
+    }
+}
+
+/// The messages are those of the `String` errors they replaced, word for
+/// word (users match on them).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(widths: &[usize]) -> Topology {
+        Topology {
+            widths: widths.to_vec(),
+            activation: Activation::Tanh,
+            skips: false,
+            loss: Loss::Mse,
+            lambda: 1.0,
+        }
+    }
+
+    #[test]
+    fn messages_are_unchanged() {
+        let message = |t: Topology| t.validate().unwrap_err().to_string();
+        assert_eq!(
+            message(topology(&[3])),
+            "depth must be at least 1 weight layer"
+        );
+        assert_eq!(
+            message(topology(&[3, 0, 2])),
+            "width of layer 1 is 0; every width must be ≥ 1"
+        );
+        assert_eq!(
+            message(Topology {
+                lambda: 0.0,
+                ..topology(&[3, 2])
+            }),
+            "output precision λ = 0 must be finite and > 0"
+        );
+        assert_eq!(
+            message(Topology {
+                skips: true,
+                ..topology(&[3, 4, 4, 5, 2])
+            }),
+            "skips need equal hidden widths, but n_2 = 4 and n_3 = 5"
+        );
+        let weights = |t: Topology, w: Vec<DMatrix<f64>>| {
+            Network::from_weights(t, Parameterisation::default(), w)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            weights(topology(&[4, 3, 2]), vec![DMatrix::zeros(3, 4)]),
+            "expected 2 weight matrices, got 1"
+        );
+        assert_eq!(
+            weights(
+                topology(&[4, 3, 2]),
+                vec![DMatrix::zeros(3, 4), DMatrix::zeros(3, 4)]
+            ),
+            "W2: shape [3, 4] does not match the network's [2, 3]"
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! check and the stopping rules.
 
 pub mod cg;
+mod config_error;
 pub mod delay;
 pub mod explicit;
 pub mod field;
@@ -27,6 +28,7 @@ mod split;
 pub mod state;
 pub mod system;
 
+pub use config_error::RelaxConfigError;
 pub use field::{Field, FieldSpec, LayerSignals, Signals};
 pub use mixed::SolvePrecision;
 pub use monitor::{StopReason, Trace};
@@ -191,7 +193,7 @@ impl Default for RelaxConfig {
 
 impl RelaxConfig {
     /// Checks ranges and the method's fit with the dynamics; the message names the key.
-    pub fn validate(&self, dynamics: &Dynamics) -> Result<(), String> {
+    pub fn validate(&self, dynamics: &Dynamics) -> Result<(), RelaxConfigError> {
         let positive = [
             ("dt_tau", self.dt_tau),
             ("rtol", self.rtol),
@@ -202,7 +204,7 @@ impl RelaxConfig {
         ];
         for (key, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{key}: expected a finite value > 0, got {v}"));
+                return Err(RelaxConfigError::NotPositive { key, value: v });
             }
         }
         let non_negative = [
@@ -215,7 +217,7 @@ impl RelaxConfig {
         ];
         for (key, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{key}: expected a finite value ≥ 0, got {v}"));
+                return Err(RelaxConfigError::Negative { key, value: v });
             }
         }
         let intervals = [
@@ -231,36 +233,35 @@ impl RelaxConfig {
             let n = self.t_max_tau / dt;
             let counts = key != "dt_tau" || fixed_step;
             if counts && dt > 0.0 && n > MAX_STEPS {
-                return Err(format!(
-                    "{key}: t_max_tau / {key} = {n:.3e} steps, beyond the limit of {MAX_STEPS:.0e} per relaxation; raise {key} or lower t_max_tau"
-                ));
+                return Err(RelaxConfigError::TooManySteps { key, steps: n });
             }
         }
         if self.max_steps == 0 {
-            return Err("max_steps: expected ≥ 1 (steps of an adaptive method)".into());
+            return Err(RelaxConfigError::NoSteps);
         }
         if self.max_trace_points < 2 {
-            return Err("max_trace_points: expected ≥ 2".into());
+            return Err(RelaxConfigError::TracePoints);
         }
         let inertial = matches!(dynamics, Dynamics::Inertial { .. });
         match (self.method, inertial) {
             (Method::Ros2 | Method::Ros3, true) => {
-                return Err(format!("method: \"{}\" integrates first-order dynamics; use \"symplectic-euler\" or an explicit method for inertial dynamics", self.method.name()))
+                return Err(RelaxConfigError::FirstOrderOnly {
+                    method: self.method,
+                })
             }
             (Method::Euler | Method::Heun, true) => {
-                return Err(format!("method: \"{}\" is unstable for inertial dynamics at any step (it amplifies every undamped oscillation); use \"symplectic-euler\", \"rk4\" or \"dopri5\"", self.method.name()))
+                return Err(RelaxConfigError::UnstableInertial {
+                    method: self.method,
+                })
             }
-            (Method::SymplecticEuler, false) => {
-                return Err("method: \"symplectic-euler\" needs inertial dynamics; use \"euler\", \"rk4\", \"dopri5\", \"ros2\" or \"ros3\"".into())
-            }
+            (Method::SymplecticEuler, false) => return Err(RelaxConfigError::InertialOnly),
             _ => {}
         }
         if self.noise_std > 0.0 && !matches!(self.method, Method::Euler | Method::SymplecticEuler) {
-            return Err(format!(
-                "method: node noise (noise_std = {}) needs a stochastic integrator: \"euler\" (Euler–Maruyama) or \"symplectic-euler\", not \"{}\"",
-                self.noise_std,
-                self.method.name()
-            ));
+            return Err(RelaxConfigError::NoiseNeedsStochastic {
+                noise_std: self.noise_std,
+                method: self.method,
+            });
         }
         Ok(())
     }
@@ -281,7 +282,7 @@ pub enum RelaxError {
         remedy: String,
     },
     #[error("invalid relaxation settings: {0}")]
-    Config(String),
+    Config(RelaxConfigError),
 }
 
 /// The outcome of one relaxation.
@@ -368,18 +369,17 @@ pub fn relax<T: Real>(
     let n_hidden = sys.n_hidden();
     if sys.loop_delay_tau > 0.0 {
         if !matches!(cfg.method, Method::Euler | Method::SymplecticEuler) {
-            return Err(RelaxError::Config(format!(
-                "method: a loop delay is simulated on the fixed-step \"euler\" and \"symplectic-euler\" only, not \"{}\"",
-                cfg.method.name()
-            )));
+            return Err(RelaxError::Config(RelaxConfigError::DelayNeedsFixedStep {
+                method: cfg.method,
+            }));
         }
         let steps = sys.loop_delay_tau / cfg.dt_tau;
         if !(steps.is_finite() && steps <= delay::MAX_DELAY_STEPS as f64) {
-            return Err(RelaxError::Config(format!(
-                "dt_tau: the loop delay is {steps:.3e} steps of {}; at most {} fit in the delay line",
-                cfg.dt_tau,
-                delay::MAX_DELAY_STEPS
-            )));
+            return Err(RelaxError::Config(RelaxConfigError::DelayTooLong {
+                steps,
+                dt_tau: cfg.dt_tau,
+                max: delay::MAX_DELAY_STEPS,
+            }));
         }
         sys.delay = Some(delay::DelayLine::new(sys.loop_delay_tau, cfg.dt_tau, &z0));
     } else {

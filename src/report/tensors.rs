@@ -5,8 +5,59 @@
 
 use crate::real::Real;
 use nalgebra::DMatrix;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::path::Path;
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
+use std::path::{Path, PathBuf};
+
+/// Why tensors could not be written or read. Every variant but
+/// [`TensorError::Encode`] names the file first.
+#[derive(Debug, thiserror::Error)]
+pub enum TensorError {
+    /// The file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The bytes are not a safetensors file (header or sizes broken).
+    #[error("{}: not a safetensors file: {source}", path.display())]
+    Format {
+        path: PathBuf,
+        source: SafeTensorError,
+    },
+    /// Tensor `name` of the file could not be read.
+    #[error("{}: {name}: {source}", path.display())]
+    Tensor {
+        path: PathBuf,
+        name: String,
+        source: SafeTensorError,
+    },
+    /// Tensor `name` has more than two dimensions.
+    #[error("{}: {name}: expected a matrix, got shape {shape:?}", path.display())]
+    NotMatrix {
+        path: PathBuf,
+        name: String,
+        shape: Vec<usize>,
+    },
+    /// Tensor `name` is neither F32 nor F64.
+    #[error("{}: {name}: dtype {dtype:?} is not supported; expected F32 or F64", path.display())]
+    Dtype {
+        path: PathBuf,
+        name: String,
+        dtype: Dtype,
+    },
+    /// Tensor `name` holds `got` values, not rows × cols.
+    #[error("{}: {name}: {got} values for shape [{rows}, {cols}]", path.display())]
+    Length {
+        path: PathBuf,
+        name: String,
+        got: usize,
+        rows: usize,
+        cols: usize,
+    },
+    /// The tensors could not be encoded (nothing was written).
+    #[error(transparent)]
+    Encode(SafeTensorError),
+}
 
 /// A named tensor to write: a matrix or a scalar.
 pub enum Tensor<'a, T: Real> {
@@ -44,7 +95,10 @@ fn bytes_of<T: Real>(t: &Tensor<T>) -> Encoded {
 }
 
 /// Writes named tensors to `path`.
-pub fn write_tensors<T: Real>(path: &Path, tensors: &[(String, Tensor<T>)]) -> Result<(), String> {
+pub fn write_tensors<T: Real>(
+    path: &Path,
+    tensors: &[(String, Tensor<T>)],
+) -> Result<(), TensorError> {
     write_tensors_with_metadata(path, tensors, &[])
 }
 
@@ -54,7 +108,7 @@ pub fn write_tensors_with_metadata<T: Real>(
     path: &Path,
     tensors: &[(String, Tensor<T>)],
     metadata: &[(String, String)],
-) -> Result<(), String> {
+) -> Result<(), TensorError> {
     let encoded: Vec<(String, Encoded)> = tensors
         .iter()
         .map(|(n, t)| (n.clone(), bytes_of(t)))
@@ -63,34 +117,45 @@ pub fn write_tensors_with_metadata<T: Real>(
         .iter()
         .map(|(n, (d, s, b))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .map_err(TensorError::Encode)?;
     let meta = (!metadata.is_empty()).then(|| metadata.iter().cloned().collect());
-    let bytes = safetensors::tensor::serialize(views, meta).map_err(|e| e.to_string())?;
-    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = safetensors::tensor::serialize(views, meta).map_err(TensorError::Encode)?;
+    std::fs::write(path, bytes).map_err(|source| TensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads every tensor of a safetensors file as a matrix (0-d and 1-d
 /// tensors become 1×1 and 1×n).
-pub fn read_tensors<T: Real>(path: &Path) -> Result<Vec<(String, DMatrix<T>)>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+pub fn read_tensors<T: Real>(path: &Path) -> Result<Vec<(String, DMatrix<T>)>, TensorError> {
+    let bytes = std::fs::read(path).map_err(|source| TensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|source| TensorError::Format {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     for name in names {
-        let view = st
-            .tensor(&name)
-            .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
+        let view = st.tensor(&name).map_err(|source| TensorError::Tensor {
+            path: path.to_path_buf(),
+            name: name.clone(),
+            source,
+        })?;
         let (rows, cols) = match view.shape() {
             [] => (1, 1),
             [n] => (1, *n),
             [r, c] => (*r, *c),
             s => {
-                return Err(format!(
-                    "{}: {name}: expected a matrix, got shape {s:?}",
-                    path.display()
-                ))
+                return Err(TensorError::NotMatrix {
+                    path: path.to_path_buf(),
+                    name,
+                    shape: s.to_vec(),
+                })
             }
         };
         let data = view.data();
@@ -103,19 +168,22 @@ pub fn read_tensors<T: Real>(path: &Path) -> Result<Vec<(String, DMatrix<T>)>, S
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
                 .collect(),
-            d => {
-                return Err(format!(
-                    "{}: {name}: dtype {d:?} is not supported; expected F32 or F64",
-                    path.display()
-                ))
+            dtype => {
+                return Err(TensorError::Dtype {
+                    path: path.to_path_buf(),
+                    name,
+                    dtype,
+                })
             }
         };
         if values.len() != rows * cols {
-            return Err(format!(
-                "{}: {name}: {} values for shape [{rows}, {cols}]",
-                path.display(),
-                values.len()
-            ));
+            return Err(TensorError::Length {
+                path: path.to_path_buf(),
+                name,
+                got: values.len(),
+                rows,
+                cols,
+            });
         }
         out.push((
             name,
@@ -197,13 +265,15 @@ mod tests {
         for (tag, bytes, want) in cases {
             let path = dir.join(format!("{tag}.safetensors"));
             std::fs::write(&path, bytes).unwrap();
-            let e = read_tensors::<f32>(&path).unwrap_err();
+            let e = read_tensors::<f32>(&path).unwrap_err().to_string();
             assert!(
                 e.starts_with(&path.display().to_string()) && e.contains(want),
                 "{tag}: {e}"
             );
         }
-        let e = read_tensors::<f64>(&dir.join("missing.safetensors")).unwrap_err();
+        let e = read_tensors::<f64>(&dir.join("missing.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.safetensors"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }

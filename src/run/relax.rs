@@ -211,7 +211,7 @@ fn write_outputs<T: Real>(
     tensors.push(("x".into(), Tensor::Matrix(&xt)));
     tensors.push(("y".into(), Tensor::Matrix(&yt)));
     write_tensors(&out_dir.join("activities.safetensors"), &tensors)
-        .map_err(|e| fail("activities.safetensors", e))?;
+        .map_err(|e| fail("activities.safetensors", e.to_string()))?;
     let json =
         serde_json::to_vec_pretty(&summary).map_err(|e| fail("relax.json", e.to_string()))?;
     let tmp = out_dir.join(".relax.json.tmp");

@@ -1,0 +1,279 @@
+//! The dense matrix product's entry points ([`gemm`], [`gemm_abt`], and
+//! [`gemm_packed`] / [`gemm_thin`] for benchmarks and tests) and their
+//! dispatch: thin products (few columns of B) to the hand-written kernels of
+//! `super::thin` where the CPU has AVX2 and FMA, all others to
+//! matrixmultiply with explicit strides.
+
+#[cfg(target_arch = "x86_64")]
+use super::simd::{avx2, Simd};
+use super::Real;
+use nalgebra::DMatrix;
+
+/// A column-major matrix seen as `op(M)`: (rows, cols, row stride, column stride).
+pub(super) fn view<T: Real>(m: &DMatrix<T>, transpose: bool) -> (usize, usize, isize, isize) {
+    let (r, c) = m.shape();
+    if transpose {
+        (c, r, r as isize, 1)
+    } else {
+        (r, c, 1, r as isize)
+    }
+}
+
+/// Columns of B up to which [`gemm`] takes the thin kernels instead of
+/// matrixmultiply, where the CPU has them. Measured (benches/thin_gemm.rs,
+/// AVX2 Zen 3): with W beyond L2, as when a deep net's layers take turns,
+/// the kernels are 1.2–2× faster at 8 to 16 columns both ways; at 32 the
+/// forward product is no faster than matrixmultiply's, at 512×512 slower.
+pub const THIN_MAX_COLS: usize = 16;
+
+/// `C ← α·op(A)·op(B) + β·C`. Shapes are checked (a mismatch is a
+/// programming error and panics, never a user error). `β = 0` overwrites C
+/// (NaN included), as in BLAS. Thin products (B not transposed, at most
+/// [`THIN_MAX_COLS`] columns) take [`gemm_thin`]'s kernels where the CPU has
+/// them; all others go through matrixmultiply ([`gemm_packed`]).
+fn gemm_strided<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    ta: bool,
+    b: &DMatrix<T>,
+    tb: bool,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    if tb || b.ncols() > THIN_MAX_COLS || !thin_dispatch(alpha, a, ta, b, beta, c) {
+        packed(alpha, a, ta, b, tb, beta, c);
+    }
+}
+
+/// `C ← α·op(A)·op(B) + β·C` through matrixmultiply with explicit strides,
+/// so transposed operands cost no copy.
+fn packed<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    ta: bool,
+    b: &DMatrix<T>,
+    tb: bool,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    let (m, k, rsa, csa) = view(a, ta);
+    let (kb, n, rsb, csb) = view(b, tb);
+    assert_eq!(k, kb, "gemm: inner dimensions differ");
+    assert_eq!(c.shape(), (m, n), "gemm: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        scale(beta, c);
+        return;
+    }
+    // SAFETY: shapes checked above; the strides describe the column-major
+    // storage of `a` and `b` (leading dimensions = their row counts); `c` is
+    // borrowed mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
+/// `C ← β·C`, where `β = 0` writes zeros (also over NaN).
+pub(super) fn scale<T: Real>(beta: T, c: &mut DMatrix<T>) {
+    if beta == T::zero() {
+        c.fill(T::zero());
+    } else {
+        c.scale_mut(beta);
+    }
+}
+
+/// `C ← α·op(A)·B + β·C` through matrixmultiply whatever the shapes (the
+/// path [`gemm`] takes for wide B); for benchmarks and tests.
+pub fn gemm_packed<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    transpose_a: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    packed(alpha, a, transpose_a, b, false, beta, c);
+}
+
+/// `C ← α·op(A)·B + β·C` through the thin kernels whatever the number of
+/// columns of B, where the CPU has them (x86-64 with AVX2 and FMA), else
+/// through matrixmultiply; for benchmarks and tests.
+pub fn gemm_thin<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    transpose_a: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    if !thin_dispatch(alpha, a, transpose_a, b, beta, c) {
+        packed(alpha, a, transpose_a, b, false, beta, c);
+    }
+}
+
+/// Runs the thin kernels with this CPU's vector instructions and returns
+/// true (x86-64 with AVX2 and FMA), or returns false with C untouched.
+/// Without hardware FMA the kernels' fused multiply–adds would be library
+/// calls, so matrixmultiply is the portable fallback.
+fn thin_dispatch<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    ta: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) -> bool {
+    T::thin_native(alpha, a, ta, b, beta, c)
+}
+
+/// [`Real::thin_native`] for a type with AVX2 vectors.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn thin_native<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    ta: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) -> bool
+where
+    avx2::Avx2: Simd<T>,
+{
+    match avx2::Avx2::detect() {
+        Some(s) => {
+            // SAFETY: `detect` found AVX2 and FMA on this CPU.
+            unsafe { avx2::thin_avx2(s, alpha, a, ta, b, beta, c) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// [`Real::thin_native`] where no vector kernels are compiled.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn thin_native<T: Real>(
+    _alpha: T,
+    _a: &DMatrix<T>,
+    _ta: bool,
+    _b: &DMatrix<T>,
+    _beta: T,
+    _c: &mut DMatrix<T>,
+) -> bool {
+    false
+}
+
+/// `C ← α·op(A)·B + β·C`, where `op(A)` is `A` or `Aᵀ` (`transpose_a`).
+/// All matrices are column-major `DMatrix`.
+pub fn gemm<T: Real>(
+    alpha: T,
+    a: &DMatrix<T>,
+    transpose_a: bool,
+    b: &DMatrix<T>,
+    beta: T,
+    c: &mut DMatrix<T>,
+) {
+    gemm_strided(alpha, a, transpose_a, b, false, beta, c);
+}
+
+/// `C ← α·A·Bᵀ + β·C` (the outer-product form of weight gradients, E·Φᵀ).
+pub fn gemm_abt<T: Real>(alpha: T, a: &DMatrix<T>, b: &DMatrix<T>, beta: T, c: &mut DMatrix<T>) {
+    gemm_strided(alpha, a, false, b, true, beta, c);
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    fn check<T: Real>(tol: f64) {
+        let a = DMatrix::<T>::from_fn(7, 9, |i, j| T::of((i * 3 + j) as f64 * 0.1 - 1.0));
+        let b = DMatrix::<T>::from_fn(9, 6, |i, j| T::of((i + 2 * j) as f64 * 0.05));
+        let u = DMatrix::<T>::from_fn(7, 6, |i, j| T::of(i as f64 - j as f64 * 0.3));
+        let mut c = DMatrix::<T>::from_element(7, 6, T::one());
+        gemm(T::of(2.0), &a, false, &b, T::of(0.5), &mut c);
+        let want = (&a * &b) * T::of(2.0) + DMatrix::from_element(7, 6, T::of(0.5));
+        assert!((c - want).norm().f64() < tol);
+        let mut d = DMatrix::<T>::zeros(9, 6);
+        gemm(T::one(), &a, true, &u, T::zero(), &mut d);
+        assert!((d - a.transpose() * &u).norm().f64() < tol);
+        let mut e = DMatrix::<T>::zeros(7, 9);
+        gemm_abt(T::one(), &u, &b, T::zero(), &mut e);
+        assert!((e - &u * b.transpose()).norm().f64() < tol);
+    }
+
+    #[test]
+    fn gemm_matches_nalgebra_f64() {
+        check::<f64>(1e-12);
+    }
+
+    #[test]
+    fn gemm_matches_nalgebra_f32() {
+        check::<f32>(1e-4);
+    }
+
+    /// `C ← α·op(A)·B + β·C` by the textbook triple loop, in f64.
+    pub(in crate::real) fn naive(
+        alpha: f64,
+        a: &DMatrix<f64>,
+        ta: bool,
+        b: &DMatrix<f64>,
+        beta: f64,
+        c: &DMatrix<f64>,
+    ) -> DMatrix<f64> {
+        let a = if ta { a.transpose() } else { a.clone() };
+        DMatrix::from_fn(c.nrows(), c.ncols(), |i, j| {
+            let mut s = 0.0;
+            for p in 0..a.ncols() {
+                s += a[(i, p)] * b[(p, j)];
+            }
+            alpha * s + beta * c[(i, j)]
+        })
+    }
+
+    /// A deterministic, sign-mixed test matrix.
+    pub(in crate::real) fn filled(r: usize, c: usize, seed: usize) -> DMatrix<f64> {
+        DMatrix::from_fn(r, c, |i, j| {
+            let h = (i * 7919 + j * 104_729 + seed * 15_485_863) % 1000;
+            h as f64 / 500.0 - 1.0
+        })
+    }
+
+    /// Odd shapes: m and k off the vector widths and tile sizes, n from 1
+    /// across the thin threshold.
+    pub(in crate::real) const SHAPES: [(usize, usize); 6] =
+        [(1, 1), (3, 5), (13, 7), (37, 29), (128, 128), (131, 67)];
+    pub(in crate::real) const COLS: [usize; 7] = [1, 3, 4, 5, 8, 17, 33];
+
+    /// β = 0 overwrites C even where it holds NaN, on every path (k = 0 too).
+    #[test]
+    fn beta_zero_overwrites_nan() {
+        for (m, k, n) in [(9, 6, 3), (9, 6, 40), (9, 0, 3), (9, 0, 40)] {
+            for ta in [false, true] {
+                let a = if ta { filled(k, m, 7) } else { filled(m, k, 7) };
+                let b = filled(k, n, 8);
+                let want = naive(1.5, &a, ta, &b, 0.0, &DMatrix::zeros(m, n));
+                for run in [gemm::<f64>, gemm_thin::<f64>, gemm_packed::<f64>] {
+                    let mut c = DMatrix::from_element(m, n, f64::NAN);
+                    run(1.5, &a, ta, &b, 0.0, &mut c);
+                    assert!((c - &want).norm() < 1e-12, "{m}×{k}·{n}, transposed {ta}");
+                }
+            }
+        }
+    }
+}

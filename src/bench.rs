@@ -155,8 +155,7 @@ fn variant(
 /// Sets an explicit step to 80% of the stability limit estimated at the
 /// feedforward state, when the circuit's step is above it.
 fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
-    let d = &c.dynamics;
-    if explicit_step_limit(c.relax.method, d.order, d.mass, 1.0).is_none() {
+    if explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), 1.0).is_none() {
         return Ok(());
     }
     let mut probe = c.clone();
@@ -176,8 +175,9 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         Precision::F64 => prepare::<f64>(&probe, &opts)?.3,
     };
     if let Some(s) = derived.spectrum {
-        let d = &c.dynamics;
-        if let Some(limit) = explicit_step_limit(c.relax.method, d.order, d.mass, s.lambda_max) {
+        if let Some(limit) =
+            explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), s.lambda_max)
+        {
             c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
         }
     }

@@ -578,11 +578,9 @@ fn run(cmd: Command) -> Result<(), RunError> {
                     1.0 / s.lambda_min,
                     c.dynamics.tau_s / s.lambda_min
                 );
-                let d = &c.dynamics;
                 let limit = pcchip::chip::explicit_step_limit(
                     c.relax.method,
-                    d.order,
-                    d.mass,
+                    circuit::dynamics_of(&c),
                     s.lambda_max,
                 );
                 if let Some(lim) = limit {

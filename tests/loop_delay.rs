@@ -289,3 +289,62 @@ fn a_chip_above_the_bound_is_refused_then_diverges_when_allowed() {
         other => panic!("expected divergence, got {:?}", other.map(|r| r.stop)),
     }
 }
+
+/// The op-amp's finite gain–bandwidth: a first-order chip's loop gains the
+/// pole τ_a = 1/(2π GBW), i.e. a·z″ + z′ = force with a = τ_a/τ, and the
+/// scalar chain's decay follows the slow root of a s² + s + h = 0 (real, or
+/// complex and ringing once 4ah > 1) within 5 %.
+#[test]
+fn finite_gain_bandwidth_adds_the_op_amps_pole() {
+    let mut c = delayed_circuit(0.0);
+    c.dynamics.opamp_gbw_mhz = 20.0;
+    c.relax.method = Method::SymplecticEuler;
+    let chip = Chip::<f64>::build(&c, 5, 2, None).unwrap();
+    let a = 1.0 / (2.0 * std::f64::consts::PI * 20e6 * c.dynamics.tau_s);
+    assert_eq!(
+        chip.dynamics(),
+        Dynamics::Inertial {
+            damping: 1.0,
+            mass: a
+        }
+    );
+    // Euler cannot carry the second state: refused naming relax.method.
+    let mut bad = c.clone();
+    bad.relax.method = Method::Euler;
+    let err = pcchip::circuit::parse(&toml::to_string(&bad).unwrap(), "gbw.toml", "gbw", &[])
+        .unwrap_err();
+    assert_eq!(err.key, "relax.method");
+    let h = rate();
+    for ah in [0.05, 1.0] {
+        let a = ah / h;
+        let disc = 1.0 - 4.0 * a * h;
+        let sigma = if disc >= 0.0 {
+            (-1.0 + disc.sqrt()) / (2.0 * a)
+        } else {
+            -1.0 / (2.0 * a)
+        };
+        let omega = if disc < 0.0 {
+            (-disc).sqrt() / (2.0 * a)
+        } else {
+            0.0
+        };
+        let dynamics = Dynamics::Inertial {
+            damping: 1.0,
+            mass: a,
+        };
+        let t1 = 10.0 / sigma.abs();
+        let span = if omega > 0.0 {
+            (2.0 * std::f64::consts::PI / omega) * (4.0 / sigma.abs() * omega / 6.3).ceil().max(1.0)
+        } else {
+            4.0 / sigma.abs()
+        };
+        let dt = 1e-3 * a.min(1.0 / h);
+        let e1 = error_at(dynamics, Method::SymplecticEuler, 0.0, dt, t1);
+        let e2 = error_at(dynamics, Method::SymplecticEuler, 0.0, dt, t1 + span);
+        let measured = (e2 / e1).abs().ln() / span;
+        assert!(
+            ((measured - sigma) / sigma).abs() < 0.05,
+            "a·h = {ah}: simulated rate {measured:.5} vs root {sigma:.5}"
+        );
+    }
+}

@@ -336,8 +336,7 @@ impl<T: Real> Chip<T> {
 
     /// The relaxation dynamics in force.
     pub fn dynamics(&self) -> Dynamics {
-        let d = &self.config.dynamics;
-        Dynamics::of(d.order, self.damping.unwrap_or(0.0), d.mass)
+        crate::circuit::dynamics_with(&self.config.dynamics, self.damping)
     }
 
     /// τ_ℓ/τ for the hidden layers: the manual list, the automatic rule's

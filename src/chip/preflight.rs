@@ -18,25 +18,20 @@ use super::{Chip, ChipError};
 use crate::circuit::{Order, TauRule};
 use crate::real::Real;
 use crate::relax::delay::critical_delay;
-use crate::relax::{jacobi_tau_rel, rate_extremes, Method, Spectrum};
+use crate::relax::{jacobi_tau_rel, rate_extremes, Dynamics, Method, Spectrum};
 use nalgebra::DMatrix;
 
 /// Largest stable dt/τ of an explicit fixed-step `method` for rates up to
-/// `lambda_max` (1/τ), for dynamics of `order` with node mass `mass`;
+/// `lambda_max` (1/τ), for `dynamics` (the node mass m of inertial ones);
 /// `None` for adaptive methods and methods without a limit.
-pub fn explicit_step_limit(
-    method: Method,
-    order: Order,
-    mass: f64,
-    lambda_max: f64,
-) -> Option<f64> {
+pub fn explicit_step_limit(method: Method, dynamics: Dynamics, lambda_max: f64) -> Option<f64> {
     if matches!(method, Method::Dopri5 | Method::Ros2 | Method::Ros3) {
         return None;
     }
     let c = method.stability_limit()?;
-    Some(match order {
-        Order::FirstOrder => c / lambda_max,
-        Order::Inertial => c * (mass / lambda_max).sqrt(),
+    Some(match dynamics {
+        Dynamics::FirstOrder => c / lambda_max,
+        Dynamics::Inertial { mass, .. } => c * (mass / lambda_max).sqrt(),
     })
 }
 
@@ -104,7 +99,10 @@ impl<T: Real> Chip<T> {
         if d.loop_delay_ns <= 0.0 {
             return None;
         }
-        let inertial = (d.order == Order::Inertial).then(|| (self.damping.unwrap_or(0.0), d.mass));
+        let inertial = match self.dynamics() {
+            Dynamics::FirstOrder => None,
+            Dynamics::Inertial { damping, mass } => Some((damping, mass)),
+        };
         let d_crit_tau = critical_delay(lambda_max, inertial);
         let delay_s = d.loop_delay_ns * 1e-9;
         Some(DelayBound {
@@ -143,8 +141,7 @@ impl<T: Real> Chip<T> {
     /// λ_max of the batch's rate matrix at its feedforward state, by Lanczos.
     pub fn check_step_on_batch(&self, x: &DMatrix<T>, y: &DMatrix<T>) -> Result<(), ChipError> {
         let r = &self.config.relax;
-        let d = &self.config.dynamics;
-        if self.depth() < 2 || explicit_step_limit(r.method, d.order, d.mass, 1.0).is_none() {
+        if self.depth() < 2 || explicit_step_limit(r.method, self.dynamics(), 1.0).is_none() {
             return Ok(());
         }
         let lambda = self.rates(x, y).lambda_max;
@@ -164,8 +161,7 @@ impl<T: Real> Chip<T> {
     /// for the fastest rate `lambda_max` of `subject` (found `what`).
     fn check_step(&self, lambda_max: f64, subject: &str, what: &str) -> Result<(), ChipError> {
         let r = &self.config.relax;
-        let d = &self.config.dynamics;
-        let Some(limit) = explicit_step_limit(r.method, d.order, d.mass, lambda_max) else {
+        let Some(limit) = explicit_step_limit(r.method, self.dynamics(), lambda_max) else {
             return Ok(());
         };
         if r.dt_tau <= limit {

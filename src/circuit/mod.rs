@@ -9,4 +9,4 @@ pub mod validate;
 
 pub use load::{load, parse, CircuitError};
 pub use schema::*;
-pub use validate::dynamics_of;
+pub use validate::{dynamics_of, dynamics_with};

@@ -150,6 +150,10 @@ pub struct DynamicsSpec {
     /// φ/φ′ circuit), ns, ≥ 0; simulated as a delay-differential equation
     /// (src/relax/delay.rs; euler and symplectic-euler). Default 0 (ideal).
     pub loop_delay_ns: f64,
+    /// Gain–bandwidth product of the integrators' op-amps (MHz), ≥ 0; 0 =
+    /// ideal. A first-order loop then gains the op-amp's pole τ_a = 1/(2π GBW):
+    /// inertial dynamics with m = τ_a/τ and γ = 1 (docs/model.md). Default 0.
+    pub opamp_gbw_mhz: f64,
 }
 
 /// The rule for the per-layer time constants ρ_ℓ = τ_ℓ/τ.
@@ -176,6 +180,7 @@ impl Default for DynamicsSpec {
             tau_rel: vec![],
             tau_rule: TauRule::Uniform,
             loop_delay_ns: 0.0,
+            opamp_gbw_mhz: 0.0,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Range and consistency checks of a parsed circuit, before any work starts.
 //! Each failure names the dotted key and the allowed range or the fix.
 
-use super::schema::{Circuit, Source, TauRule};
+use super::schema::{Circuit, DynamicsSpec, Order, Source, TauRule};
 use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
@@ -48,8 +48,23 @@ fn unit_interval(key: &str, v: f64) -> Check {
 
 /// The dynamics the relaxation will run (damping resolved later when automatic).
 pub fn dynamics_of(c: &Circuit) -> Dynamics {
-    let d = &c.dynamics;
-    Dynamics::of(d.order, d.damping.unwrap_or(0.0), d.mass)
+    dynamics_with(&c.dynamics, c.dynamics.damping)
+}
+
+/// The dynamics of `d` with damping γ `damping` (0 when unresolved). A
+/// first-order loop on op-amps of finite gain–bandwidth gains the op-amp's
+/// pole: τ dz/dt + τ_a d²z/dt² = force with τ_a = 1/(2π GBW), i.e. inertial
+/// dynamics with m = τ_a/τ and γ = 1 (an inverting integrator with
+/// A(s) = ω_t/s responds as −1/(sτ)·1/(1 + s/ω_t) for ω_t τ ≫ 1).
+pub fn dynamics_with(d: &DynamicsSpec, damping: Option<f64>) -> Dynamics {
+    if d.order == Order::FirstOrder && d.opamp_gbw_mhz > 0.0 {
+        let tau_a = 1.0 / (2.0 * std::f64::consts::PI * d.opamp_gbw_mhz * 1e6);
+        return Dynamics::Inertial {
+            damping: 1.0,
+            mass: tau_a / d.tau_s,
+        };
+    }
+    Dynamics::of(d.order, damping.unwrap_or(0.0), d.mass)
 }
 
 /// The circuit's name is a folder name under runs/, never a path: not
@@ -164,6 +179,31 @@ pub fn validate(c: &Circuit) -> Check {
             d.tau_rel.iter().all(|t| t.is_finite() && *t > 0.0),
             "dynamics.tau_rel",
             "every τ_ℓ/τ must be finite and > 0",
+        )?;
+    }
+    ensure(
+        d.opamp_gbw_mhz.is_finite() && (0.0..=1e9).contains(&d.opamp_gbw_mhz),
+        "dynamics.opamp_gbw_mhz",
+        format!(
+            "expected a finite value in [0, 1e9] MHz, got {}",
+            d.opamp_gbw_mhz
+        ),
+    )?;
+    if d.opamp_gbw_mhz > 0.0 {
+        use crate::relax::Method;
+        ensure(
+            d.order == Order::FirstOrder,
+            "dynamics.opamp_gbw_mhz",
+            "the op-amp's pole is modelled for first-order dynamics only (inertial nodes would gain a third state); use order = \"first-order\" or opamp_gbw_mhz = 0",
+        )?;
+        ensure(
+            matches!(c.relax.method, Method::SymplecticEuler | Method::Rk4 | Method::Dopri5),
+            "relax.method",
+            format!(
+                "\"{}\" cannot integrate dynamics.opamp_gbw_mhz = {}: the op-amp's pole adds a second state a node (inertial dynamics with m = τ_a/τ, γ = 1); use \"symplectic-euler\", \"rk4\" or \"dopri5\"",
+                c.relax.method.name(),
+                d.opamp_gbw_mhz
+            ),
         )?;
     }
     c.relax

@@ -6,6 +6,7 @@
 //! with the feedforward output read on the way (one feedforward pass).
 
 use super::{Chip, ChipError};
+use crate::controller::read_weight_grads;
 use crate::real::Real;
 use crate::relax::{relax, Relaxation, Signals, System};
 use nalgebra::DMatrix;
@@ -55,6 +56,13 @@ impl<T: Real> Chip<T> {
         let (z0, feedforward_output) = field.feedforward_with_output();
         let mut sys = System::new(&mut field, dynamics, tau_rel)
             .with_loop_delay(self.config.loop_delay_tau());
+        if reference.is_some() {
+            // The trace's alignment of the gradient the controller applies.
+            let (layers, adc) = (self.layers(), self.controller.adc().clone());
+            sys = sys.with_applied_gradient(Box::new(move |s| {
+                read_weight_grads(s, &layers, &adc).grads
+            }));
+        }
         let relaxation = relax(&mut sys, z0, &cfg, rng, reference)?;
         let signals = field.signals(relaxation.activities());
         Ok(Settled {

@@ -37,9 +37,14 @@ pub struct StepRecord {
     pub cos_bp_layers: Option<Vec<f64>>,
     /// Relaxation time until the traced cosine stays ≥ 0.99 (τ), when reached.
     pub t_cos99_tau: Option<f64>,
-    /// Relaxation time until the traced cosine stays within 1% of its final value (τ).
+    /// Relaxation time until the traced cosine of the applied (ADC-read)
+    /// gradient stays within 1% of its final value (τ): an oracle reference
+    /// (it needs backprop's gradient and the final value), not a stopping rule.
     #[serde(default)]
     pub t_align_tau: Option<f64>,
+    /// The same for the exact, unquantised PC gradient (τ).
+    #[serde(default)]
+    pub t_align_unquantised_tau: Option<f64>,
     /// Weights saturated so far (programming and updates), devices stuck.
     pub n_saturated: usize,
     pub n_stuck: usize,
@@ -172,6 +177,9 @@ impl<T: Real> Chip<T> {
             cos_bp_layers,
             t_cos99_tau: trace.as_ref().and_then(|t| t.time_to_cosine(0.99)),
             t_align_tau: trace.as_ref().and_then(|t| t.time_to_align(0.01)),
+            t_align_unquantised_tau: trace
+                .as_ref()
+                .and_then(|t| t.time_to_align_unquantised(0.01)),
             n_saturated: self.n_saturated(),
             n_stuck: self.n_stuck(),
             n_converter_saturated: n_conv,

@@ -35,7 +35,7 @@ pub use monitor::{StopReason, Trace};
 pub use precond::Precond;
 pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
 pub use state::State;
-pub use system::{jacobi_tau_rel, Dynamics, Order, System};
+pub use system::{jacobi_tau_rel, AppliedGradient, Dynamics, Order, System};
 
 use crate::real::Real;
 use monitor::Monitor;

@@ -68,9 +68,12 @@ pub struct Trace {
     pub residual: Vec<f64>,
     /// sqrt(mean_b ‖ε_ℓ‖²) for ℓ = 1..L at each sample.
     pub layer_error: Vec<Vec<f64>>,
-    /// Cosine between the PC weight gradient and the reference (backprop)
-    /// gradient, when a reference was given.
+    /// Cosine between the PC weight gradient (exact, unquantised) and the
+    /// reference (backprop) gradient, when a reference was given.
     pub cosine: Vec<f64>,
+    /// The same for the gradient the controller would apply (read through
+    /// its ADCs, [`System::with_applied_gradient`]), when the system has one.
+    pub cosine_applied: Vec<f64>,
 }
 
 impl Trace {
@@ -84,6 +87,7 @@ impl Trace {
         keep_even(&mut self.residual);
         keep_even(&mut self.layer_error);
         keep_even(&mut self.cosine);
+        keep_even(&mut self.cosine_applied);
     }
 
     /// Number of samples.
@@ -111,10 +115,33 @@ impl Trace {
     }
 
     /// The first sampled time from which the cosine stays within `rel` of
-    /// its final value (e.g. 0.01: "aligned" in MODEL.md §6).
+    /// its final value (e.g. 0.01: "aligned" in MODEL.md §6): the applied
+    /// gradient's cosine when traced, else the unquantised one's. An oracle
+    /// measure (it needs the backprop gradient and the final value), kept as
+    /// a reference; the chip stops by the residual or update rules.
     pub fn time_to_align(&self, rel: f64) -> Option<f64> {
-        let last = *self.cosine.last()?;
-        self.time_to_cosine(last - rel * last.abs())
+        let c = if self.cosine_applied.is_empty() {
+            &self.cosine
+        } else {
+            &self.cosine_applied
+        };
+        time_within(&self.t_tau, c, rel)
+    }
+
+    /// [`Trace::time_to_align`] of the unquantised gradient's cosine.
+    pub fn time_to_align_unquantised(&self, rel: f64) -> Option<f64> {
+        time_within(&self.t_tau, &self.cosine, rel)
+    }
+}
+
+/// The first time of `t` from which `c` stays within `rel` of its last value.
+fn time_within(t: &[f64], c: &[f64], rel: f64) -> Option<f64> {
+    let last = *c.last()?;
+    let threshold = last - rel * last.abs();
+    match c.iter().rposition(|&v| v < threshold) {
+        None => t.first().copied(),
+        Some(i) if i + 1 < c.len() => Some(t[i + 1]),
+        Some(_) => None,
     }
 }
 
@@ -248,6 +275,9 @@ impl<T: Real> Monitor<T> {
         tr.layer_error.push(sys.field.error_norms());
         if let (Some(g), Some(r)) = (grads, reference) {
             tr.cosine.push(cosine(g, r));
+            if let Some(applied) = sys.applied_gradient(y) {
+                tr.cosine_applied.push(cosine(&applied, r));
+            }
         }
         self.next_trace = t + self.trace_every;
         if max_points >= 2 && tr.len() > max_points {

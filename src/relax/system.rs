@@ -17,6 +17,7 @@
 
 use super::delay::DelayLine;
 use super::field::Field;
+use super::field::Signals;
 use super::state::{mat_axpy, zeros_like, State};
 use crate::real::Real;
 use nalgebra::DMatrix;
@@ -89,7 +90,13 @@ pub struct System<'f, 'a, T: Real> {
     pub loop_delay_tau: f64,
     /// The activities' history when d > 0 (set up by [`crate::relax::relax`]).
     pub(super) delay: Option<DelayLine<T>>,
+    /// The gradient the controller would apply from the field's signals
+    /// (its ADC readout), for the traced alignment.
+    applied: Option<AppliedGradient<'a, T>>,
 }
+
+/// The controller's readout: weight gradients from the field's signals.
+pub type AppliedGradient<'a, T> = Box<dyn Fn(&Signals<T>) -> Vec<DMatrix<T>> + 'a>;
 
 impl<'f, 'a, T: Real> System<'f, 'a, T> {
     pub fn new(field: &'f mut Field<'a, T>, dynamics: Dynamics, tau_rel: Vec<f64>) -> Self {
@@ -107,7 +114,25 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
             n_rhs: 0,
             loop_delay_tau: 0.0,
             delay: None,
+            applied: None,
         }
+    }
+
+    /// The same system tracing the cosine of the gradient `readout` forms
+    /// from the field's signals (what the controller applies) beside the
+    /// exact one.
+    pub fn with_applied_gradient(mut self, readout: AppliedGradient<'a, T>) -> Self {
+        self.applied = Some(readout);
+        self
+    }
+
+    /// The applied gradient at the last evaluated state, at activities of
+    /// `y`, when the system has a readout.
+    pub fn applied_gradient(&self, y: &[DMatrix<T>]) -> Option<Vec<DMatrix<T>>> {
+        let k = self.n_hidden();
+        self.applied
+            .as_ref()
+            .map(|f| f(&self.field.signals(&y[..k])))
     }
 
     /// The same system with a loop delay of `d_tau` (τ) on every node's feedback.

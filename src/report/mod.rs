@@ -233,7 +233,7 @@ impl ReportWriter {
             for l in 1..=n_layers {
                 write!(f, ",err_{l}")?;
             }
-            writeln!(f)?;
+            writeln!(f, ",cos_applied")?;
             self.csv = Some(f);
         }
         let f = self.csv.as_mut().expect("opened above");
@@ -254,7 +254,11 @@ impl ReportWriter {
             for e in &trace.layer_error[i] {
                 write!(f, ",{e:.6e}")?;
             }
-            writeln!(f)?;
+            let applied = trace
+                .cosine_applied
+                .get(i)
+                .map_or(String::new(), |c| format!("{c:.9}"));
+            writeln!(f, ",{applied}")?;
         }
         Ok(())
     }

@@ -58,7 +58,7 @@ impl<T: Real> Chip<T> {
             .with_loop_delay(self.config.loop_delay_tau());
         if reference.is_some() {
             // The trace's alignment of the gradient the controller applies.
-            let (layers, adc) = (self.layers(), self.controller.adc().clone());
+            let (layers, adc) = (self.layers(), *self.controller.adc());
             sys = sys.with_applied_gradient(Box::new(move |s| {
                 read_weight_grads(s, &layers, &adc).grads
             }));

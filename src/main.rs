@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pcchip::chip::{EvalRecord, StepRecord};
 use pcchip::circuit::{self, Circuit};
 use pcchip::report::Report;
-use pcchip::train::{self, Observer, RunError, RunOptions};
+use pcchip::run::train::{self, Observer, RunError, RunOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -371,7 +371,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
             }
             let out_dir =
                 out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-bench", c.name)));
-            let opts = pcchip::bench::BenchOptions {
+            let opts = pcchip::run::bench::BenchOptions {
                 depths,
                 steps,
                 orders,
@@ -395,7 +395,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 "peak MB",
                 "state MB"
             );
-            let rows = pcchip::bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
+            let rows = pcchip::run::bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
                 let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
                 println!(
                     "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
@@ -426,7 +426,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
             set,
         } => {
             let (c, base_dir) = load(&circuit, &set)?;
-            let g = pcchip::grads::grads(&c, &base_dir, weights, batch.as_deref(), &out)?;
+            let g = pcchip::run::grads::grads(&c, &base_dir, weights, batch.as_deref(), &out)?;
             println!("{}", g.stop_line());
             if let Some(hint) = &g.kink_hint {
                 eprintln!("note: {hint}");
@@ -501,7 +501,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 let out = args.out.ok_or_else(|| {
                     RunError::Invalid("--merge needs --out DIR for the joined sweep".into())
                 })?;
-                let f = pcchip::sweep::merge(&merge, &out)?;
+                let f = pcchip::run::sweep::merge(&merge, &out)?;
                 println!(
                     "merged {} cells from {} folders into {}",
                     f.cells.len(),
@@ -621,7 +621,7 @@ struct SweepArgs {
 }
 
 fn sweep_cmd(a: SweepArgs) -> Result<(), RunError> {
-    use pcchip::sweep::{parse_list, CircuitSource, Grid, Shard, SweepOptions};
+    use pcchip::run::sweep::{parse_list, CircuitSource, Grid, Shard, SweepOptions};
     let bad = RunError::Invalid;
     let widths = parse_list("--widths", a.widths.as_deref().unwrap_or("")).map_err(bad)?;
     let depths = parse_list("--depths", a.depths.as_deref().unwrap_or("")).map_err(bad)?;
@@ -659,7 +659,7 @@ fn sweep_cmd(a: SweepArgs) -> Result<(), RunError> {
         );
         b
     });
-    let result = pcchip::sweep::sweep(&src, &opts, &out_dir, |r, done, total| {
+    let result = pcchip::run::sweep::sweep(&src, &opts, &out_dir, |r, done, total| {
         let cos = r.cos_global.map_or("—".into(), |c| format!("{c:.6}"));
         let tau = r.t_relax_tau.map_or("—".into(), |t| format!("{t:.1}"));
         let what = format!(
@@ -705,15 +705,15 @@ fn sweep_cmd(a: SweepArgs) -> Result<(), RunError> {
 }
 
 /// The seed-averaged cosine table of a sweep, in Markdown.
-fn print_sweep_table(f: &pcchip::sweep::SweepFile) {
+fn print_sweep_table(f: &pcchip::run::sweep::SweepFile) {
     println!("\ncos(PC, BP) at initialisation, mean ± std over seeds:\n");
-    print!("{}", pcchip::sweep::seed_table(f, |c| c.cos_global, 4));
+    print!("{}", pcchip::run::sweep::seed_table(f, |c| c.cos_global, 4));
     if f.steps > 0 {
         println!("\ncos(PC, BP) after {} training steps:\n", f.steps);
-        print!("{}", pcchip::sweep::seed_table(f, |c| c.cos_steps, 4));
+        print!("{}", pcchip::run::sweep::seed_table(f, |c| c.cos_steps, 4));
     }
     println!("\nrelaxation time (τ), mean ± std over seeds:\n");
-    print!("{}", pcchip::sweep::seed_table(f, |c| c.t_relax_tau, 1));
+    print!("{}", pcchip::run::sweep::seed_table(f, |c| c.t_relax_tau, 1));
 }
 
 fn main() -> ExitCode {

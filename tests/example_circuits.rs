@@ -2,7 +2,7 @@
 //! whose relaxation settings pass the preflight checks.
 
 use pcchip::circuit::{self, Precision};
-use pcchip::train::{prepare, RunOptions};
+use pcchip::run::train::{prepare, RunOptions};
 use std::path::Path;
 
 #[test]

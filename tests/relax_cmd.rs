@@ -6,7 +6,7 @@
 use pcchip::circuit::{Circuit, Precision, Source};
 use pcchip::relax::Method;
 use pcchip::run::relax_batch;
-use pcchip::train::{run, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

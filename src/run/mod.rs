@@ -1,7 +1,11 @@
-//! The commands as library functions. Today: [`relax`] (`pcchip relax`);
-//! the other commands still live in their own modules (`train`, `bench`,
-//! `grads`, `sweep`) until the step's redesign moves them here.
+//! The commands as library functions: [`train`] (`pcchip run`, with its
+//! [`checkpoint`]s), [`bench`], [`grads`], [`relax`] and [`sweep`].
 
+pub mod bench;
+pub mod checkpoint;
+pub mod grads;
 pub mod relax;
+pub mod sweep;
+pub mod train;
 
 pub use relax::{relax_batch, RelaxSummary};

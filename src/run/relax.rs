@@ -16,13 +16,13 @@
 
 use crate::chip::Chip;
 use crate::circuit::{Circuit, Precision};
-use crate::grads::{first_batch, read_batch};
+use crate::run::grads::{first_batch, read_batch};
 use crate::net::backprop;
 use crate::real::Real;
 use crate::relax::{relax, Relaxation, StopReason, System};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
-use crate::train::{prepare, RunError, RunOptions};
+use crate::run::train::{prepare, RunError, RunOptions};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation}
 use crate::real::{cosine, Real};
 use crate::relax::{rate_extremes, relax, StopReason, System};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
-use crate::train::{load_weights, prepare, RunError, RunOptions};
+use crate::run::train::{load_weights, prepare, RunError, RunOptions};
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 

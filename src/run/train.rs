@@ -1,7 +1,7 @@
 //! A training run, end to end: circuit → data → chip → steps → report.
 //! Every failure after the circuit was accepted leaves a valid report.
 
-use crate::checkpoint::{self, RunState};
+use crate::run::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
 use crate::circuit::budget::{check_memory, check_value, DataShape};
 use crate::circuit::{Circuit, Precision};

@@ -9,7 +9,7 @@
 use crate::circuit::{Circuit, Order, Precision};
 use crate::relax::Method;
 use crate::report::{median, Report};
-use crate::train::{prepare, run, Observer, RunError, RunOptions};
+use crate::run::train::{prepare, run, Observer, RunError, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -215,7 +215,7 @@ pub fn bench(
             })?;
         }
     }
-    crate::train::check_out_dir(out_dir)?;
+    crate::run::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let mut rows = Vec::new();

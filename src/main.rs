@@ -548,9 +548,9 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 base_dir,
                 weights: None,
             };
-            let derived = match c.precision {
-                circuit::Precision::F32 => train::prepare::<f32>(&c, &opts)?.3,
-                circuit::Precision::F64 => train::prepare::<f64>(&c, &opts)?.3,
+            let derived = match c.dtype {
+                circuit::DType::F32 => train::prepare::<f32>(&c, &opts)?.3,
+                circuit::DType::F64 => train::prepare::<f64>(&c, &opts)?.3,
             };
             println!("# resolved circuit (every default and preset value filled in)");
             println!(

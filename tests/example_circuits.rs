@@ -1,7 +1,7 @@
 //! Every example circuit in circuits/ parses, validates and builds a chip
 //! whose relaxation settings pass the preflight checks.
 
-use pcchip::circuit::{self, Precision};
+use pcchip::circuit::{self, DType};
 use pcchip::run::train::{prepare, RunOptions};
 use std::path::Path;
 
@@ -20,9 +20,9 @@ fn every_example_circuit_is_valid() {
             base_dir: dir.clone(),
             weights: None,
         };
-        let derived = match c.precision {
-            Precision::F32 => prepare::<f32>(&c, &opts).map(|p| p.3),
-            Precision::F64 => prepare::<f64>(&c, &opts).map(|p| p.3),
+        let derived = match c.dtype {
+            DType::F32 => prepare::<f32>(&c, &opts).map(|p| p.3),
+            DType::F64 => prepare::<f64>(&c, &opts).map(|p| p.3),
         }
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(

@@ -6,7 +6,7 @@
 
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
-use pcchip::circuit::{Circuit, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::run::grads::grads;
 use pcchip::net::Activation;
 use pcchip::relax::{rate_extremes, Method, StopReason};
@@ -15,7 +15,7 @@ use pcchip::report::tensors::{read_tensors, write_tensors, Tensor};
 #[test]
 fn grads_on_a_linear_network_match_the_closed_form() {
     let mut c = Circuit {
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 64;

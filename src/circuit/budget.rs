@@ -3,33 +3,33 @@
 //! values inside which its arithmetic stays finite. Each failure names the
 //! key responsible.
 
-use super::schema::{Circuit, Precision, Source};
+use super::schema::{Circuit, DType, Source};
 use crate::net::OptimiserKind;
 
 /// Samples per evaluation batch (the run's test and train evaluations).
 pub const EVAL_BATCH: usize = 256;
 
 /// The largest magnitude (and the reciprocal of the smallest non-zero one)
-/// a circuit key or a data or weight value may have in a run of precision
+/// a circuit key or a data or weight value may have in a run of dtype
 /// `p`: √MAX / 10⁴ of the float type, so that products of two such values,
 /// and sums of many of their squares, stay finite. f32: ≈ 1.8e15, f64: ≈ 1.3e150.
-pub fn value_bound(p: Precision) -> f64 {
+pub fn value_bound(p: DType) -> f64 {
     match p {
-        Precision::F32 => (f32::MAX as f64).sqrt() / 1e4,
-        Precision::F64 => f64::MAX.sqrt() / 1e4,
+        DType::F32 => (f32::MAX as f64).sqrt() / 1e4,
+        DType::F64 => f64::MAX.sqrt() / 1e4,
     }
 }
 
-/// The precision's name in messages.
-fn precision_name(p: Precision) -> &'static str {
+/// The dtype's name in messages.
+fn dtype_name(p: DType) -> &'static str {
     match p {
-        Precision::F32 => "f32",
-        Precision::F64 => "f64",
+        DType::F32 => "f32",
+        DType::F64 => "f64",
     }
 }
 
 /// Checks one value against [`value_bound`]; the message says why.
-pub fn check_value(v: f64, p: Precision) -> Result<(), String> {
+pub fn check_value(v: f64, p: DType) -> Result<(), String> {
     let bound = value_bound(p);
     if !v.is_finite() {
         return Err(format!("expected a finite value, got {v}"));
@@ -37,7 +37,7 @@ pub fn check_value(v: f64, p: Precision) -> Result<(), String> {
     if v != 0.0 && !(1.0 / bound..=bound).contains(&v.abs()) {
         return Err(format!(
             "{v:e} is outside the range where an {} run stays finite: 0 or {:.1e} ≤ |value| ≤ {bound:.1e}",
-            precision_name(p),
+            dtype_name(p),
             1.0 / bound
         ));
     }
@@ -47,7 +47,7 @@ pub fn check_value(v: f64, p: Precision) -> Result<(), String> {
 /// Every floating-point key of the circuit, by dotted path, checked with
 /// [`check_value`]: one rule for all keys, whatever their section.
 pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
-    fn walk(v: &toml::Value, path: &str, p: Precision) -> Result<(), (String, String)> {
+    fn walk(v: &toml::Value, path: &str, p: DType) -> Result<(), (String, String)> {
         match v {
             toml::Value::Float(x) => check_value(*x, p).map_err(|m| (path.to_string(), m)),
             toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| {
@@ -69,7 +69,7 @@ pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
     };
     let value = toml::Value::try_from(&probe)
         .map_err(|e| (String::new(), format!("cannot inspect the circuit: {e}")))?;
-    walk(&value, "", c.precision)
+    walk(&value, "", c.dtype)
 }
 
 /// The data's shape as far as it is known: features, outputs, samples.
@@ -145,9 +145,9 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
         let weights: f64 = widths.windows(2).map(|w| w[0] * w[1]).sum();
         (weights, widths.iter().sum())
     };
-    let scalar = match c.precision {
-        Precision::F32 => 4.0,
-        Precision::F64 => 8.0,
+    let scalar = match c.dtype {
+        DType::F32 => 4.0,
+        DType::F64 => 8.0,
     };
     let moments = match c.controller.optimiser {
         OptimiserKind::Adam => 2.0,
@@ -292,10 +292,10 @@ mod tests {
 
     #[test]
     fn bounds_refuse_what_leaves_the_precision() {
-        assert!(check_value(1e20, Precision::F32).is_err());
-        assert!(check_value(1e20, Precision::F64).is_ok());
-        assert!(check_value(1e-300, Precision::F64).is_err());
-        assert!(check_value(0.0, Precision::F32).is_ok());
-        assert!(check_value(f64::NAN, Precision::F64).is_err());
+        assert!(check_value(1e20, DType::F32).is_err());
+        assert!(check_value(1e20, DType::F64).is_ok());
+        assert!(check_value(1e-300, DType::F64).is_err());
+        assert!(check_value(0.0, DType::F32).is_ok());
+        assert!(check_value(f64::NAN, DType::F64).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! (one thread and all threads) are reported. Each depth's run leaves its
 //! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
 
-use crate::circuit::{Circuit, Order, Precision};
+use crate::circuit::{Circuit, Order, DType};
 use crate::relax::Method;
 use crate::report::{median, Report};
 use crate::run::train::{prepare, run, Observer, RunError, RunOptions};
@@ -179,9 +179,9 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         base_dir: base_dir.into(),
         weights: None,
     };
-    let derived = match c.precision {
-        Precision::F32 => prepare::<f32>(&probe, &opts)?.3,
-        Precision::F64 => prepare::<f64>(&probe, &opts)?.3,
+    let derived = match c.dtype {
+        DType::F32 => prepare::<f32>(&probe, &opts)?.3,
+        DType::F64 => prepare::<f64>(&probe, &opts)?.3,
     };
     if let Some(s) = derived.spectrum {
         let limit = match c.dynamics.order {
@@ -254,7 +254,7 @@ pub fn bench(
                 None
             };
             let s = &report.steps;
-            let scalar = if c.precision == Precision::F32 { 4 } else { 8 };
+            let scalar = if c.dtype == DType::F32 { 4 } else { 8 };
             let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
             let row = BenchRow {
                 depth,

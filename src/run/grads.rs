@@ -8,7 +8,7 @@
 
 use crate::analog::Converter;
 use crate::chip::{Chip, ChipError};
-use crate::circuit::{Circuit, Order, Precision};
+use crate::circuit::{Circuit, Order, DType};
 use crate::controller::read_weight_grads;
 use crate::data::Dataset;
 use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
@@ -112,9 +112,9 @@ pub fn grads(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    match circuit.precision {
-        Precision::F32 => grads_typed::<f32>(circuit, base_dir, weights, batch, out),
-        Precision::F64 => grads_typed::<f64>(circuit, base_dir, weights, batch, out),
+    match circuit.dtype {
+        DType::F32 => grads_typed::<f32>(circuit, base_dir, weights, batch, out),
+        DType::F64 => grads_typed::<f64>(circuit, base_dir, weights, batch, out),
     }
 }
 
@@ -202,7 +202,7 @@ fn chip_for_batch<T: Real>(
     }
     let w = match &weights {
         Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.precision)
+            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
                 .map_err(RunError::Invalid)?,
         ),
         None => None,

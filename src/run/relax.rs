@@ -15,7 +15,7 @@
 //!   ([B, n_ℓ], row = sample) and the clamped `x`, `y`.
 
 use crate::chip::Chip;
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::{Circuit, DType};
 use crate::run::grads::{first_batch, read_batch};
 use crate::net::backprop;
 use crate::real::Real;
@@ -78,9 +78,9 @@ pub fn relax_batch(
     batch: Option<&Path>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
-    match circuit.precision {
-        Precision::F32 => relax_typed::<f32>(circuit, base_dir, weights, batch, out_dir),
-        Precision::F64 => relax_typed::<f64>(circuit, base_dir, weights, batch, out_dir),
+    match circuit.dtype {
+        DType::F32 => relax_typed::<f32>(circuit, base_dir, weights, batch, out_dir),
+        DType::F64 => relax_typed::<f64>(circuit, base_dir, weights, batch, out_dir),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::run::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
 use crate::circuit::budget::{check_memory, check_value, DataShape};
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::{Circuit, DType};
 use crate::data::{Batches, Dataset};
 use crate::net::Loss;
 use crate::real::Real;
@@ -84,11 +84,11 @@ fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(),
 }
 
 /// Reads `W1` … `WL` from a safetensors file, each value inside the range
-/// where a run of `precision` stays finite.
+/// where a run of `dtype` stays finite.
 pub fn load_weights<T: Real>(
     path: &Path,
     depth: usize,
-    precision: Precision,
+    dtype: DType,
 ) -> Result<Vec<DMatrix<T>>, String> {
     let mut all = read_tensors::<f64>(path)?;
     (1..=depth)
@@ -104,14 +104,14 @@ pub fn load_weights<T: Real>(
                     )
                 })
                 .and_then(
-                    |w| match w.iter().position(|&v| check_value(v, precision).is_err()) {
+                    |w| match w.iter().position(|&v| check_value(v, dtype).is_err()) {
                         None => Ok(w.map(T::of)),
                         Some(k) => Err(format!(
                             "{}: {name}[{}, {}]: {}",
                             path.display(),
                             k % w.nrows(),
                             k / w.nrows(),
-                            check_value(w[k], precision).err().unwrap_or_default()
+                            check_value(w[k], dtype).err().unwrap_or_default()
                         )),
                     },
                 )
@@ -148,7 +148,7 @@ pub fn prepare<T: Real>(
     }
     let weights = match &opts.weights {
         Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.precision)
+            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
                 .map_err(RunError::Invalid)?,
         ),
         None => None,
@@ -186,7 +186,7 @@ pub fn prepare<T: Real>(
     Ok((chip, train, test, derived))
 }
 
-/// Runs the circuit in its precision.
+/// Runs the circuit in its dtype.
 pub fn run(
     circuit: &Circuit,
     opts: &RunOptions,
@@ -203,9 +203,9 @@ pub fn run_checkpointed(
     checkpoint_every: usize,
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
-    match circuit.precision {
-        Precision::F32 => run_typed::<f32>(circuit, opts, checkpoint_every, obs),
-        Precision::F64 => run_typed::<f64>(circuit, opts, checkpoint_every, obs),
+    match circuit.dtype {
+        DType::F32 => run_typed::<f32>(circuit, opts, checkpoint_every, obs),
+        DType::F64 => run_typed::<f64>(circuit, opts, checkpoint_every, obs),
     }
 }
 
@@ -241,9 +241,9 @@ pub fn resume(
         ))
     })?;
     let every = checkpoint_every.unwrap_or(state.run.checkpoint_every);
-    match circuit.precision {
-        Precision::F32 => resume_typed::<f32>(dir, &ckpt, state, every, obs),
-        Precision::F64 => resume_typed::<f64>(dir, &ckpt, state, every, obs),
+    match circuit.dtype {
+        DType::F32 => resume_typed::<f32>(dir, &ckpt, state, every, obs),
+        DType::F64 => resume_typed::<f64>(dir, &ckpt, state, every, obs),
     }
 }
 

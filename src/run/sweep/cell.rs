@@ -5,7 +5,7 @@
 
 use super::Cell;
 use crate::chip::{Chip, ChipError};
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::{Circuit, DType};
 use crate::data::Batches;
 use crate::run::grads::{equilibrium, first_batch};
 use crate::net::s_matrix;
@@ -84,9 +84,9 @@ impl CellResult {
 pub fn measure(c: &Cell, circuit: &Circuit, base_dir: &Path, steps: usize) -> CellResult {
     let start = Instant::now();
     let mut r = CellResult::empty(c);
-    let out = match circuit.precision {
-        Precision::F32 => measure_typed::<f32>(circuit, base_dir, steps, &mut r),
-        Precision::F64 => measure_typed::<f64>(circuit, base_dir, steps, &mut r),
+    let out = match circuit.dtype {
+        DType::F32 => measure_typed::<f32>(circuit, base_dir, steps, &mut r),
+        DType::F64 => measure_typed::<f64>(circuit, base_dir, steps, &mut r),
     };
     if let Err(e) = out {
         r.error = Some(e.to_string());

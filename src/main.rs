@@ -713,7 +713,10 @@ fn print_sweep_table(f: &pcchip::run::sweep::SweepFile) {
         print!("{}", pcchip::run::sweep::seed_table(f, |c| c.cos_steps, 4));
     }
     println!("\nrelaxation time (τ), mean ± std over seeds:\n");
-    print!("{}", pcchip::run::sweep::seed_table(f, |c| c.t_relax_tau, 1));
+    print!(
+        "{}",
+        pcchip::run::sweep::seed_table(f, |c| c.t_relax_tau, 1)
+    );
 }
 
 fn main() -> ExitCode {

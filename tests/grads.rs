@@ -7,10 +7,10 @@
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
 use pcchip::circuit::{Circuit, DType, Source};
-use pcchip::run::grads::grads;
 use pcchip::net::Activation;
 use pcchip::relax::{rate_extremes, Method, StopReason};
 use pcchip::report::tensors::{read_tensors, write_tensors, Tensor};
+use pcchip::run::grads::grads;
 
 #[test]
 fn grads_on_a_linear_network_match_the_closed_form() {

@@ -5,11 +5,11 @@
 //! Resuming what cannot be resumed is a clear error with exit code 2.
 
 use pcchip::analog::DevicePreset;
-use pcchip::run::checkpoint;
 use pcchip::chip::{dataset::load_split, Chip, StepRecord};
 use pcchip::circuit::{Circuit, DType, Programming, Source};
 use pcchip::net::{Activation, OptimiserKind};
 use pcchip::report::{Report, Status};
+use pcchip::run::checkpoint;
 use pcchip::run::train::{resume, run, run_checkpointed, Observer, RunError, RunOptions, Silent};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -64,7 +64,10 @@ fn check_values(circuit: &Circuit, base_dir: &Path, data: &Dataset) -> Result<()
         let Some(k) = m.iter().position(|&v| check_value(v, p).is_err()) else {
             continue;
         };
-        let why = check_value(m[k], p).err().unwrap_or_default();
+        let why = check_value(m[k], p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         let path = match d.source {
             Source::Csv => base_dir.join(&d.csv),
             Source::Idx => base_dir.join(&d.images),

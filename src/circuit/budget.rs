@@ -5,6 +5,7 @@
 
 use super::schema::{Circuit, DType, Source};
 use crate::net::OptimiserKind;
+use std::fmt;
 
 /// Samples per evaluation batch (the run's test and train evaluations).
 pub const EVAL_BATCH: usize = 256;
@@ -28,28 +29,105 @@ fn dtype_name(p: DType) -> &'static str {
     }
 }
 
-/// Checks one value against [`value_bound`]; the message says why.
-pub fn check_value(v: f64, p: DType) -> Result<(), String> {
+/// A value a run of its dtype cannot hold safely.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueError {
+    /// NaN or ±∞.
+    NonFinite(f64),
+    /// Non-zero and outside 1/[`value_bound`] … [`value_bound`] of the dtype.
+    OutOfRange { value: f64, dtype: DType },
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ValueError::NonFinite(v) => write!(f, "expected a finite value, got {v}"),
+            ValueError::OutOfRange { value, dtype } => {
+                let bound = value_bound(dtype);
+                write!(
+                    f,
+                    "{value:e} is outside the range where an {} run stays finite: 0 or {:.1e} ≤ |value| ≤ {bound:.1e}",
+                    dtype_name(dtype),
+                    1.0 / bound
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// A circuit over a budget, with the key responsible.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BudgetError {
+    /// A floating-point key outside the dtype's range.
+    #[error("{key}: {source}")]
+    Value { key: String, source: ValueError },
+    /// The run needs more memory than is available (bytes).
+    #[error("{key}: {}", memory_message(need, *available))]
+    Memory {
+        key: String,
+        need: MemoryEstimate,
+        available: f64,
+    },
+    /// The circuit could not be turned into TOML to be inspected.
+    #[error("cannot inspect the circuit: {0}")]
+    Inspect(String),
+}
+
+impl BudgetError {
+    /// The dotted key responsible (empty for [`BudgetError::Inspect`]).
+    pub fn key(&self) -> &str {
+        match self {
+            BudgetError::Value { key, .. } | BudgetError::Memory { key, .. } => key,
+            BudgetError::Inspect(_) => "",
+        }
+    }
+
+    /// The message without the key.
+    pub fn reason(&self) -> String {
+        match self {
+            BudgetError::Value { source, .. } => source.to_string(),
+            BudgetError::Memory {
+                need, available, ..
+            } => memory_message(need, *available),
+            BudgetError::Inspect(_) => self.to_string(),
+        }
+    }
+}
+
+fn memory_message(m: &MemoryEstimate, avail: f64) -> String {
+    format!(
+        "the run needs about {} of memory (weights and conductances {}, activities {}, data {}), more than the {} available; lower it",
+        fmt_bytes(m.total()),
+        fmt_bytes(m.weights),
+        fmt_bytes(m.activities),
+        fmt_bytes(m.data),
+        fmt_bytes(avail)
+    )
+}
+
+/// Checks one value against [`value_bound`].
+pub fn check_value(v: f64, p: DType) -> Result<(), ValueError> {
     let bound = value_bound(p);
     if !v.is_finite() {
-        return Err(format!("expected a finite value, got {v}"));
+        return Err(ValueError::NonFinite(v));
     }
     if v != 0.0 && !(1.0 / bound..=bound).contains(&v.abs()) {
-        return Err(format!(
-            "{v:e} is outside the range where an {} run stays finite: 0 or {:.1e} ≤ |value| ≤ {bound:.1e}",
-            dtype_name(p),
-            1.0 / bound
-        ));
+        return Err(ValueError::OutOfRange { value: v, dtype: p });
     }
     Ok(())
 }
 
 /// Every floating-point key of the circuit, by dotted path, checked with
 /// [`check_value`]: one rule for all keys, whatever their section.
-pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
-    fn walk(v: &toml::Value, path: &str, p: DType) -> Result<(), (String, String)> {
+pub fn check_floats(c: &Circuit) -> Result<(), BudgetError> {
+    fn walk(v: &toml::Value, path: &str, p: DType) -> Result<(), BudgetError> {
         match v {
-            toml::Value::Float(x) => check_value(*x, p).map_err(|m| (path.to_string(), m)),
+            toml::Value::Float(x) => check_value(*x, p).map_err(|source| BudgetError::Value {
+                key: path.to_string(),
+                source,
+            }),
             toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| {
                 let key = if path.is_empty() {
                     k.clone()
@@ -67,8 +145,7 @@ pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
         seed: 0,
         ..c.clone()
     };
-    let value = toml::Value::try_from(&probe)
-        .map_err(|e| (String::new(), format!("cannot inspect the circuit: {e}")))?;
+    let value = toml::Value::try_from(&probe).map_err(|e| BudgetError::Inspect(e.to_string()))?;
     walk(&value, "", c.dtype)
 }
 
@@ -227,7 +304,7 @@ pub fn fmt_bytes(b: f64) -> String {
 
 /// Refuses a circuit whose run on data of `shape` needs more memory than is
 /// available, naming the key that drives the largest part and both figures.
-pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), (String, String)> {
+pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), BudgetError> {
     let Some(avail) = memory_available() else {
         return Ok(());
     };
@@ -262,17 +339,11 @@ pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), (String, String
     } else {
         net_key
     };
-    Err((
-        key.to_string(),
-        format!(
-            "the run needs about {} of memory (weights and conductances {}, activities {}, data {}), more than the {} available; lower it",
-            fmt_bytes(m.total()),
-            fmt_bytes(m.weights),
-            fmt_bytes(m.activities),
-            fmt_bytes(m.data),
-            fmt_bytes(avail)
-        ),
-    ))
+    Err(BudgetError::Memory {
+        key: key.to_string(),
+        need: m,
+        available: avail,
+    })
 }
 
 #[cfg(test)]

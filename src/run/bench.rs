@@ -6,10 +6,11 @@
 //! (one thread and all threads) are reported. Each depth's run leaves its
 //! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
 
-use crate::circuit::{Circuit, Order, DType};
+use crate::circuit::{Circuit, DType, Order};
 use crate::relax::Method;
 use crate::report::{median, Report};
-use crate::run::train::{prepare, run, Observer, RunError, RunOptions};
+use crate::run::check::derive;
+use crate::run::train::{run, Observer, RunError, RunOptions};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -179,10 +180,7 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         base_dir: base_dir.into(),
         weights: None,
     };
-    let derived = match c.dtype {
-        DType::F32 => prepare::<f32>(&probe, &opts)?.3,
-        DType::F64 => prepare::<f64>(&probe, &opts)?.3,
-    };
+    let derived = derive(&probe, &opts)?;
     if let Some(s) = derived.spectrum {
         let limit = match c.dynamics.order {
             Order::FirstOrder => limit_c / s.lambda_max,

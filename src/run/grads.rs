@@ -8,14 +8,16 @@
 
 use crate::analog::Converter;
 use crate::chip::{Chip, ChipError};
-use crate::circuit::{Circuit, Order, DType};
+use crate::circuit::{Circuit, Order};
 use crate::controller::read_weight_grads;
 use crate::data::Dataset;
 use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
 use crate::relax::{rate_extremes, relax, StopReason, System};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
-use crate::run::train::{load_weights, prepare, RunError, RunOptions};
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::train::{prepare, RunError, RunOptions};
+use crate::run::weights::load_weights;
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
@@ -112,9 +114,36 @@ pub fn grads(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    match circuit.dtype {
-        DType::F32 => grads_typed::<f32>(circuit, base_dir, weights, batch, out),
-        DType::F64 => grads_typed::<f64>(circuit, base_dir, weights, batch, out),
+    let job = Grads {
+        circuit,
+        base_dir,
+        weights,
+        batch,
+        out,
+    };
+    dispatch(circuit.dtype, job)
+}
+
+/// [`grads`]'s arguments, for [`dispatch`].
+struct Grads<'a> {
+    circuit: &'a Circuit,
+    base_dir: &'a Path,
+    weights: Option<PathBuf>,
+    batch: Option<&'a Path>,
+    out: &'a Path,
+}
+
+impl Job for Grads<'_> {
+    type Output = Result<GradsSummary, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        let Grads {
+            circuit,
+            base_dir,
+            weights,
+            batch,
+            out,
+        } = self;
+        grads_typed::<T>(circuit, base_dir, weights, batch, out)
     }
 }
 
@@ -203,7 +232,7 @@ fn chip_for_batch<T: Real>(
     let w = match &weights {
         Some(p) => Some(
             load_weights::<T>(p, circuit.network.depth, circuit.dtype)
-                .map_err(RunError::Invalid)?,
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
         ),
         None => None,
     };

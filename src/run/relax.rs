@@ -15,13 +15,14 @@
 //!   ([B, n_ℓ], row = sample) and the clamped `x`, `y`.
 
 use crate::chip::Chip;
-use crate::circuit::{Circuit, DType};
-use crate::run::grads::{first_batch, read_batch};
+use crate::circuit::Circuit;
 use crate::net::backprop;
 use crate::real::Real;
 use crate::relax::{relax, Relaxation, StopReason, System};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::grads::{first_batch, read_batch};
 use crate::run::train::{prepare, RunError, RunOptions};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -78,9 +79,36 @@ pub fn relax_batch(
     batch: Option<&Path>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
-    match circuit.dtype {
-        DType::F32 => relax_typed::<f32>(circuit, base_dir, weights, batch, out_dir),
-        DType::F64 => relax_typed::<f64>(circuit, base_dir, weights, batch, out_dir),
+    let job = RelaxJob {
+        circuit,
+        base_dir,
+        weights,
+        batch,
+        out_dir,
+    };
+    dispatch(circuit.dtype, job)
+}
+
+/// [`relax_batch`]'s arguments, for [`dispatch`].
+struct RelaxJob<'a> {
+    circuit: &'a Circuit,
+    base_dir: &'a Path,
+    weights: Option<PathBuf>,
+    batch: Option<&'a Path>,
+    out_dir: &'a Path,
+}
+
+impl Job for RelaxJob<'_> {
+    type Output = Result<RelaxSummary, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        let RelaxJob {
+            circuit,
+            base_dir,
+            weights,
+            batch,
+            out_dir,
+        } = self;
+        relax_typed::<T>(circuit, base_dir, weights, batch, out_dir)
     }
 }
 

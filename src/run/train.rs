@@ -1,16 +1,16 @@
 //! A training run, end to end: circuit → data → chip → steps → report.
 //! Every failure after the circuit was accepted leaves a valid report.
 
-use crate::run::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
-use crate::circuit::budget::{check_memory, check_value, DataShape};
-use crate::circuit::{Circuit, DType};
+use crate::circuit::budget::{check_memory, DataShape};
+use crate::circuit::Circuit;
 use crate::data::{Batches, Dataset};
 use crate::net::Loss;
 use crate::real::Real;
-use crate::report::tensors::{read_tensors, write_tensors, Tensor};
 use crate::report::{median, Derived, Report, ReportWriter, Status, Summary};
-use nalgebra::DMatrix;
+use crate::run::checkpoint::{self, RunState};
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::weights::{load_weights, save_weights};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -80,54 +80,7 @@ fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(),
         n_outputs: train.n_outputs(),
         n_samples: train.len() + test.len(),
     };
-    check_memory(circuit, shape).map_err(|(key, m)| RunError::Invalid(format!("{key}: {m}")))
-}
-
-/// Reads `W1` … `WL` from a safetensors file, each value inside the range
-/// where a run of `dtype` stays finite.
-pub fn load_weights<T: Real>(
-    path: &Path,
-    depth: usize,
-    dtype: DType,
-) -> Result<Vec<DMatrix<T>>, String> {
-    let mut all = read_tensors::<f64>(path)?;
-    (1..=depth)
-        .map(|l| {
-            let name = format!("W{l}");
-            all.iter()
-                .position(|(n, _)| *n == name)
-                .map(|i| all.swap_remove(i).1)
-                .ok_or_else(|| {
-                    format!(
-                        "{}: no tensor `{name}` (expected W1 … W{depth})",
-                        path.display()
-                    )
-                })
-                .and_then(
-                    |w| match w.iter().position(|&v| check_value(v, dtype).is_err()) {
-                        None => Ok(w.map(T::of)),
-                        Some(k) => Err(format!(
-                            "{}: {name}[{}, {}]: {}",
-                            path.display(),
-                            k % w.nrows(),
-                            k / w.nrows(),
-                            check_value(w[k], dtype).err().unwrap_or_default()
-                        )),
-                    },
-                )
-        })
-        .collect()
-}
-
-/// Writes the chip's effective weights as `W1` … `WL`.
-pub fn save_weights<T: Real>(chip: &Chip<T>, path: &Path) -> Result<(), String> {
-    let tensors: Vec<(String, Tensor<T>)> = chip
-        .cores
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("W{}", i + 1), Tensor::Matrix(c.effective_weights())))
-        .collect();
-    write_tensors(path, &tensors)
+    check_memory(circuit, shape).map_err(|e| RunError::Invalid(e.to_string()))
 }
 
 /// Builds the chip and its data, checked, without writing anything.
@@ -149,7 +102,7 @@ pub fn prepare<T: Real>(
     let weights = match &opts.weights {
         Some(p) => Some(
             load_weights::<T>(p, circuit.network.depth, circuit.dtype)
-                .map_err(RunError::Invalid)?,
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
         ),
         None => None,
     };
@@ -203,10 +156,13 @@ pub fn run_checkpointed(
     checkpoint_every: usize,
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
-    match circuit.dtype {
-        DType::F32 => run_typed::<f32>(circuit, opts, checkpoint_every, obs),
-        DType::F64 => run_typed::<f64>(circuit, opts, checkpoint_every, obs),
-    }
+    let job = Fresh {
+        circuit,
+        opts,
+        checkpoint_every,
+        obs,
+    };
+    dispatch(circuit.dtype, job)
 }
 
 /// Continues the interrupted run in `dir` from its checkpoint, writing into
@@ -241,10 +197,15 @@ pub fn resume(
         ))
     })?;
     let every = checkpoint_every.unwrap_or(state.run.checkpoint_every);
-    match circuit.dtype {
-        DType::F32 => resume_typed::<f32>(dir, &ckpt, state, every, obs),
-        DType::F64 => resume_typed::<f64>(dir, &ckpt, state, every, obs),
-    }
+    let dtype = circuit.dtype;
+    let job = Resumed {
+        dir,
+        ckpt: &ckpt,
+        state,
+        checkpoint_every: every,
+        obs,
+    };
+    dispatch(dtype, job)
 }
 
 fn io(e: impl std::fmt::Display, what: &str) -> RunError {
@@ -273,6 +234,43 @@ pub fn check_out_dir(dir: &Path) -> Result<(), RunError> {
             dir.display()
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A fresh run, for [`dispatch`].
+struct Fresh<'a> {
+    circuit: &'a Circuit,
+    opts: &'a RunOptions,
+    checkpoint_every: usize,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Fresh<'_> {
+    type Output = Result<Report, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        run_typed::<T>(self.circuit, self.opts, self.checkpoint_every, self.obs)
+    }
+}
+
+/// A resumed run, for [`dispatch`].
+struct Resumed<'a> {
+    dir: &'a Path,
+    ckpt: &'a Path,
+    state: checkpoint::State,
+    checkpoint_every: usize,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Resumed<'_> {
+    type Output = Result<Report, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        resume_typed::<T>(
+            self.dir,
+            self.ckpt,
+            self.state,
+            self.checkpoint_every,
+            self.obs,
+        )
     }
 }
 

@@ -11,7 +11,8 @@ use pcchip::controller::Optimiser;
 use pcchip::net::*;
 use pcchip::relax::*;
 use pcchip::report::{Report, Status};
-use pcchip::run::train::{run, RunError, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
+use pcchip::run::RunError;
 
 /// A small regression circuit on the ideal device in f64.
 fn small_circuit() -> Circuit {

@@ -88,7 +88,7 @@ pub fn safetensors(data: &[u8], dir: &Path) {
 pub fn checkpoint(data: &[u8], dir: &Path) {
     write(&dir.join("state.json"), data);
     if let Err(e) = pcchip::run::checkpoint::read_state(dir) {
-        names_file(&e, "state.json");
+        names_file(&e.to_string(), "state.json");
     }
 }
 

@@ -9,7 +9,8 @@ use crate::circuit::{Circuit, TauRule};
 use crate::real::Real;
 use crate::report::Derived;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::train::{prepare, RunError, RunOptions};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::RunError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -15,9 +15,11 @@ use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation}
 use crate::real::{cosine, Real};
 use crate::relax::{rate_extremes, relax, StopReason, System};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
+use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::train::{prepare, RunError, RunOptions};
+use crate::run::train::{prepare, RunOptions};
 use crate::run::weights::load_weights;
+use crate::run::RunError;
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +65,30 @@ impl GradsSummary {
                 other.name()
             ),
         }
+    }
+}
+
+impl GradsSummary {
+    /// What `pcchip grads` prints after [`GradsSummary::stop_line`]: the
+    /// energy and loss, the closed form where there is one, the cosines, and
+    /// the file written.
+    pub fn report(&self, out: &Path) -> String {
+        let mut s = format!(
+            "energy F = {:.9e}, loss ℒ = {:.9e}\n",
+            self.energy, self.loss
+        );
+        if let Some(f) = self.energy_closed_form {
+            s += &format!(
+                "closed-form F* = {f:.9e} (relative difference {:.2e})\n",
+                (self.energy - f).abs() / f.abs().max(f64::MIN_POSITIVE)
+            );
+        }
+        s += &format!(
+            "cosine(PC, BP): global {:.6}; per layer {}\n",
+            self.cos_global,
+            fmt_list(&self.cos_layers)
+        );
+        s + &format!("written to {}\n", out.display())
     }
 }
 

@@ -23,7 +23,8 @@ use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
 use crate::run::dispatch::{dispatch, Job};
 use crate::run::grads::{first_batch, read_batch};
-use crate::run::train::{prepare, RunError, RunOptions};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::RunError;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -67,6 +68,31 @@ pub struct RelaxSummary {
     pub wall_s: f64,
     /// Rows written to relaxation.csv.
     pub trace_points: usize,
+}
+
+impl RelaxSummary {
+    /// What `pcchip relax` prints: the stop, the work counts, the folder.
+    pub fn report(&self, out: &Path) -> String {
+        let r = self;
+        format!(
+            "{}: {:.4} τ ({:.3e} s), stopped by {:?} at residual {:.2e}\n\
+             {} steps accepted, {} rejected; {} field evaluations, {} Hessian–vector products, {} CG iterations, {} weight products; {:.3} s wall\n\
+             written to {}\n",
+            r.method,
+            r.t_tau,
+            r.t_s,
+            r.stop,
+            r.residual,
+            r.steps_accepted,
+            r.steps_rejected,
+            r.field_evals,
+            r.hessian_vector_products,
+            r.cg_iterations,
+            r.weight_products,
+            r.wall_s,
+            out.display()
+        )
+    }
 }
 
 /// Runs `pcchip relax`: relaxes one batch and writes `out_dir`. `weights`

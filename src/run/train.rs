@@ -11,6 +11,7 @@ use crate::report::{median, Derived, Report, ReportWriter, Status, Summary};
 use crate::run::checkpoint::{self, RunState};
 use crate::run::dispatch::{dispatch, Job};
 use crate::run::weights::{load_weights, save_weights};
+use crate::run::RunError;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,27 +32,6 @@ pub trait Observer {
 /// An observer that ignores everything.
 pub struct Silent;
 impl Observer for Silent {}
-
-/// Why a run did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Bad input: circuit, data or weights (exit code 2); nothing was written.
-    #[error("{0}")]
-    Invalid(String),
-    /// The run failed after it started (exit code 1); the report says where.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl RunError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Invalid(_) => 2,
-            RunError::Failed(_) => 1,
-        }
-    }
-}
 
 /// Where a run reads from and writes to.
 #[derive(Clone, Debug)]
@@ -187,8 +167,8 @@ pub fn resume(
             )));
         }
     }
-    let ckpt = checkpoint::locate(dir).map_err(bad)?;
-    let state = checkpoint::read_state(&ckpt).map_err(bad)?;
+    let ckpt = checkpoint::locate(dir).map_err(|e| bad(e.to_string()))?;
+    let state = checkpoint::read_state(&ckpt).map_err(|e| bad(e.to_string()))?;
     let circuit = &state.report.circuit;
     crate::circuit::validate::validate(circuit).map_err(|(key, message)| {
         bad(format!(
@@ -338,7 +318,7 @@ fn resume_typed<T: Real>(
             d.widths, chip.topology.widths
         )));
     }
-    checkpoint::restore(&mut chip, &state, ckpt).map_err(RunError::Invalid)?;
+    checkpoint::restore(&mut chip, &state, ckpt).map_err(|e| RunError::Invalid(e.to_string()))?;
     let per_epoch = batches_of(&circuit).n_batches(train.len());
     if (state.run.epoch, state.run.batch) != (state.step / per_epoch, state.step % per_epoch)
         || state.report.steps.len() != state.step
@@ -446,7 +426,8 @@ impl<T: Real> Session<T> {
             wall_s: self.wall_s(),
             relaxation_csv_bytes: bytes,
         };
-        checkpoint::save(self.writer.dir(), &self.chip, run, &self.report).map_err(fail)?;
+        checkpoint::save(self.writer.dir(), &self.chip, run, &self.report)
+            .map_err(|e| fail(e.to_string()))?;
         self.writer
             .save(&self.report)
             .map_err(|e| io(e, "report.json"))

@@ -18,11 +18,11 @@ pub mod grid;
 pub mod output;
 
 pub use cell::CellResult;
-pub use grid::{parse_list, Cell, Grid, Shard};
+pub use grid::{parse_list, Cell, Grid, GridError, Shard};
 pub use output::{merge, seed_table, SweepFile};
 
 use crate::circuit::{self, Circuit};
-use crate::run::train::RunError;
+use crate::run::RunError;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -24,7 +24,7 @@ use std::hint::black_box;
 
 const PERF_CIRCUIT: &str = r#"
 name = "perf-vs-jpc"
-precision = "f32"
+dtype = "f32"
 [network]
 activation = "tanh"
 skips = true

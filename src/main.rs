@@ -4,10 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 use pcchip::circuit::Circuit;
 use pcchip::run::bench::{self, BenchOptions};
+use pcchip::run::input::{default_out, load_circuit};
 use pcchip::run::progress::RunProgress;
 use pcchip::run::sweep_cmd::{self, SweepArgs};
 use pcchip::run::train::{self, RunOptions};
-use pcchip::run::{check, grads, load_circuit, plot_cmd, relax_batch, summary, RunError};
+use pcchip::run::{check, grads, plot_cmd, relax_batch, summary, RunError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -171,34 +172,27 @@ struct SweepCli {
     set: Vec<String>,
 }
 
-/// `runs/<name><suffix>` unless `--out` names a folder.
-fn out_or(out: Option<PathBuf>, name: &str, suffix: &str) -> PathBuf {
-    out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}{suffix}")))
-}
-
 fn run(cmd: Command) -> Result<(), RunError> {
     match cmd {
         Command::Run(a) => {
-            let every = a.checkpoint_every;
+            let (every, quiet) = (a.checkpoint_every, a.quiet);
             let (report, out_dir) = match a.resume {
-                Some(dir) => {
-                    let report = RunProgress::around(a.quiet, |p| train::resume(&dir, every, p));
-                    (report, dir)
-                }
+                Some(dir) => (
+                    RunProgress::around(quiet, |p| train::resume(&dir, every, p)),
+                    dir,
+                ),
                 None => {
                     let (c, base_dir) = a.circuit.load()?;
-                    let out_dir = out_or(a.out, &c.name, "");
-                    let (out, weights) = (out_dir.clone(), a.weights);
+                    let out_dir = default_out(a.out, &c.name, "");
+                    let weights = a.weights;
                     let opts = RunOptions {
-                        out_dir: out,
+                        out_dir,
                         base_dir,
                         weights,
                     };
                     let every = every.unwrap_or(0);
-                    let report = RunProgress::around(a.quiet, |p| {
-                        train::run_checkpointed(&c, &opts, every, p)
-                    });
-                    (report, out_dir)
+                    let run = |p: &mut RunProgress| train::run_checkpointed(&c, &opts, every, p);
+                    (RunProgress::around(quiet, run), opts.out_dir)
                 }
             };
             print!("{}", summary::run_summary(&report?, &out_dir));
@@ -208,7 +202,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
             let threads = !a.no_thread_compare;
             let opts =
                 BenchOptions::from_flags(a.depths, a.steps, &a.dynamics, threads, a.t_max_tau)?;
-            let out_dir = out_or(a.out, &c.name, "-bench");
+            let out_dir = default_out(a.out, &c.name, "-bench");
             println!("{}", bench::table_header());
             let rows = bench::bench(&c, &base_dir, &out_dir, &opts, |r| {
                 println!("{}", r.line());
@@ -230,7 +224,7 @@ fn run(cmd: Command) -> Result<(), RunError> {
         }
         Command::Relax(a) => {
             let (c, base_dir) = a.circuit.load()?;
-            let out = out_or(a.out, &c.name, "-relax");
+            let out = default_out(a.out, &c.name, "-relax");
             let r = relax_batch(&c, &base_dir, a.weights, a.batch.as_deref(), &out)?;
             print!("{}", r.report(&out));
         }
@@ -278,3 +272,7 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "main_tests.rs"]
+mod tests;

@@ -23,3 +23,8 @@ pub fn load_circuit(path: Option<&Path>, set: &[String]) -> Result<(Circuit, Pat
         )),
     }
 }
+
+/// The output folder: `out` when given, else `runs/<name><suffix>`.
+pub fn default_out(out: Option<PathBuf>, name: &str, suffix: &str) -> PathBuf {
+    out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}{suffix}")))
+}

@@ -30,5 +30,5 @@ pub mod train;
 pub mod weights;
 
 pub use error::RunError;
-pub use input::load_circuit;
+pub use input::{default_out, load_circuit};
 pub use relax::{relax_batch, RelaxSummary};

@@ -3,6 +3,7 @@
 //! at the end (where the files went, the seed-averaged tables); `--merge`
 //! of shard folders.
 
+use crate::run::input::default_out;
 use crate::run::progress::CellProgress;
 use crate::run::sweep::{self, parse_list, CircuitSource, Grid, Shard, SweepFile, SweepOptions};
 use crate::run::RunError;
@@ -54,9 +55,7 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<SweepOutcome, RunError> {
         None => vec![base.seed],
     };
     let grid = Grid::new(widths, depths, seeds)?;
-    let out_dir = a
-        .out
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.name)));
+    let out_dir = default_out(a.out, &base.name, "-sweep");
     let opts = SweepOptions {
         grid,
         steps: a.steps,

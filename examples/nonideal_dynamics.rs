@@ -39,9 +39,11 @@ fn problem(depth: usize) -> Problem {
     let x = DMatrix::from_fn(10, 8, |_, _| r.sample::<f64, _>(StandardNormal));
     let y = DMatrix::from_fn(1, 8, |_, j| if j % 2 == 0 { 1.0 } else { -1.0 });
     let reference = backprop(&net, &x, &y).grads;
-    let mut field = Field::of_network(&net, x.columns(0, 1).into(), y.columns(0, 1).into());
-    let z = field.feedforward();
-    let s = hessian_extremes(&mut field, &z, 200, 1e-3, 0);
+    let s = {
+        let mut field = Field::of_network(&net, x.columns(0, 1).into(), y.columns(0, 1).into());
+        let z = field.feedforward();
+        hessian_extremes(&mut field, &z, 200, 1e-3, 0)
+    };
     Problem {
         net,
         x,

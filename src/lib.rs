@@ -18,6 +18,7 @@ pub mod chip;
 pub mod circuit;
 pub mod controller;
 pub mod data;
+pub mod layer;
 pub mod net;
 pub mod operator;
 pub mod plot;

@@ -37,6 +37,35 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     /// Adds one evaluation's read noise to `out`, the product just computed
     /// from `input` (either direction). Default: none (an exact core).
     fn add_read_noise(&self, _input: &DMatrix<T>, _out: &mut DMatrix<T>, _rng: &mut ChaCha8Rng) {}
+    /// Batched products this core has done so far (each `forward_into` or
+    /// `transpose_into` is one), when the core counts them; `None` by default.
+    fn reads(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A count of a core's batched products (one array read of a batch each),
+/// safe to bump from the layer-parallel tasks; its total is the same
+/// whatever the thread count.
+#[derive(Debug, Default)]
+pub struct ReadCounter(std::sync::atomic::AtomicU64);
+
+impl ReadCounter {
+    /// Counts one read.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Reads so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Clone for ReadCounter {
+    fn clone(&self) -> Self {
+        ReadCounter(std::sync::atomic::AtomicU64::new(self.get()))
+    }
 }
 
 /// A plain matrix is the ideal core.

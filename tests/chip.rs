@@ -64,7 +64,7 @@ fn ideal_chip_step_equals_the_mathematical_step() {
         let delta = opt.step(&grads);
         let want: Vec<DMatrix<f64>> = net.weights.iter().zip(&delta).map(|(w, d)| w + d).collect();
         let got: Vec<DMatrix<f64>> = chip
-            .cores
+            .cores()
             .iter()
             .map(|c| c.effective_weights().clone())
             .collect();

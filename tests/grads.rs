@@ -212,7 +212,7 @@ fn adaptive_relaxation_stops_at_max_steps_with_a_hint_on_kinks() {
 fn mupc_alpha_follows_the_skips_unless_set() {
     let hidden = |extra: &str| {
         let chip = Chip::<f64>::build(&jpc_circuit(extra), 3, 2, None).unwrap();
-        chip.param.multipliers(&chip.topology.widths)[1]
+        chip.param().multipliers(&chip.topology().widths)[1]
     };
     let (n, l) = (16f64, 3f64);
     assert!(

@@ -256,7 +256,7 @@ fn automatic_time_constants_never_slow_the_slowest_mode() {
         if rule == TauRule::Auto {
             assert!(rho.iter().any(|r| *r < 0.9), "{rho:?}");
         }
-        let g = chip.damping.unwrap();
+        let g = chip.damping().unwrap();
         assert!((g - 2.0 * s.lambda_min.sqrt()).abs() < 1e-12);
         rates.push(s.lambda_min);
     }

@@ -107,7 +107,8 @@ fn state_step(dir: &Path) -> usize {
 
 /// Stopped twice (mid-epoch, then on an epoch boundary) and resumed each
 /// time: the same numbers as one uninterrupted run, in f32 with Adam and
-/// pulsed programming, and in f64 with SGD momentum and stochastic rounding.
+/// pulsed programming, and in f64 with SGD momentum and stochastic rounding,
+/// both on drifting arrays.
 #[test]
 fn a_stopped_and_resumed_run_equals_the_uninterrupted_run() {
     let mut ideal_levels = noisy_circuit(DType::F64, OptimiserKind::Sgd);
@@ -115,6 +116,12 @@ fn a_stopped_and_resumed_run_equals_the_uninterrupted_run() {
     let mut pulsed = noisy_circuit(DType::F32, OptimiserKind::Adam);
     pulsed.controller.programming = Programming::Pulsed;
     pulsed.controller.pulse_dg_us = 0.05;
+    // PCM drift (ν = 0.05) from a reference time shorter than a step, so the
+    // arrays drift during the run: the checkpoint must hold the chip's clock
+    // and every pair's write time.
+    for c in [&mut pulsed, &mut ideal_levels] {
+        c.device.drift_t0_s = 1e-7;
+    }
     for (k, c) in [pulsed, ideal_levels].iter().enumerate() {
         let full = tmp_dir(&format!("full{k}"));
         let report = run(c, &opts(&full), &mut Silent).unwrap();
@@ -171,7 +178,7 @@ fn every_part_of_the_state_matters() {
         spoil(&mut chip);
         let rec = chip.train_step(&x, &y, 0, false).unwrap();
         let w: Vec<f64> = chip
-            .cores
+            .cores()
             .iter()
             .flat_map(|c| c.effective_weights().iter().copied().collect::<Vec<_>>())
             .collect();
@@ -182,15 +189,25 @@ fn every_part_of_the_state_matters() {
     assert_eq!((exact.0, exact.1), (want.t_relax_tau, want.energy_end));
     let spoilt: [(&str, &Spoil<'_>); 4] = [
         ("rng_noise", &|ch| {
-            ch.rng_noise = pcchip::chip::stream(c.seed, 2)
+            let mut s = ch.state();
+            s.rng_noise = pcchip::chip::stream(c.seed, 2);
+            ch.restore(s).unwrap();
         }),
         ("rng_write", &|ch| {
-            ch.rng_write = pcchip::chip::stream(c.seed, 1)
+            let mut s = ch.state();
+            s.rng_write = pcchip::chip::stream(c.seed, 1);
+            ch.restore(s).unwrap();
         }),
         ("Adam moments", &|ch| {
-            ch.optimiser.m.iter_mut().for_each(|m| m.fill(0.0));
+            let mut s = ch.state();
+            s.moments.0.iter_mut().for_each(|m| m.fill(0.0));
+            ch.restore(s).unwrap();
         }),
-        ("Adam step count", &|ch| ch.optimiser.t = 0),
+        ("Adam step count", &|ch| {
+            let mut s = ch.state();
+            s.optimiser_t = 0;
+            ch.restore(s).unwrap();
+        }),
     ];
     for (what, spoil) in spoilt {
         assert_ne!(next(spoil), exact, "resetting {what} changes nothing");

@@ -25,9 +25,10 @@
 
 use super::converter::Converter;
 use super::device::DeviceConfig;
+use super::drift::DriftClock;
 use super::mapping::{Mapping, MappingConfig};
 use super::tile::TileConfig;
-use crate::operator::WeightOperator;
+use crate::operator::{ReadCounter, WeightOperator};
 use crate::real::{gemm, Real};
 use nalgebra::DMatrix;
 use rand::{Rng, RngExt};
@@ -96,9 +97,11 @@ pub struct Crossbar<T: Real> {
     pub(super) stuck_pos: Vec<Stuck>,
     pub(super) stuck_neg: Vec<Stuck>,
     pub(super) w_eff: DMatrix<T>,
-    pub(super) drift: f64,
+    pub(super) clock: DriftClock,
     pub(super) n_saturated_program: usize,
     pub(super) n_saturated_update: usize,
+    /// Batched products read from the array so far.
+    pub(super) reads: ReadCounter,
 }
 
 /// Everything programming and updates change in a crossbar, for checkpoints
@@ -114,8 +117,8 @@ pub struct CrossbarState {
     pub stuck_neg: Vec<u8>,
     /// The resolved weight-to-conductance scale (µS per unit weight).
     pub scale_us_per_unit: f64,
-    /// The drift factor in force (1 = none applied).
-    pub drift: f64,
+    /// Each pair's write time and applied drift factor, and the array's age.
+    pub drift: DriftClock,
     pub n_saturated_program: usize,
     pub n_saturated_update: usize,
 }
@@ -230,9 +233,10 @@ impl<T: Real> Crossbar<T> {
             stuck_pos,
             stuck_neg,
             w_eff: DMatrix::zeros(n_out, n_in),
-            drift: 1.0,
+            clock: DriftClock::new(n_out * n_in, cfg.device.drift_nu > 0.0),
             n_saturated_program,
             n_saturated_update: 0,
+            reads: ReadCounter::default(),
         };
         xb.refresh();
         Ok(xb)
@@ -277,7 +281,7 @@ impl<T: Real> Crossbar<T> {
     /// D alone. Conductances stay in [G_min, G_max] (a write that needs more
     /// saturates and is counted); with `n_levels` > 0 the written values are
     /// stochastically rounded to a level (unbiased), drawing from `rng`.
-    /// No write noise. Written devices share the array's drift clock.
+    /// No write noise. A written pair's drift clock restarts now.
     /// Returns this call's saturation count. Panics if the shape differs
     /// (a programming error).
     pub fn program_update<R: Rng + ?Sized>(&mut self, delta_w: &DMatrix<T>, rng: &mut R) -> usize {
@@ -317,33 +321,11 @@ impl<T: Real> Crossbar<T> {
             if self.stuck_neg[k] == Stuck::Free {
                 self.g_neg_us[k] = write_device(dev, new_n, rng);
             }
+            self.clock.stamp(k);
         }
         self.n_saturated_update += n_sat;
         self.refresh();
         n_sat
-    }
-
-    /// Sets the array to time `t_s` after programming: every free device's
-    /// conductance becomes G0·(max(t, t0)/t0)^(−ν) (stuck devices do not
-    /// drift). Not cumulative: calling with the same time twice is a no-op.
-    pub fn apply_drift(&mut self, t_s: f64) {
-        let f = self.device.drift_factor(t_s);
-        if f == self.drift {
-            return;
-        }
-        let r = f / self.drift;
-        for (g, st) in self
-            .g_pos_us
-            .iter_mut()
-            .zip(&self.stuck_pos)
-            .chain(self.g_neg_us.iter_mut().zip(&self.stuck_neg))
-        {
-            if *st == Stuck::Free {
-                *g *= r;
-            }
-        }
-        self.drift = f;
-        self.refresh();
     }
 
     /// The array's state (see [`CrossbarState`]).
@@ -355,7 +337,7 @@ impl<T: Real> Crossbar<T> {
             stuck_pos: codes(&self.stuck_pos),
             stuck_neg: codes(&self.stuck_neg),
             scale_us_per_unit: self.mapping.scale_us_per_unit,
-            drift: self.drift,
+            drift: self.clock.clone(),
             n_saturated_program: self.n_saturated_program,
             n_saturated_update: self.n_saturated_update,
         }
@@ -402,10 +384,21 @@ impl<T: Real> Crossbar<T> {
             decode("stuck_neg", &s.stuck_neg)?,
         );
         let scale = s.scale_us_per_unit;
-        if !(scale.is_finite() && scale > 0.0 && s.drift.is_finite() && s.drift > 0.0) {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(format!("scale_us_per_unit {scale} must be finite and > 0"));
+        }
+        let d = &s.drift;
+        let n_pairs = s.g_pos_us.len();
+        let pairs_ok = d.written_s.len() == d.applied.len()
+            && (d.written_s.is_empty() || d.written_s.len() == n_pairs);
+        let finite = d.now_s.is_finite()
+            && d.written_s.iter().all(|t| t.is_finite())
+            && d.applied.iter().all(|f| f.is_finite() && *f > 0.0);
+        if !(pairs_ok && finite) {
             return Err(format!(
-                "scale_us_per_unit {scale} and drift {} must be finite and > 0",
-                s.drift
+                "drift clock: {} write times and {} factors for {n_pairs} pairs; times finite and factors > 0 required",
+                d.written_s.len(),
+                d.applied.len()
             ));
         }
         self.g_pos_us = s.g_pos_us;
@@ -413,7 +406,7 @@ impl<T: Real> Crossbar<T> {
         self.stuck_pos = stuck_pos;
         self.stuck_neg = stuck_neg;
         self.mapping.scale_us_per_unit = scale;
-        self.drift = s.drift;
+        self.clock = s.drift;
         self.n_saturated_program = s.n_saturated_program;
         self.n_saturated_update = s.n_saturated_update;
         self.refresh();
@@ -520,13 +513,18 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
         self.w_eff.ncols()
     }
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
         gemm(T::one(), &self.w_eff, false, v, T::zero(), out);
     }
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
         gemm(T::one(), &self.w_eff, true, u, T::zero(), out);
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()
+    }
+    fn reads(&self) -> Option<u64> {
+        Some(self.reads.get())
     }
     fn matrix(&self) -> Option<&DMatrix<T>> {
         Some(&self.w_eff)

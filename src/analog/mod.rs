@@ -10,6 +10,7 @@
 pub mod converter;
 pub mod crossbar;
 pub mod device;
+pub mod drift;
 pub mod mapping;
 pub mod pulses;
 pub mod tile;
@@ -17,6 +18,7 @@ pub mod tile;
 pub use converter::{Converter, ConverterConfig};
 pub use crossbar::{Crossbar, CrossbarConfig, CrossbarState, CrossbarStats};
 pub use device::{DeviceConfig, DevicePreset};
+pub use drift::DriftClock;
 pub use mapping::{Mapping, MappingConfig};
 pub use pulses::{PulseCount, PulseSpec};
 pub use tile::TileConfig;

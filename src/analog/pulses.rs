@@ -63,6 +63,7 @@ impl<T: Real> Crossbar<T> {
                 count.n_clipped += 1;
             }
             let up = want > 0.0;
+            self.clock.stamp(k);
             for _ in 0..n.min(spec.max_pulses) {
                 let step = spec.dg_us * (1.0 + spec.noise_rel * normal(rng)).max(0.0);
                 count.n_pulses += 1;

@@ -10,14 +10,21 @@
 //! Random streams (all from the circuit's seed): 0 initial weights,
 //! 1 programming and writes, 2 relaxation noise.
 
+pub mod config;
 pub mod dataset;
+pub mod preflight;
+mod settle;
 mod step;
 
-pub use step::{EvalRecord, StepRecord};
+pub use config::ChipConfig;
+pub use preflight::{explicit_step_limit, DelayBound};
+pub use settle::{Settled, TraceRequest};
+pub use step::{accuracy, EvalRecord, StepRecord};
 
-use crate::analog::{Converter, Crossbar, CrossbarConfig};
-use crate::circuit::{Circuit, Order, Programming};
-use crate::controller::Optimiser;
+use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};
+use crate::circuit::Circuit;
+use crate::controller::{Controller, Optimiser};
+use crate::layer::{Dense, Layer};
 use crate::net::{Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
 use crate::real::Real;
@@ -57,28 +64,48 @@ pub fn stream(seed: u64, k: u64) -> ChaCha8Rng {
     rng
 }
 
+/// Everything a training step changes in a chip, for checkpoints: the
+/// arrays, the optimiser's moments and step count, the random streams, the
+/// steps taken and the damping in force.
+#[derive(Clone, Debug)]
+pub struct ChipState<T: Real> {
+    pub cores: Vec<CrossbarState>,
+    /// First moments (SGD velocity or Adam m) and Adam's second moments.
+    pub moments: (Vec<DMatrix<T>>, Vec<DMatrix<T>>),
+    pub optimiser_t: u64,
+    pub rng_write: ChaCha8Rng,
+    pub rng_noise: ChaCha8Rng,
+    pub step: usize,
+    pub damping: Option<f64>,
+    /// The chip's simulated clock, s since the arrays were first programmed.
+    pub clock_s: f64,
+}
+
 /// The simulated chip and its controller state.
 pub struct Chip<T: Real> {
-    pub circuit: Circuit,
-    pub topology: Topology,
-    pub param: Parameterisation,
+    config: ChipConfig,
+    topology: Topology,
+    param: Parameterisation,
     /// One crossbar a layer, W_1 … W_L.
-    pub cores: Vec<Crossbar<T>>,
-    pub optimiser: Optimiser<T>,
-    pub geometry: ChipGeometry,
+    cores: Vec<Crossbar<T>>,
+    controller: Controller<T>,
+    geometry: ChipGeometry,
     dac: Converter,
-    adc: Converter,
     /// Programming and write noise.
-    pub rng_write: ChaCha8Rng,
+    rng_write: ChaCha8Rng,
     /// Relaxation (node) noise.
-    pub rng_noise: ChaCha8Rng,
+    rng_noise: ChaCha8Rng,
     /// Training steps taken.
-    pub step: usize,
+    step: usize,
     /// The damping in force for inertial dynamics (resolved when automatic).
-    pub damping: Option<f64>,
+    damping: Option<f64>,
     /// Per-layer time constants chosen by `tau_rule = "auto"` (resolved by
     /// [`Chip::preflight`], fixed afterwards like the capacitors they model).
-    pub tau_rel_auto: Option<Vec<f64>>,
+    tau_rel_auto: Option<Vec<f64>>,
+    /// The chip's simulated clock, s since the arrays were first programmed:
+    /// each training step advances it by the step's time, and the arrays
+    /// drift on it ([`crate::analog::drift`]).
+    clock_s: f64,
 }
 
 impl<T: Real> Chip<T> {
@@ -140,21 +167,134 @@ impl<T: Real> Chip<T> {
         let geometry = ChipGeometry::new(&topology.widths, circuit.tile.rows, circuit.tile.cols)
             .map_err(|e| ChipError::invalid("tile", e.to_string()))?;
         let conv = |cfg, key: &str| Converter::new(cfg).map_err(|m| ChipError::invalid(key, m));
+        let pulse = PulseSpec {
+            dg_us: c.pulse_dg_us,
+            max_pulses: c.max_pulses,
+            noise_rel: c.pulse_noise_rel,
+        };
+        let adc = conv(&circuit.periphery.adc, "periphery.adc")?;
         Ok(Chip {
             dac: conv(&circuit.periphery.dac, "periphery.dac")?,
-            adc: conv(&circuit.periphery.adc, "periphery.adc")?,
-            circuit: circuit.clone(),
+            controller: Controller::new(adc, optimiser, c.programming, pulse),
+            config: ChipConfig::of(circuit),
             topology,
             param,
             cores,
-            optimiser,
             geometry,
             rng_write,
             rng_noise: stream(circuit.seed, 2),
             step: 0,
             damping: circuit.dynamics.damping,
             tau_rel_auto: None,
+            clock_s: 0.0,
         })
+    }
+
+    /// What the chip reads of its circuit.
+    pub fn config(&self) -> &ChipConfig {
+        &self.config
+    }
+
+    /// The network's shape, activation, skips and loss.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The parameterisation in force (multipliers a_ℓ, learning-rate factors).
+    pub fn param(&self) -> &Parameterisation {
+        &self.param
+    }
+
+    /// The crossbars W_1 … W_L.
+    pub fn cores(&self) -> &[Crossbar<T>] {
+        &self.cores
+    }
+
+    /// The optimiser and its state.
+    pub fn optimiser(&self) -> &Optimiser<T> {
+        self.controller.optimiser()
+    }
+
+    /// Tiles and their layout.
+    pub fn geometry(&self) -> &ChipGeometry {
+        &self.geometry
+    }
+
+    /// Training steps taken.
+    pub fn steps_taken(&self) -> usize {
+        self.step
+    }
+
+    /// The damping in force for inertial dynamics (resolved when automatic).
+    pub fn damping(&self) -> Option<f64> {
+        self.damping
+    }
+
+    /// Batched products read from all arrays so far (forward and transposed).
+    pub fn array_reads(&self) -> u64 {
+        self.cores.iter().filter_map(|c| c.reads()).sum()
+    }
+
+    /// The chip's simulated clock, s since the arrays were first programmed.
+    pub fn clock_s(&self) -> f64 {
+        self.clock_s
+    }
+
+    /// Advances the clock by `dt_s` (s) with the chip idle, ageing the arrays.
+    pub fn idle(&mut self, dt_s: f64) {
+        self.clock_s += dt_s;
+        self.age_arrays();
+    }
+
+    /// Ages every array to the present clock (their conductances drift).
+    fn age_arrays(&mut self) {
+        let t = self.clock_s;
+        for c in &mut self.cores {
+            c.age_to(t);
+        }
+    }
+
+    /// The controller's reading of relaxed signals through the ADCs.
+    pub fn read(&self, signals: &crate::relax::Signals<T>) -> crate::controller::Reading<T> {
+        self.controller.read(signals, &self.layers())
+    }
+
+    /// A copy of the node-noise stream as the next relaxation draws from it.
+    pub fn noise_stream(&self) -> ChaCha8Rng {
+        self.rng_noise.clone()
+    }
+
+    /// The state a checkpoint saves.
+    pub fn state(&self) -> ChipState<T> {
+        let o = self.controller.optimiser();
+        ChipState {
+            cores: self.cores.iter().map(|c| c.state()).collect(),
+            moments: (o.m.clone(), o.v.clone()),
+            optimiser_t: o.t,
+            rng_write: self.rng_write.clone(),
+            rng_noise: self.rng_noise.clone(),
+            step: self.step,
+            damping: self.damping,
+            clock_s: self.clock_s,
+        }
+    }
+
+    /// Restores a checkpoint's state (shapes checked by the caller against
+    /// [`Chip::cores`]); `Err` names the layer whose arrays refuse it.
+    pub fn restore(&mut self, s: ChipState<T>) -> Result<(), String> {
+        for (i, (core, c)) in self.cores.iter_mut().zip(s.cores).enumerate() {
+            core.set_state(c)
+                .map_err(|e| format!("layer {}: {e}", i + 1))?;
+        }
+        let o = self.controller.optimiser_mut();
+        (o.m, o.v) = s.moments;
+        o.t = s.optimiser_t;
+        self.rng_write = s.rng_write;
+        self.rng_noise = s.rng_noise;
+        self.step = s.step;
+        self.damping = s.damping;
+        self.clock_s = s.clock_s;
+        Ok(())
     }
 
     /// Number of weight layers L.
@@ -172,34 +312,38 @@ impl<T: Real> Chip<T> {
         Network::from_weights(self.topology.clone(), self.param, w).expect("shapes of the chip")
     }
 
+    /// The network's layers over the crossbars (dense, with the
+    /// parameterisation's multipliers and the topology's skips).
+    pub fn layers(&self) -> Vec<Box<dyn Layer<T> + '_>> {
+        let a = self.param.multipliers(&self.topology.widths);
+        self.cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let skip = self.topology.has_skip(i + 1);
+                Box::new(Dense::new(c as &dyn WeightOperator<T>, T::of(a[i]), skip))
+                    as Box<dyn Layer<T> + '_>
+            })
+            .collect()
+    }
+
     /// The relaxation's vector field over the crossbars for a clamped batch.
     pub fn field(&self, x: DMatrix<T>, y: DMatrix<T>) -> Field<'_, T> {
-        let cores = self
-            .cores
-            .iter()
-            .map(|c| c as &dyn WeightOperator<T>)
-            .collect();
-        let gain = self.circuit.dynamics.opamp_gain;
-        let leak = T::of(if gain > 0.0 { 1.0 / gain } else { 0.0 });
-        let net_spec = FieldSpec::new(&self.topology, &self.param, leak);
-        Field::new(cores, net_spec, x, y)
+        let leak = T::of(self.config.leak());
+        let spec = FieldSpec::new(&self.topology, &self.param, leak);
+        Field::with_layers(self.layers(), spec, x, y)
     }
 
     /// The relaxation dynamics in force.
     pub fn dynamics(&self) -> Dynamics {
-        match self.circuit.dynamics.order {
-            Order::FirstOrder => Dynamics::FirstOrder,
-            Order::Inertial => Dynamics::Inertial {
-                damping: self.damping.unwrap_or(0.0),
-                mass: self.circuit.dynamics.mass,
-            },
-        }
+        let d = &self.config.dynamics;
+        Dynamics::of(d.order, self.damping.unwrap_or(0.0), d.mass)
     }
 
     /// τ_ℓ/τ for the hidden layers: the manual list, the automatic rule's
     /// (once resolved by [`Chip::preflight`]), or all 1.
     pub fn tau_rel(&self) -> Vec<f64> {
-        let t = &self.circuit.dynamics.tau_rel;
+        let t = &self.config.dynamics.tau_rel;
         if !t.is_empty() {
             t.clone()
         } else if let Some(a) = &self.tau_rel_auto {
@@ -214,51 +358,27 @@ impl<T: Real> Chip<T> {
         self.dac.quantize_matrix(x) + self.dac.quantize_matrix(y)
     }
 
-    /// The feedforward (inference) read f(x) through the arrays, the output
-    /// digitised by the ADCs.
+    /// The feedforward (inference) read f(x) through the arrays: x through
+    /// the DACs, the output digitised by the ADCs.
     pub fn forward(&self, x: &DMatrix<T>) -> DMatrix<T> {
         let mut x = x.clone();
         self.dac.quantize_matrix(&mut x);
         let y = DMatrix::zeros(*self.topology.widths.last().expect("widths"), x.ncols());
-        let field = self.field(x.clone(), y);
-        let z = field.feedforward();
-        let l = self.depth();
-        let act = self.topology.activation;
-        let pre = if l == 1 { x } else { act.of_matrix(&z[l - 2]) };
-        let mut out = DMatrix::zeros(self.topology.widths[l], pre.ncols());
-        self.cores[l - 1].forward_into(&pre, &mut out);
-        out *= T::of(self.param.multipliers(&self.topology.widths)[l - 1]);
-        self.adc.quantize_matrix(&mut out);
-        out
+        let (_, out) = self.field(x, y).feedforward_with_output();
+        self.read_output(out)
     }
 
-    /// Applies the weight changes as the circuit programs them; returns the
-    /// number of saturated device writes.
-    pub fn program(&mut self, delta: &[DMatrix<T>]) -> usize {
-        let c = &self.circuit.controller;
-        let spec = crate::analog::PulseSpec {
-            dg_us: c.pulse_dg_us,
-            max_pulses: c.max_pulses,
-            noise_rel: c.pulse_noise_rel,
-        };
-        let mut n_sat = 0;
-        for (core, d) in self.cores.iter_mut().zip(delta) {
-            n_sat += match c.programming {
-                Programming::Ideal => core.program_update(d, &mut self.rng_write),
-                Programming::Pulsed => {
-                    core.program_pulses(d, &spec, &mut self.rng_write)
-                        .n_saturated
-                }
-            };
-        }
-        n_sat
+    /// The output μ_L as the ADCs digitise it.
+    fn read_output(&self, mut out: DMatrix<T>) -> DMatrix<T> {
+        self.controller.adc().quantize_matrix(&mut out);
+        out
     }
 
     /// Time and energy of one step with a measured relaxation time, against
     /// sequential backprop. The PC step also pays for its starting point:
     /// the feedforward initialisation is one sequential forward pass ("init").
     pub fn cost(&self, batch: usize, t_relax_s: f64) -> Comparison {
-        let mut c = Comparison::new(&self.circuit.timing, &self.geometry, batch, t_relax_s);
+        let mut c = Comparison::new(&self.config.timing, &self.geometry, batch, t_relax_s);
         if let Some(fwd) = c.bp.phase("forward").cloned() {
             let mut phases = vec![Phase {
                 name: "init".into(),

@@ -1,15 +1,11 @@
-//! One training step of the chip, its record, the preflight checks and the
-//! evaluation on held-out data.
+//! One training step of the chip, clamp → settle → read → update → program,
+//! its record, and the evaluation on held-out data.
 
-use super::{Chip, ChipError};
-use crate::circuit::{Order, TauRule};
-use crate::controller::read_weight_grads;
+use super::{Chip, ChipError, TraceRequest};
 use crate::data::Dataset;
 use crate::net::{backprop, loss_of_output};
 use crate::real::{cosine, Real};
-use crate::relax::{
-    jacobi_tau_rel, rate_extremes, relax, Method, Spectrum, StopReason, System, Trace,
-};
+use crate::relax::{StopReason, Trace};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +58,10 @@ pub struct StepRecord {
     pub t_bp_pipe_s: f64,
     #[serde(default)]
     pub speedup_pipe: f64,
+    /// Batched array reads of the step (feedforward pass and relaxation;
+    /// each a W·V or Wᵀ·U of one layer over the batch).
+    #[serde(default)]
+    pub n_array_reads: u64,
     /// The relaxation's trace (recorded steps with tracing on).
     #[serde(skip)]
     pub trace: Option<Trace>,
@@ -100,70 +100,6 @@ pub fn accuracy<T: Real>(out: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
 }
 
 impl<T: Real> Chip<T> {
-    /// Checks the relaxation settings against the network before any work:
-    /// resolves automatic per-layer time constants (`tau_rule = "auto"`, from
-    /// the whole batch's feedforward state), estimates the extreme rates of
-    /// the linearised dynamics, λ(R⁻¹H) (the activity Hessian's eigenvalues
-    /// when every ρ_ℓ = 1), at the feedforward state of the batch's first
-    /// sample, rejects an explicit step above the stability limit, and
-    /// resolves automatic damping.
-    pub fn preflight(
-        &mut self,
-        x: &DMatrix<T>,
-        y: &DMatrix<T>,
-    ) -> Result<Option<Spectrum>, ChipError> {
-        if self.depth() < 2 {
-            return Ok(None);
-        }
-        self.resolve_tau_rel(x, y);
-        let tau_rel = self.tau_rel();
-        let spectrum = {
-            let mut field = self.field(x.columns(0, 1).into_owned(), y.columns(0, 1).into_owned());
-            let z = field.feedforward();
-            rate_extremes(&mut field, &z, &tau_rel, 200, 1e-3, self.circuit.seed)
-        };
-        let inertial = self.circuit.dynamics.order == Order::Inertial;
-        let mass = self.circuit.dynamics.mass;
-        if inertial && self.damping.is_none() {
-            // Critical damping of the slowest mode: m q'' + γ q' + λ_min q = 0.
-            self.damping = Some(2.0 * (mass * spectrum.lambda_min.max(0.0)).sqrt());
-        }
-        let relax = &self.circuit.relax;
-        let adaptive = matches!(relax.method, Method::Dopri5 | Method::Ros2 | Method::Ros3);
-        if let (Some(c), false) = (relax.method.stability_limit(), adaptive) {
-            let limit = if inertial {
-                c * (mass / spectrum.lambda_max).sqrt()
-            } else {
-                c / spectrum.lambda_max
-            };
-            if relax.dt_tau > limit {
-                return Err(ChipError::invalid(
-                    "relax.dt_tau",
-                    format!(
-                        "{} is above the stability limit ≈ {limit:.4} of \"{}\" for this network (fastest rate λ_max ≈ {:.3} at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\" or \"ros3\"",
-                        relax.dt_tau,
-                        relax.method.name(),
-                        spectrum.lambda_max,
-                        0.9 * limit
-                    ),
-                ));
-            }
-        }
-        Ok(Some(spectrum))
-    }
-
-    /// Computes the automatic per-layer time constants from the batch (x, y)
-    /// when the circuit asks for them and they are not resolved yet.
-    pub fn resolve_tau_rel(&mut self, x: &DMatrix<T>, y: &DMatrix<T>) {
-        let d = &self.circuit.dynamics;
-        if d.tau_rule != TauRule::Auto || self.tau_rel_auto.is_some() || self.depth() < 2 {
-            return;
-        }
-        let mut field = self.field(x.clone(), y.clone());
-        let z = field.feedforward();
-        self.tau_rel_auto = Some(jacobi_tau_rel(&mut field, &z));
-    }
-
     /// One training step on the batch (x, y): clamp, relax, read, update.
     /// `record` adds the backprop comparison and the relaxation trace.
     pub fn train_step(
@@ -173,39 +109,40 @@ impl<T: Real> Chip<T> {
         epoch: usize,
         record: bool,
     ) -> Result<StepRecord, ChipError> {
+        // 1. Clamp x and y through the DACs; the arrays are read at the
+        //    clock's present time (their drift since their writes).
         let (mut x, mut y) = (x.clone(), y.clone());
         let mut n_conv = self.clamp(&mut x, &mut y);
         self.resolve_tau_rel(&x, &y);
-        let out = self.forward(&x);
+        let reference = record.then(|| backprop(&self.network(), &x, &y).grads);
+        let trace = match record {
+            false => TraceRequest::Off,
+            true => TraceRequest::On {
+                reference: reference.as_deref().filter(|_| self.config.trace_alignment),
+            },
+        };
+        // 2. Settle from the feedforward state (whose output gives the loss).
+        let reads0 = self.array_reads();
+        let mut rng = self.rng_noise.clone();
+        let settled = self.settle(&x, &y, trace, &mut rng)?;
+        self.rng_noise = rng;
+        let n_array_reads = self.array_reads() - reads0;
+        let out = self.read_output(settled.feedforward_output);
         let loss = loss_of_output(self.topology.loss, &out, &y);
         let acc = (*self.topology.widths.last().expect("widths") > 1).then(|| accuracy(&out, &y));
-        let reference = record.then(|| backprop(&self.network(), &x, &y).grads);
-        let mut cfg = self.circuit.relax.clone();
-        if !record {
-            cfg.trace_every_tau = 0.0;
-        }
-        let trace_ref = reference
-            .as_deref()
-            .filter(|_| self.circuit.record.trace_alignment);
-        let (dynamics, tau_rel) = (self.dynamics(), self.tau_rel());
-        let mut rng = self.rng_noise.clone();
-        let (relaxation, grads) = {
-            let mut field = self.field(x.clone(), y.clone());
-            let z0 = field.feedforward();
-            let mut sys = System::new(&mut field, dynamics, tau_rel);
-            let r = relax(&mut sys, z0, &cfg, &mut rng, trace_ref)?;
-            // The field's signals are those of the final state: the
-            // relaxation's last stopping check evaluated it there.
-            let (g, sat) = read_weight_grads(&field, r.activities(), &self.adc);
-            n_conv += sat;
-            (r, g)
-        };
-        self.rng_noise = rng;
-        let delta = self.optimiser.step(&grads);
-        self.program(&delta);
-        self.step += 1;
-        let t_relax_s = relaxation.t_seconds(self.circuit.dynamics.tau_s);
+        // 3. Read the errors and inputs through the ADCs into gradients.
+        let reading = self.read(&settled.signals);
+        n_conv += reading.n_saturated;
+        let grads = reading.grads;
+        // 4. Update and program the arrays, at the end of the step's time.
+        let relaxation = settled.relaxation;
+        let t_relax_s = relaxation.t_seconds(self.config.dynamics.tau_s);
         let cost = self.cost(x.ncols(), t_relax_s);
+        let delta = self.controller.update(&grads);
+        self.idle(cost.pc.time_s);
+        self.controller
+            .program(&mut self.cores, &delta, &mut self.rng_write);
+        self.step += 1;
         let (cos_bp, cos_bp_layers) = match &reference {
             Some(bp) => (
                 Some(cosine(&grads, bp)),
@@ -246,6 +183,7 @@ impl<T: Real> Chip<T> {
             t_bp_pipe_s: cost.bp_pipelined.as_ref().map_or(0.0, |p| p.time_s),
             speedup_pipe: cost.speedup_pipelined.unwrap_or(0.0),
             energy_ratio: cost.energy_ratio,
+            n_array_reads,
             trace,
         })
     }

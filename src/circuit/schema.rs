@@ -148,6 +148,10 @@ pub struct DynamicsSpec {
     /// "uniform" (all 1) or "auto" (Jacobi rule at the feedforward state,
     /// docs/inertial.md). Default "uniform"; "auto" excludes `tau_rel`.
     pub tau_rule: TauRule,
+    /// Loop delay of every node's feedback (crossbar read, error amplifier,
+    /// φ/φ′ circuit), ns, ≥ 0; simulated as a delay-differential equation
+    /// (src/relax/delay.rs; euler and symplectic-euler). Default 0 (ideal).
+    pub loop_delay_ns: f64,
 }
 
 /// The rule for the per-layer time constants ρ_ℓ = τ_ℓ/τ.
@@ -161,14 +165,7 @@ pub enum TauRule {
     Auto,
 }
 
-/// The order of the relaxation dynamics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Order {
-    #[default]
-    FirstOrder,
-    Inertial,
-}
+pub use crate::relax::Order;
 
 impl Default for DynamicsSpec {
     fn default() -> Self {
@@ -180,6 +177,7 @@ impl Default for DynamicsSpec {
             opamp_gain: 0.0,
             tau_rel: vec![],
             tau_rule: TauRule::Uniform,
+            loop_delay_ns: 0.0,
         }
     }
 }
@@ -329,6 +327,10 @@ pub struct TrainSpec {
     pub max_steps: usize,
     /// Evaluate on the test set every this many steps (and at the end); 0 = only at the end. Default 50.
     pub eval_every_steps: usize,
+    /// Simulated idle time between the last programming and the final
+    /// evaluation (s), ≥ 0: the arrays drift over it by the device's law
+    /// (inference long after training). Default 0.
+    pub eval_delay_s: f64,
 }
 
 impl Default for TrainSpec {
@@ -338,6 +340,7 @@ impl Default for TrainSpec {
             batch_size: 64,
             max_steps: 0,
             eval_every_steps: 50,
+            eval_delay_s: 0.0,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Range and consistency checks of a parsed circuit, before any work starts.
 //! Each failure names the dotted key and the allowed range or the fix.
 
-use super::schema::{Circuit, Order, Source, TauRule};
+use super::schema::{Circuit, Source, TauRule};
 use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
@@ -47,13 +47,8 @@ fn unit_interval(key: &str, v: f64) -> Check {
 
 /// The dynamics the relaxation will run (damping resolved later when automatic).
 pub fn dynamics_of(c: &Circuit) -> Dynamics {
-    match c.dynamics.order {
-        Order::FirstOrder => Dynamics::FirstOrder,
-        Order::Inertial => Dynamics::Inertial {
-            damping: c.dynamics.damping.unwrap_or(0.0),
-            mass: c.dynamics.mass,
-        },
-    }
+    let d = &c.dynamics;
+    Dynamics::of(d.order, d.damping.unwrap_or(0.0), d.mass)
 }
 
 /// The circuit's name is a folder name under runs/, never a path: not
@@ -173,6 +168,36 @@ pub fn validate(c: &Circuit) -> Check {
     c.relax
         .validate(&dynamics_of(c))
         .map_err(|m| keyed("relax", m))?;
+    ensure(
+        d.loop_delay_ns.is_finite() && (0.0..=1e9).contains(&d.loop_delay_ns),
+        "dynamics.loop_delay_ns",
+        format!(
+            "expected a finite value in [0, 1e9] ns, got {}",
+            d.loop_delay_ns
+        ),
+    )?;
+    if d.loop_delay_ns > 0.0 {
+        use crate::relax::Method;
+        ensure(
+            matches!(c.relax.method, Method::Euler | Method::SymplecticEuler),
+            "relax.method",
+            format!(
+                "\"{}\" cannot carry dynamics.loop_delay_ns = {}: the loop delay is simulated on the fixed-step \"euler\" (first order) and \"symplectic-euler\" (inertial) only",
+                c.relax.method.name(),
+                d.loop_delay_ns
+            ),
+        )?;
+        let steps = d.loop_delay_ns * 1e-9 / d.tau_s / c.relax.dt_tau;
+        ensure(
+            steps <= crate::relax::delay::MAX_DELAY_STEPS as f64,
+            "relax.dt_tau",
+            format!(
+                "the loop delay spans {steps:.3e} steps of dt_tau = {}; at most {} fit in the delay line (raise dt_tau)",
+                c.relax.dt_tau,
+                crate::relax::delay::MAX_DELAY_STEPS
+            ),
+        )?;
+    }
 
     let k = &c.controller;
     positive("controller.lr", k.lr)?;
@@ -264,6 +289,11 @@ pub fn validate(c: &Circuit) -> Check {
     }
     ensure(c.train.epochs >= 1, "train.epochs", "expected ≥ 1")?;
     ensure(c.train.batch_size >= 1, "train.batch_size", "expected ≥ 1")?;
+    ensure(
+        c.train.eval_delay_s.is_finite() && (0.0..=1e12).contains(&c.train.eval_delay_s),
+        "train.eval_delay_s",
+        "expected a finite value in [0, 1e12] s",
+    )?;
     ensure(
         c.record.every_steps >= 1,
         "record.every_steps",

@@ -173,16 +173,26 @@ pub fn weight_grads<T: Real>(
     z: &[DMatrix<T>],
     eps: &[DMatrix<T>],
 ) -> Vec<DMatrix<T>> {
-    let batch = T::of(z[0].ncols() as f64);
     (1..=net.depth())
-        .map(|l| {
-            let pre = presynaptic(net, z, l);
-            let mut g = DMatrix::zeros(net.w(l).nrows(), net.w(l).ncols());
-            let coeff = -net.a(l) * net.precision(l) / batch;
-            gemm_abt(coeff, &eps[l], &pre, T::zero(), &mut g);
-            g
-        })
+        .map(|l| layer_weight_grad(net.a(l), net.precision(l), &eps[l], &presynaptic(net, z, l)))
         .collect()
+}
+
+/// One layer's weight gradient from its local signals, the one formula of
+/// ∂F/∂W_ℓ that the controller, the field and the reference maths share:
+/// ∂F/∂W_ℓ = −a_ℓ Λ_ℓ · mean_b ε_ℓ drive_ℓᵀ, with `eps` ε_ℓ (n_out × B),
+/// `drive` the layer's input φ(z_{ℓ−1}) (or x) (n_in × B), `a` the branch
+/// multiplier a_ℓ and `precision` Λ_ℓ (λ for the output, 1 otherwise).
+pub fn layer_weight_grad<T: Real>(
+    a: T,
+    precision: T,
+    eps: &DMatrix<T>,
+    drive: &DMatrix<T>,
+) -> DMatrix<T> {
+    let inv_batch = T::of(1.0 / eps.ncols().max(1) as f64);
+    let mut g = DMatrix::zeros(eps.nrows(), drive.nrows());
+    gemm_abt(-a * precision * inv_batch, eps, drive, T::zero(), &mut g);
+    g
 }
 
 /// Per-sample residual ‖∂F/∂z‖ summary: the root mean square over all

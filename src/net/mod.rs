@@ -12,8 +12,8 @@ pub mod param;
 pub use activation::Activation;
 pub use backprop::{backprop, loss_of_output, Backprop};
 pub use energy::{
-    activity_grads, energy, errors, feedforward, layer_energies, output, predict, presynaptic,
-    residual_rms, softmax, weight_grads, Activities,
+    activity_grads, energy, errors, feedforward, layer_energies, layer_weight_grad, output,
+    predict, presynaptic, residual_rms, softmax, weight_grads, Activities,
 };
 pub use linear::{
     effective_weight, equilibrium_energy, exact_equilibrium, s_matrix, LinearTheoryError,

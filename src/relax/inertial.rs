@@ -42,7 +42,7 @@ impl<T: Real> Integrator<T> for SymplecticEuler<T> {
         };
         let k = sys.n_hidden();
         let rho = sys.tau_rel.clone();
-        let force = sys.force_at(y);
+        let force = sys.loop_force(y);
         let shrink = T::of(1.0 / (1.0 + h * damping / mass));
         for i in 0..k {
             let hm = T::of(h / (mass * rho[i]));

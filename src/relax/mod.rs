@@ -14,6 +14,7 @@
 //! check and the stopping rules.
 
 pub mod cg;
+pub mod delay;
 pub mod explicit;
 pub mod field;
 pub mod inertial;
@@ -26,13 +27,13 @@ mod split;
 pub mod state;
 pub mod system;
 
-pub use field::{Field, FieldSpec};
+pub use field::{Field, FieldSpec, LayerSignals, Signals};
 pub use mixed::SolvePrecision;
 pub use monitor::{StopReason, Trace};
 pub use precond::Precond;
 pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
 pub use state::State;
-pub use system::{jacobi_tau_rel, Dynamics, System};
+pub use system::{jacobi_tau_rel, Dynamics, Order, System};
 
 use crate::real::Real;
 use monitor::Monitor;
@@ -158,6 +159,9 @@ pub struct RelaxConfig {
     pub preconditioner: Precond,
     /// Precision of `ros2`'s and `ros3`'s linear solves. Default `f32` ([`mixed`]).
     pub solve_precision: SolvePrecision,
+    /// Run a circuit whose loop delay exceeds its stability bound (to study
+    /// the instability) instead of refusing it. Default false.
+    pub allow_unstable: bool,
 }
 
 impl Default for RelaxConfig {
@@ -179,6 +183,7 @@ impl Default for RelaxConfig {
             max_trace_points: 2000,
             divergence_bound: 1e6,
             preconditioner: Precond::Sweep,
+            allow_unstable: false,
             solve_precision: SolvePrecision::F32,
         }
     }
@@ -361,6 +366,25 @@ pub fn relax<T: Real>(
     cfg.validate(&sys.dynamics).map_err(RelaxError::Config)?;
     let (evals0, hvps0, products0) = (sys.field.n_evals, sys.field.n_hvps, sys.field.n_products);
     let n_hidden = sys.n_hidden();
+    if sys.loop_delay_tau > 0.0 {
+        if !matches!(cfg.method, Method::Euler | Method::SymplecticEuler) {
+            return Err(RelaxError::Config(format!(
+                "method: a loop delay is simulated on the fixed-step \"euler\" and \"symplectic-euler\" only, not \"{}\"",
+                cfg.method.name()
+            )));
+        }
+        let steps = sys.loop_delay_tau / cfg.dt_tau;
+        if !(steps.is_finite() && steps <= delay::MAX_DELAY_STEPS as f64) {
+            return Err(RelaxError::Config(format!(
+                "dt_tau: the loop delay is {steps:.3e} steps of {}; at most {} fit in the delay line",
+                cfg.dt_tau,
+                delay::MAX_DELAY_STEPS
+            )));
+        }
+        sys.delay = Some(delay::DelayLine::new(sys.loop_delay_tau, cfg.dt_tau, &z0));
+    } else {
+        sys.delay = None;
+    }
     let mut y = sys.initial_state(z0);
     let mut method = integrator(cfg, &y);
     let mut monitor = Monitor::new(cfg);
@@ -398,7 +422,7 @@ pub fn relax<T: Real>(
                 just_rejected = true;
                 h = step * if err.is_finite() { fac.min(1.0) } else { 0.2 };
                 if h < 1e-12 * cfg.dt_tau {
-                    return Err(diverged(&y, n_hidden, t, step, cfg, 0, f64::NAN));
+                    return Err(diverged(sys, t, step, cfg, 0, f64::NAN));
                 }
                 continue;
             }
@@ -416,6 +440,10 @@ pub fn relax<T: Real>(
             just_rejected = false;
         }
         std::mem::swap(&mut y, method.proposal());
+        if let Some(line) = &mut sys.delay {
+            // The state the step started from joins the history.
+            line.push(&method.proposal()[..n_hidden]);
+        }
         t += step;
         n_steps += 1;
         if cfg.noise_std > 0.0 {
@@ -428,7 +456,7 @@ pub fn relax<T: Real>(
             }
         }
         if let Some((k, v)) = state::first_bad(&y, cfg.divergence_bound) {
-            return Err(diverged(&y, n_hidden, t, step, cfg, k, v));
+            return Err(diverged(sys, t, step, cfg, k, v));
         }
         if t >= next_check * (1.0 - 1e-12) || t >= cfg.t_max_tau * (1.0 - 1e-12) {
             stop = monitor.check(t, sys, &y, cfg, reference);
@@ -479,15 +507,19 @@ fn add_noise<T: Real>(sys: &System<T>, y: &mut State<T>, h: f64, sigma: f64, rng
 }
 
 fn diverged<T: Real>(
-    _y: &State<T>,
-    n_hidden: usize,
+    sys: &System<T>,
     t: f64,
     h: f64,
     cfg: &RelaxConfig,
     k: usize,
     value: f64,
 ) -> RelaxError {
+    let n_hidden = sys.n_hidden();
     let remedy = match cfg.method.stability_limit() {
+        _ if sys.loop_delay_tau > 0.0 => format!(
+            "the loop delay d = {:.4} τ is the likely cause (a delayed loop rings and grows once λ_max·d exceeds π/2 for first-order dynamics; `pcchip check` prints the bound): raise dynamics.tau_s or lower dynamics.loop_delay_ns",
+            sys.loop_delay_tau
+        ),
         Some(_) => format!(
             "the step is probably above the stability limit of \"{}\" (dt_tau < {}/λ_max of the activity Hessian; `pcchip check` estimates it): lower dynamics.dt_tau or use method = \"ros2\" or \"ros3\"",
             cfg.method.name(),

@@ -110,7 +110,7 @@ impl<T: Real> Preconditioner<T> {
 fn couplings<T: Real>(sys: &System<T>, gh: f64) -> Vec<T> {
     (0..sys.n_hidden().saturating_sub(1))
         .map(|k| {
-            if sys.field.spec.skips[k + 1] {
+            if sys.field.layer(k + 2).has_skip() {
                 T::of(-gh)
             } else {
                 T::zero()

@@ -15,13 +15,35 @@
 //! γ = 2√(m·λ_min(R⁻¹H)). The state is the list of hidden activities,
 //! followed by the velocities for inertial dynamics.
 
+use super::delay::DelayLine;
 use super::field::Field;
 use super::state::{mat_axpy, zeros_like, State};
 use crate::real::Real;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-/// Which circuit relaxes the activities.
+/// The order of the relaxation dynamics (the circuit key `dynamics.order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Gradient flow: one integrator a node.
+    #[default]
+    FirstOrder,
+    /// Second order: a node with mass and damping.
+    Inertial,
+}
+
+impl Order {
+    /// The name used in circuit files, folders and CSV columns.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::FirstOrder => "first-order",
+            Order::Inertial => "inertial",
+        }
+    }
+}
+
+/// Which circuit relaxes the activities, with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Dynamics {
@@ -36,6 +58,24 @@ pub enum Dynamics {
     },
 }
 
+impl Dynamics {
+    /// The dynamics of `order`; `damping` γ and `mass` m apply to inertial ones.
+    pub fn of(order: Order, damping: f64, mass: f64) -> Self {
+        match order {
+            Order::FirstOrder => Dynamics::FirstOrder,
+            Order::Inertial => Dynamics::Inertial { damping, mass },
+        }
+    }
+
+    /// The order of these dynamics.
+    pub fn order(&self) -> Order {
+        match self {
+            Dynamics::FirstOrder => Order::FirstOrder,
+            Dynamics::Inertial { .. } => Order::Inertial,
+        }
+    }
+}
+
 /// The right-hand side of the relaxation ODE.
 pub struct System<'f, 'a, T: Real> {
     pub field: &'f mut Field<'a, T>,
@@ -45,6 +85,10 @@ pub struct System<'f, 'a, T: Real> {
     force: State<T>,
     /// Right-hand-side evaluations so far.
     pub n_rhs: usize,
+    /// Loop delay d of every node's feedback (τ); 0 = none.
+    pub loop_delay_tau: f64,
+    /// The activities' history when d > 0 (set up by [`crate::relax::relax`]).
+    pub(super) delay: Option<DelayLine<T>>,
 }
 
 impl<'f, 'a, T: Real> System<'f, 'a, T> {
@@ -61,7 +105,26 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
             tau_rel,
             force,
             n_rhs: 0,
+            loop_delay_tau: 0.0,
+            delay: None,
         }
+    }
+
+    /// The same system with a loop delay of `d_tau` (τ) on every node's feedback.
+    pub fn with_loop_delay(mut self, d_tau: f64) -> Self {
+        self.loop_delay_tau = d_tau;
+        self
+    }
+
+    /// The force the integrators see at `y`: at the delayed activities
+    /// z(t − d) when the loop has a delay, else at `y`'s own.
+    pub fn loop_force(&mut self, y: &[DMatrix<T>]) -> &State<T> {
+        let k = self.n_hidden();
+        match &mut self.delay {
+            Some(line) => self.field.force(line.delayed(&y[..k]), &mut self.force),
+            None => self.field.force(&y[..k], &mut self.force),
+        }
+        &self.force
     }
 
     /// Number of hidden layers L − 1.
@@ -91,7 +154,10 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
         let k = self.n_hidden();
         match self.dynamics {
             Dynamics::FirstOrder => {
-                self.field.force(y, dy);
+                match &mut self.delay {
+                    Some(line) => self.field.force(line.delayed(y), dy),
+                    None => self.field.force(y, dy),
+                }
                 for (d, rho) in dy.iter_mut().zip(&self.tau_rel) {
                     if *rho != 1.0 {
                         *d /= T::of(*rho);
@@ -99,7 +165,7 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
                 }
             }
             Dynamics::Inertial { damping, mass } => {
-                self.field.force(&y[..k], &mut self.force);
+                self.loop_force(y);
                 for i in 0..k {
                     dy[i].copy_from(&y[k + i]);
                     // m v' = force/ρ − γ v

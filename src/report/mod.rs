@@ -71,6 +71,10 @@ pub struct Summary {
     pub median_speedup_pipelined: f64,
     /// The cost breakdown of the last step.
     pub last_step_cost: Option<Comparison>,
+    /// The chip's simulated clock at the final evaluation (s): the steps'
+    /// times plus `train.eval_delay_s`.
+    #[serde(default)]
+    pub chip_clock_s: f64,
     /// Wall-clock time of the simulation (s).
     pub wall_s: f64,
 }

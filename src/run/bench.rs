@@ -6,6 +6,7 @@
 //! (one thread and all threads) are reported. Each depth's run leaves its
 //! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
 
+use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, DType, Order};
 use crate::relax::Method;
 use crate::report::{median, Report};
@@ -237,24 +238,15 @@ fn variant(
         Order::Inertial => 100.0 * l,
     };
     c.relax.t_max_tau = t_max_tau.unwrap_or(c.relax.t_max_tau.max(need));
-    c.name = format!("{}-depth{depth}-{}", circuit.name, order_name(order));
+    c.name = format!("{}-depth{depth}-{}", circuit.name, order.name());
     c
-}
-
-fn order_name(o: Order) -> &'static str {
-    match o {
-        Order::FirstOrder => "first-order",
-        Order::Inertial => "inertial",
-    }
 }
 
 /// Sets an explicit step to 80% of the stability limit estimated at the
 /// feedforward state, when the circuit's step is above it.
 fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
-    let Some(limit_c) = c.relax.method.stability_limit() else {
-        return Ok(());
-    };
-    if matches!(c.relax.method, Method::Dopri5 | Method::Ros2 | Method::Ros3) {
+    let d = &c.dynamics;
+    if explicit_step_limit(c.relax.method, d.order, d.mass, 1.0).is_none() {
         return Ok(());
     }
     let mut probe = c.clone();
@@ -271,11 +263,10 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
     };
     let derived = derive(&probe, &opts)?;
     if let Some(s) = derived.spectrum {
-        let limit = match c.dynamics.order {
-            Order::FirstOrder => limit_c / s.lambda_max,
-            Order::Inertial => limit_c * (c.dynamics.mass / s.lambda_max).sqrt(),
-        };
-        c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
+        let d = &c.dynamics;
+        if let Some(limit) = explicit_step_limit(c.relax.method, d.order, d.mass, s.lambda_max) {
+            c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
+        }
     }
     Ok(())
 }
@@ -298,7 +289,7 @@ pub fn bench(
         for &depth in &opts.depths {
             let c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
             crate::circuit::validate::validate(&c).map_err(|(key, m)| {
-                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order_name(order)))
+                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name()))
             })?;
         }
     }
@@ -310,7 +301,7 @@ pub fn bench(
         for &depth in &opts.depths {
             let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
             fit_step(&mut c, base_dir)?;
-            let dir = out_dir.join(format!("depth-{depth}-{}", order_name(order)));
+            let dir = out_dir.join(format!("depth-{depth}-{}", order.name()));
             let run_opts = RunOptions {
                 out_dir: dir.clone(),
                 base_dir: base_dir.into(),
@@ -345,7 +336,7 @@ pub fn bench(
             let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
             let row = BenchRow {
                 depth,
-                dynamics: order_name(order).into(),
+                dynamics: order.name().into(),
                 median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
                 t_align_tau: median_opt(s.iter().map(|r| r.t_align_tau).collect()),
                 t_cos99_tau: median_opt(s.iter().map(|r| r.t_cos99_tau).collect()),

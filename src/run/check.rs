@@ -5,6 +5,7 @@
 //! feedforward state (1/τ) with the time scale and stability limit they
 //! imply, the time constants ρ_ℓ, the damping and the data's size.
 
+use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, TauRule};
 use crate::real::Real;
 use crate::report::Derived;
@@ -81,12 +82,13 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
             1.0 / s.lambda_min,
             c.dynamics.tau_s / s.lambda_min
         );
-        if let Some(lim) = c.relax.method.stability_limit() {
+        let d = &c.dynamics;
+        let limit = explicit_step_limit(c.relax.method, d.order, d.mass, s.lambda_max);
+        if let Some(lim) = limit {
             let _ = writeln!(
                 w,
-                "# explicit stability limit of \"{}\": dt_tau < {:.4}",
+                "# explicit stability limit of \"{}\": dt_tau < {lim:.4}",
                 c.relax.method.name(),
-                lim / s.lambda_max
             );
         }
     }

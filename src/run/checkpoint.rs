@@ -5,7 +5,7 @@
 //! A checkpoint is a folder of two files:
 //! - `state.json`: the step, the position in the epoch's batch order, both
 //!   random streams (seed, stream, word position), the optimiser's step
-//!   count, the damping in force, each array's scale, drift factor and
+//!   count, the damping in force, each array's scale, drift clock and
 //!   counters, the run's settings (data folder, checkpoint interval, wall
 //!   time so far, length of relaxation.csv) and the report so far, which
 //!   holds the circuit;
@@ -20,7 +20,7 @@
 //! complete `checkpoint/` or, between the two renames, a complete
 //! `checkpoint.old/`, which [`locate`] then uses.
 
-use crate::chip::Chip;
+use crate::chip::{Chip, ChipState};
 use crate::net::OptimiserKind;
 use crate::real::Real;
 use crate::report::tensors::{read_tensors, write_tensors, Tensor};
@@ -136,7 +136,11 @@ pub struct LayerState {
     /// (n_out, n_in).
     pub shape: (usize, usize),
     pub scale_us_per_unit: f64,
-    pub drift: f64,
+    /// The array's age on the chip's clock (s); with drift on, each pair's
+    /// write time and applied factor are the tensors `L{l}.drift_written_s`
+    /// and `L{l}.drift_applied`.
+    #[serde(default)]
+    pub drift_now_s: f64,
     pub n_saturated_program: usize,
     pub n_saturated_update: usize,
 }
@@ -171,6 +175,9 @@ pub struct State {
     pub optimiser_t: u64,
     /// Damping in force (inertial dynamics, resolved when automatic).
     pub damping: Option<f64>,
+    /// The chip's simulated clock, s (drift ages the arrays on it).
+    #[serde(default)]
+    pub clock_s: f64,
     pub layers: Vec<LayerState>,
     /// The report up to this step (holds the circuit).
     pub report: Report,
@@ -202,35 +209,42 @@ pub fn save<T: Real>(
     };
     let mut layers = Vec::new();
     let mut tensors: Vec<(String, DMatrix<f64>)> = Vec::new();
-    for (i, core) in chip.cores.iter().enumerate() {
-        let s = core.state();
+    let chip_state = chip.state();
+    let (m, v) = &chip_state.moments;
+    for (i, s) in chip_state.cores.iter().cloned().enumerate() {
         let l = i + 1;
         let shape = s.g_pos_us.shape();
         layers.push(LayerState {
             shape,
             scale_us_per_unit: s.scale_us_per_unit,
-            drift: s.drift,
+            drift_now_s: s.drift.now_s,
             n_saturated_program: s.n_saturated_program,
             n_saturated_update: s.n_saturated_update,
         });
+        if !s.drift.written_s.is_empty() {
+            let mat = |v: &[f64]| DMatrix::from_column_slice(shape.0, shape.1, v);
+            tensors.push((format!("L{l}.drift_written_s"), mat(&s.drift.written_s)));
+            tensors.push((format!("L{l}.drift_applied"), mat(&s.drift.applied)));
+        }
         tensors.push((format!("L{l}.stuck_pos"), codes(shape, &s.stuck_pos)));
         tensors.push((format!("L{l}.stuck_neg"), codes(shape, &s.stuck_neg)));
         tensors.push((format!("L{l}.g_pos_us"), s.g_pos_us));
         tensors.push((format!("L{l}.g_neg_us"), s.g_neg_us));
-        tensors.push((format!("L{l}.m"), to_f64(&chip.optimiser.m[i])));
-        if let Some(v) = chip.optimiser.v.get(i) {
+        tensors.push((format!("L{l}.m"), to_f64(&m[i])));
+        if let Some(v) = v.get(i) {
             tensors.push((format!("L{l}.v"), to_f64(v)));
         }
     }
     let state = State {
         format: FORMAT,
         pcchip_version: env!("CARGO_PKG_VERSION").into(),
-        step: chip.step,
+        step: chip_state.step,
         run,
-        rng_write: RngState::of(&chip.rng_write),
-        rng_noise: RngState::of(&chip.rng_noise),
-        optimiser_t: chip.optimiser.t,
-        damping: chip.damping,
+        rng_write: RngState::of(&chip_state.rng_write),
+        rng_noise: RngState::of(&chip_state.rng_noise),
+        optimiser_t: chip_state.optimiser_t,
+        damping: chip_state.damping,
+        clock_s: chip_state.clock_s,
         layers,
         report: report.clone(),
     };
@@ -327,11 +341,11 @@ pub fn restore<T: Real>(
         path: path.clone(),
         message,
     };
-    if state.layers.len() != chip.cores.len() {
+    if state.layers.len() != chip.cores().len() {
         return Err(here(format!(
             "{} layers; the circuit builds {}",
             state.layers.len(),
-            chip.cores.len()
+            chip.cores().len()
         )));
     }
     let mut all = read_tensors::<f64>(&path).map_err(CheckpointError::Tensors)?;
@@ -352,10 +366,10 @@ pub fn restore<T: Real>(
         }
         Ok(m)
     };
-    let adam = chip.optimiser.kind == OptimiserKind::Adam;
+    let adam = chip.optimiser().kind == OptimiserKind::Adam;
     let mut cores = Vec::new();
     let (mut m, mut v) = (Vec::new(), Vec::new());
-    for (i, (layer, core)) in state.layers.iter().zip(&chip.cores).enumerate() {
+    for (i, (layer, core)) in state.layers.iter().zip(chip.cores()).enumerate() {
         let l = i + 1;
         let shape = core.effective_weights().shape();
         if layer.shape != shape {
@@ -379,7 +393,15 @@ pub fn restore<T: Real>(
         s.stuck_pos = code(take(format!("L{l}.stuck_pos"), shape)?, "stuck_pos")?;
         s.stuck_neg = code(take(format!("L{l}.stuck_neg"), shape)?, "stuck_neg")?;
         s.scale_us_per_unit = layer.scale_us_per_unit;
-        s.drift = layer.drift;
+        s.drift.now_s = layer.drift_now_s;
+        if !s.drift.written_s.is_empty() {
+            s.drift.written_s = take(format!("L{l}.drift_written_s"), shape)?
+                .as_slice()
+                .to_vec();
+            s.drift.applied = take(format!("L{l}.drift_applied"), shape)?
+                .as_slice()
+                .to_vec();
+        }
         s.n_saturated_program = layer.n_saturated_program;
         s.n_saturated_update = layer.n_saturated_update;
         cores.push(s);
@@ -391,22 +413,22 @@ pub fn restore<T: Real>(
     if let Some((name, _)) = all.first() {
         return Err(here(format!(
             "unexpected tensor `{name}` (optimiser {:?})",
-            chip.optimiser.kind
+            chip.optimiser().kind
         )));
     }
     let rng_write = state.rng_write.rng().map_err(|e| here(e.to_string()))?;
     let rng_noise = state.rng_noise.rng().map_err(|e| here(e.to_string()))?;
-    for (i, (core, s)) in chip.cores.iter_mut().zip(cores).enumerate() {
-        core.set_state(s)
-            .map_err(|e| here(format!("layer {}: {e}", i + 1)))?;
-    }
-    chip.optimiser.m = m;
-    chip.optimiser.v = v;
-    chip.optimiser.t = state.optimiser_t;
-    chip.rng_write = rng_write;
-    chip.rng_noise = rng_noise;
-    chip.step = state.step;
-    chip.damping = state.damping;
+    chip.restore(ChipState {
+        cores,
+        moments: (m, v),
+        optimiser_t: state.optimiser_t,
+        rng_write,
+        rng_noise,
+        step: state.step,
+        damping: state.damping,
+        clock_s: state.clock_s,
+    })
+    .map_err(here)?;
     Ok(())
 }
 

@@ -6,14 +6,12 @@
 //! their cosines. With a batch file the network's input and output widths
 //! are the batch's, and the circuit's data set is not read.
 
-use crate::analog::Converter;
-use crate::chip::{Chip, ChipError};
-use crate::circuit::{Circuit, Order};
-use crate::controller::read_weight_grads;
+use crate::chip::{Chip, ChipError, TraceRequest};
+use crate::circuit::Circuit;
 use crate::data::Dataset;
 use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
-use crate::relax::{rate_extremes, relax, StopReason, System};
+use crate::relax::StopReason;
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
 use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
@@ -180,7 +178,7 @@ fn grads_typed<T: Real>(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    let (mut chip, x, y) = match batch {
+    let (chip, x, y) = match batch {
         Some(p) => {
             let (x, y) = read_batch::<T>(p)?;
             (chip_for_batch(circuit, weights, &x, &y, p)?, x, y)
@@ -196,7 +194,7 @@ fn grads_typed<T: Real>(
             (chip, x, y)
         }
     };
-    check_stability(&mut chip, &x, &y)?;
+    chip.check_step_on_batch(&x, &y).map_err(chip_error)?;
     let eq = equilibrium(&chip, &x, &y)?;
     let mut tensors: Vec<(String, Tensor<T>)> = Vec::new();
     for (l, g) in eq.pc.iter().enumerate() {
@@ -280,48 +278,6 @@ fn chip_error(e: ChipError) -> RunError {
     }
 }
 
-/// Rejects an explicit fixed step above the stability limit of the whole
-/// batch that is relaxed (the preflight looks at one sample): λ_max of the
-/// batch's rate matrix at its feedforward state, by Lanczos.
-fn check_stability<T: Real>(
-    chip: &mut Chip<T>,
-    x: &DMatrix<T>,
-    y: &DMatrix<T>,
-) -> Result<(), RunError> {
-    let relax = &chip.circuit.relax;
-    let adaptive = matches!(
-        relax.method,
-        crate::relax::Method::Dopri5 | crate::relax::Method::Ros2 | crate::relax::Method::Ros3
-    );
-    let Some(c) = relax.method.stability_limit().filter(|_| !adaptive) else {
-        return Ok(());
-    };
-    if chip.depth() < 2 {
-        return Ok(());
-    }
-    let (dt, method, seed) = (relax.dt_tau, relax.method, chip.circuit.seed);
-    let inertial = chip.circuit.dynamics.order == Order::Inertial;
-    let mass = chip.circuit.dynamics.mass;
-    let tau_rel = chip.tau_rel();
-    let mut field = chip.field(x.clone(), y.clone());
-    let z = field.feedforward();
-    let lambda = rate_extremes(&mut field, &z, &tau_rel, 200, 1e-3, seed).lambda_max;
-    let limit = if inertial {
-        c * (mass / lambda).sqrt()
-    } else {
-        c / lambda
-    };
-    if dt > limit {
-        return Err(RunError::Invalid(format!(
-            "relax.dt_tau: {dt} is above the stability limit ≈ {limit:.4} of \"{}\" for this batch (fastest rate λ_max ≈ {lambda:.3} over its {} samples at the feedforward state); use dt_tau ≤ {:.4} or method = \"ros2\" or \"ros3\"",
-            method.name(),
-            x.ncols(),
-            0.9 * limit
-        )));
-    }
-    Ok(())
-}
-
 /// The chip relaxed to equilibrium on one batch, with the gradients to compare.
 #[derive(Clone, Debug)]
 pub struct Equilibrium<T: Real> {
@@ -378,23 +334,19 @@ pub fn equilibrium<T: Real>(
     x: &DMatrix<T>,
     y: &DMatrix<T>,
 ) -> Result<Equilibrium<T>, RunError> {
-    let circuit = &chip.circuit;
     let net = chip.network();
     let bp = backprop(&net, x, y);
-    let mut cfg = circuit.relax.clone();
-    cfg.trace_every_tau = 0.0;
-    let mut rng = crate::chip::stream(circuit.seed, 2);
+    let mut rng = crate::chip::stream(chip.config().seed, 2);
+    let settled = chip
+        .settle(x, y, TraceRequest::Off, &mut rng)
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let r = settled.relaxation;
     let mut field = chip.field(x.clone(), y.clone());
-    let z0 = field.feedforward();
-    let mut sys = System::new(&mut field, chip.dynamics(), chip.tau_rel());
-    let r =
-        relax(&mut sys, z0, &cfg, &mut rng, None).map_err(|e| RunError::Failed(e.to_string()))?;
     let mut scratch = field.hidden_zeros();
     field.force(r.activities(), &mut scratch);
     let per_sample = scratch.iter().map(|f| f.amax().f64()).fold(0.0, f64::max);
     let max_abs_grad_z = per_sample / x.ncols().max(1) as f64;
-    let adc = Converter::new(&circuit.periphery.adc).map_err(RunError::Invalid)?;
-    let (read, _) = read_weight_grads(&field, r.activities(), &adc);
+    let read = chip.read(&settled.signals).grads;
     let mut z = vec![x.clone()];
     z.extend(r.activities().iter().cloned());
     z.push(y.clone());

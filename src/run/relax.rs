@@ -14,11 +14,11 @@
 //! - `activities.safetensors`: the relaxed activities `z1` … `z{L−1}`
 //!   ([B, n_ℓ], row = sample) and the clamped `x`, `y`.
 
-use crate::chip::Chip;
+use crate::chip::{Chip, TraceRequest};
 use crate::circuit::Circuit;
 use crate::net::backprop;
 use crate::real::Real;
-use crate::relax::{relax, Relaxation, StopReason, System};
+use crate::relax::{Relaxation, StopReason};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
 use crate::run::dispatch::{dispatch, Job};
@@ -155,7 +155,7 @@ fn relax_typed<T: Real>(
         Some(p) => read_batch::<T>(p)?,
         None => first_batch(&train, circuit),
     };
-    let widths = &chip.topology.widths;
+    let widths = &chip.topology().widths;
     let (n_in, n_out) = (widths[0], *widths.last().expect("widths"));
     if x.nrows() != n_in || y.nrows() != n_out || x.ncols() != y.ncols() || x.ncols() == 0 {
         return Err(RunError::Invalid(format!(
@@ -171,39 +171,39 @@ fn relax_typed<T: Real>(
 }
 
 /// A relaxation with the batch it relaxed, as clamped.
-pub struct Settled<T: Real> {
+pub struct RelaxedBatch<T: Real> {
     pub relaxation: Relaxation<T>,
     pub x: DMatrix<T>,
     pub y: DMatrix<T>,
-    /// Wall time of the relaxation alone, s.
+    /// Wall time of the feedforward pass and the relaxation, s.
     pub wall_s: f64,
 }
 
-/// Clamps (x, y) through the DACs, resolves the τ rule and relaxes from the
-/// feedforward state as [`Chip::train_step`] does.
+/// Clamps (x, y) through the DACs, resolves the τ rule and settles the
+/// batch as [`Chip::train_step`] does ([`Chip::settle`], with the circuit's
+/// trace; the backprop reference is computed only when the trace needs it).
 pub fn settle<T: Real>(
     chip: &mut Chip<T>,
     x: &DMatrix<T>,
     y: &DMatrix<T>,
-) -> Result<Settled<T>, RunError> {
+) -> Result<RelaxedBatch<T>, RunError> {
     let (mut x, mut y) = (x.clone(), y.clone());
     chip.clamp(&mut x, &mut y);
     chip.resolve_tau_rel(&x, &y);
-    let cfg = chip.circuit.relax.clone();
-    // The backprop reference serves only the traced cosine.
-    let reference = (chip.circuit.record.trace_alignment && cfg.trace_every_tau > 0.0)
-        .then(|| backprop(&chip.network(), &x, &y).grads);
-    let (dynamics, tau_rel) = (chip.dynamics(), chip.tau_rel());
-    let mut rng = chip.rng_noise.clone();
-    let mut field = chip.field(x.clone(), y.clone());
-    let z0 = field.feedforward();
-    let mut sys = System::new(&mut field, dynamics, tau_rel);
+    let traced = chip.config().relax.trace_every_tau > 0.0;
+    let reference =
+        (chip.config().trace_alignment && traced).then(|| backprop(&chip.network(), &x, &y).grads);
+    let mut rng = chip.noise_stream();
     let start = Instant::now();
-    let r = relax(&mut sys, z0, &cfg, &mut rng, reference.as_deref())
+    let trace = TraceRequest::On {
+        reference: reference.as_deref(),
+    };
+    let s = chip
+        .settle(&x, &y, trace, &mut rng)
         .map_err(|e| RunError::Failed(format!("relaxation: {e}")))?;
     let wall_s = start.elapsed().as_secs_f64();
-    Ok(Settled {
-        relaxation: r,
+    Ok(RelaxedBatch {
+        relaxation: s.relaxation,
         x,
         y,
         wall_s,
@@ -213,7 +213,7 @@ pub fn settle<T: Real>(
 fn write_outputs<T: Real>(
     circuit: &Circuit,
     chip: &Chip<T>,
-    s: &Settled<T>,
+    s: &RelaxedBatch<T>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
     let (r, x, y, wall_s) = (&s.relaxation, &s.x, &s.y, s.wall_s);

@@ -99,18 +99,18 @@ pub fn prepare<T: Real>(
         .collect();
     let (x, y) = train.batch::<T>(&first);
     let spectrum = chip.preflight(&x, &y).map_err(invalid)?;
-    let widths = chip.topology.widths.clone();
+    let widths = chip.topology().widths.clone();
     let derived = Derived {
-        n_params: chip.topology.n_params(),
-        n_crossbars: chip.cores.len(),
-        n_tiles: chip.geometry.n_tiles(),
-        tile_grids: chip.cores.iter().map(|c| c.stats().tile_grid).collect(),
-        multipliers: chip.param.multipliers(&widths),
-        learning_rates: chip.optimiser.lr.clone(),
+        n_params: chip.topology().n_params(),
+        n_crossbars: chip.cores().len(),
+        n_tiles: chip.geometry().n_tiles(),
+        tile_grids: chip.cores().iter().map(|c| c.stats().tile_grid).collect(),
+        multipliers: chip.param().multipliers(&widths),
+        learning_rates: chip.optimiser().lr.clone(),
         spectrum,
         tau_rel: chip.tau_rel(),
         damping: chip
-            .damping
+            .damping()
             .filter(|_| circuit.dynamics.order == crate::circuit::Order::Inertial),
         n_train: train.len(),
         n_test: test.len(),
@@ -312,10 +312,11 @@ fn resume_typed<T: Real>(
     fits_memory(&circuit, &train, &test).map_err(|e| here(e.to_string()))?;
     let mut chip =
         Chip::<T>::build(&circuit, train.n_features(), train.n_outputs(), None).map_err(invalid)?;
-    if chip.topology.widths != d.widths {
+    if chip.topology().widths != d.widths {
         return Err(here(format!(
             "the run had widths {:?}, the circuit and data now build {:?}",
-            d.widths, chip.topology.widths
+            d.widths,
+            chip.topology().widths
         )));
     }
     checkpoint::restore(&mut chip, &state, ckpt).map_err(|e| RunError::Invalid(e.to_string()))?;
@@ -372,7 +373,7 @@ fn non_finite<T: Real>(r: &StepRecord, chip: &Chip<T>) -> Option<String> {
     if let Some((what, v)) = scalars.iter().find(|(_, v)| !v.is_finite()) {
         return Some(format!("{what} is {v}"));
     }
-    chip.cores.iter().enumerate().find_map(|(l, c)| {
+    chip.cores().iter().enumerate().find_map(|(l, c)| {
         let w = c.effective_weights();
         w.iter().position(|v| !v.f64().is_finite()).map(|k| {
             format!(
@@ -435,7 +436,7 @@ impl<T: Real> Session<T> {
 
     /// Takes the remaining steps, then evaluates, writes the weights and the summary.
     fn drive(mut self, obs: &mut dyn Observer) -> Result<Report, RunError> {
-        let circuit = self.chip.circuit.clone();
+        let circuit = self.report.circuit.clone();
         let t = &circuit.train;
         let batches = batches_of(&circuit);
         let per_epoch = batches.n_batches(self.train.len());
@@ -444,7 +445,7 @@ impl<T: Real> Session<T> {
             total = total.min(t.max_steps);
         }
         obs.start(total);
-        let first = self.chip.step;
+        let first = self.chip.steps_taken();
         if first > 0 {
             obs.resumed(first);
         }
@@ -458,11 +459,13 @@ impl<T: Real> Session<T> {
             let plan = batches.epoch(self.train.len(), circuit.seed, epoch as u64);
             for (b, chunk) in plan.iter().enumerate().skip(skip) {
                 let chip = &mut self.chip;
-                if chip.step >= total {
+                if chip.steps_taken() >= total {
                     break 'epochs;
                 }
                 let (x, y) = self.train.batch::<T>(chunk);
-                let record = chip.step.is_multiple_of(circuit.record.every_steps);
+                let record = chip
+                    .steps_taken()
+                    .is_multiple_of(circuit.record.every_steps);
                 let rec =
                     match chip.train_step(&x, &y, epoch, record).and_then(|r| {
                         match non_finite(&r, chip) {
@@ -474,7 +477,7 @@ impl<T: Real> Session<T> {
                         Err(e) => {
                             let report = &mut self.report;
                             report.status = Status::Failed;
-                            report.error = Some(format!("step {}: {e}", chip.step + 1));
+                            report.error = Some(format!("step {}: {e}", chip.steps_taken() + 1));
                             self.writer.save(report).map_err(|e| io(e, "report.json"))?;
                             return Err(RunError::Failed(report.error.clone().unwrap_or_default()));
                         }
@@ -486,7 +489,7 @@ impl<T: Real> Session<T> {
                 }
                 obs.step(&rec);
                 self.report.steps.push(rec);
-                let step = chip.step;
+                let step = chip.steps_taken();
                 let eval_now = t.eval_every_steps > 0
                     && step.is_multiple_of(t.eval_every_steps)
                     && step < total;
@@ -521,8 +524,10 @@ impl<T: Real> Session<T> {
     }
 
     fn finish(mut self, obs: &mut dyn Observer, eval_batch: usize) -> Result<Report, RunError> {
+        let t = self.report.circuit.train.clone();
+        // The final evaluation reads the arrays after the idle delay (drift).
+        self.chip.idle(t.eval_delay_s);
         let (chip, train, test) = (&self.chip, &self.train, &self.test);
-        let t = &chip.circuit.train;
         let report = &mut self.report;
         let epoch = report.steps.last().map_or(0, |s| s.epoch);
         let train_sub: Vec<usize> = (0..train.len().min(1000)).collect();
@@ -563,6 +568,7 @@ impl<T: Real> Session<T> {
             median_speedup_pipelined: median(steps.iter().map(|s| s.speedup_pipe).collect()),
             median_energy_ratio: median(steps.iter().map(|s| s.energy_ratio).collect()),
             last_step_cost: steps.last().map(|s| chip.cost(last_batch, s.t_relax_s)),
+            chip_clock_s: chip.clock_s(),
             wall_s,
         });
         report.status = Status::Complete;

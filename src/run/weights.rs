@@ -75,7 +75,7 @@ pub fn load_weights<T: Real>(
 /// Writes the chip's effective weights as `W1` … `WL`.
 pub fn save_weights<T: Real>(chip: &Chip<T>, path: &Path) -> Result<(), WeightsError> {
     let tensors: Vec<(String, Tensor<T>)> = chip
-        .cores
+        .cores()
         .iter()
         .enumerate()
         .map(|(i, c)| (format!("W{}", i + 1), Tensor::Matrix(c.effective_weights())))

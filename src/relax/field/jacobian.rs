@@ -28,7 +28,7 @@ impl<T: Real> Field<'_, T> {
         if self.lin.curv.len() != depth - 1 {
             self.lin.curv = self.hidden_zeros();
         }
-        let (spec, cores, eps) = (&self.spec, &self.cores, &self.eps);
+        let (spec, layers, eps) = (&self.spec, &self.layers, &self.eps);
         let act = spec.activation;
         let flat = matches!(
             act,
@@ -40,8 +40,8 @@ impl<T: Real> Field<'_, T> {
                 return;
             }
             let l = k + 1;
-            cores[l].transpose_into(&eps[l], c);
-            let s = -spec.multipliers[l] * spec.precision(l + 1);
+            layers[l].feedback_into(&eps[l], c);
+            let s = -layers[l].multiplier() * spec.precision(l + 1);
             c.zip_apply(&z[k], |ci, zi| *ci *= s * act.d2phi(zi));
         });
         self.lin.exact = true;
@@ -83,9 +83,10 @@ impl<T: Real> Field<'_, T> {
             tmp.zip_zip_apply(v, &dp, |t, a, d| *t = a * d);
             tmp
         };
-        self.cores[i].forward_into(drive, out);
-        let a = self.spec.multipliers[i];
-        if self.spec.skips[i] {
+        let layer = &self.layers[i];
+        layer.jvp_into(drive, out);
+        let a = layer.multiplier();
+        if layer.has_skip() {
             out.zip_apply(v, |o, s| *o = a * *o + s);
         } else {
             out.scale_mut(a);
@@ -96,9 +97,10 @@ impl<T: Real> Field<'_, T> {
     /// product, for the batch columns `c0 .. c0 + u.ncols()`, not counted.
     pub fn prediction_vjp(&self, l: usize, c0: usize, u: &DMatrix<T>, out: &mut DMatrix<T>) {
         let i = l - 1;
-        self.cores[i].transpose_into(u, out);
-        let a = self.spec.multipliers[i];
-        let skip = self.spec.skips[i];
+        let layer = &self.layers[i];
+        layer.feedback_into(u, out);
+        let a = layer.multiplier();
+        let skip = layer.has_skip();
         if self.spec.activation.is_linear() {
             if skip {
                 out.zip_apply(u, |o, s| *o = a * *o + s);
@@ -154,14 +156,15 @@ impl<T: Real> Field<'_, T> {
             tmp.zip_zip_apply(v, &dp, |t, a, d| *t = a * d);
             &*tmp
         };
-        self.cores[i].forward_into(drive, he);
-        let a = self.spec.multipliers[i];
+        let layer = &self.layers[i];
+        layer.jvp_into(drive, he);
+        let a = layer.multiplier();
         he.scale_mut(a);
         if let Some(p) = &self.lin.p {
             softmax_jvp_in_place(he, &p.columns(c0, w));
         }
         he.scale_mut(self.spec.lambda * a);
-        self.cores[i].transpose_into(he, out);
+        layer.feedback_into(he, out);
         if !linear {
             out.zip_apply(&dp, |o, d| *o *= d);
         }

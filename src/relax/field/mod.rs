@@ -18,9 +18,10 @@
 //! Indexing: hidden state `z[k]` is z_{k+1} (k = 0..L−2); per-layer buffers
 //! are indexed ℓ − 1 (ℓ = 1..L).
 
+use crate::layer::{Dense, Layer};
 use crate::net::{Activation, Loss, Network, Parameterisation, Topology};
 use crate::operator::WeightOperator;
-use crate::real::{elementwise, gemm_abt, Real};
+use crate::real::{elementwise, Real};
 use nalgebra::{DMatrix, DMatrixView};
 use rayon::prelude::*;
 
@@ -90,26 +91,9 @@ struct Linearisation<T: Real> {
     exact: bool,
 }
 
-/// A layer's core as the field holds it: borrowed from the network or the
-/// chip, or an owned matrix (the copy of [`Field::single_precision_copy`]).
-enum Core<'a, T: Real> {
-    Borrowed(&'a dyn WeightOperator<T>),
-    Owned(DMatrix<T>),
-}
-
-impl<'a, T: Real> std::ops::Deref for Core<'a, T> {
-    type Target = dyn WeightOperator<T> + 'a;
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Core::Borrowed(c) => *c,
-            Core::Owned(w) => w,
-        }
-    }
-}
-
 /// The vector field over a batch, with its working memory.
 pub struct Field<'a, T: Real> {
-    cores: Vec<Core<'a, T>>,
+    layers: Vec<Box<dyn Layer<T> + 'a>>,
     pub spec: FieldSpec<T>,
     x: DMatrix<T>,
     y: DMatrix<T>,
@@ -143,24 +127,42 @@ fn input<'b, T: Real>(x: &'b DMatrix<T>, z: &'b [DMatrix<T>], l: usize) -> &'b D
 }
 
 impl<'a, T: Real> Field<'a, T> {
-    /// A field over the given cores (W_1 … W_L) for a clamped batch `x`, `y`.
+    /// A field over dense layers on the given cores (W_1 … W_L), with the
+    /// spec's multipliers and skips, for a clamped batch `x`, `y`.
     pub fn new(
         cores: Vec<&'a dyn WeightOperator<T>>,
         spec: FieldSpec<T>,
         x: DMatrix<T>,
         y: DMatrix<T>,
     ) -> Self {
-        Self::with_cores(cores.into_iter().map(Core::Borrowed).collect(), spec, x, y)
+        assert_eq!(
+            spec.multipliers.len(),
+            cores.len(),
+            "one multiplier per core"
+        );
+        let layers = cores
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                Box::new(Dense::new(c, spec.multipliers[i], spec.skips[i]))
+                    as Box<dyn Layer<T> + 'a>
+            })
+            .collect();
+        Self::with_layers(layers, spec, x, y)
     }
 
-    fn with_cores(
-        cores: Vec<Core<'a, T>>,
+    /// A field over the given layers (ℓ = 1..L) for a clamped batch `x`,
+    /// `y`; the spec's activation, loss, λ and leak apply, its multipliers
+    /// and skips must be the layers'.
+    pub fn with_layers(
+        layers: Vec<Box<dyn Layer<T> + 'a>>,
         spec: FieldSpec<T>,
         x: DMatrix<T>,
         y: DMatrix<T>,
     ) -> Self {
-        let depth = cores.len();
-        assert_eq!(spec.multipliers.len(), depth, "one multiplier per core");
+        let depth = layers.len();
+        assert_eq!(spec.multipliers.len(), depth, "one multiplier per layer");
+        let cores = &layers;
         let batch = x.ncols();
         let m = |r: usize| DMatrix::zeros(r, batch);
         let linear = spec.activation.is_linear();
@@ -183,7 +185,7 @@ impl<'a, T: Real> Field<'a, T> {
             lin: Linearisation::default(),
             h_in: pre_like,
             h_eps: cores.iter().map(|c| m(c.n_out())).collect(),
-            cores,
+            layers,
             spec,
             x,
             y,
@@ -206,7 +208,12 @@ impl<'a, T: Real> Field<'a, T> {
 
     /// Number of weight layers L.
     pub fn depth(&self) -> usize {
-        self.cores.len()
+        self.layers.len()
+    }
+
+    /// Layer ℓ (1..=L).
+    pub fn layer(&self, l: usize) -> &dyn Layer<T> {
+        self.layers[l - 1].as_ref()
     }
 
     /// Batch size B.
@@ -224,19 +231,35 @@ impl<'a, T: Real> Field<'a, T> {
 
     /// Feedforward hidden activities z_ℓ = μ_ℓ, through the cores.
     pub fn feedforward(&self) -> Vec<DMatrix<T>> {
+        self.feedforward_through(self.depth() - 1)
+    }
+
+    /// The feedforward pass through every layer: the hidden activities
+    /// z_ℓ = μ_ℓ and the output's prediction μ_L (before any softmax),
+    /// L products in all (not counted in [`Field::n_products`], which counts
+    /// the relaxation's).
+    pub fn feedforward_with_output(&self) -> (Vec<DMatrix<T>>, DMatrix<T>) {
+        let mut z = self.feedforward_through(self.depth());
+        let out = z.pop().expect("the output layer");
+        (z, out)
+    }
+
+    /// μ_1 … μ_k through the first k cores, each fed the one before.
+    fn feedforward_through(&self, k: usize) -> Vec<DMatrix<T>> {
         let act = self.spec.activation;
-        let mut z: Vec<DMatrix<T>> = Vec::with_capacity(self.depth() - 1);
-        for l in 1..self.depth() {
+        let mut z: Vec<DMatrix<T>> = Vec::with_capacity(k);
+        for l in 1..=k {
             let inp = input(&self.x, &z, l);
             let pre = if l == 1 {
                 inp.clone()
             } else {
                 act.of_matrix(inp)
             };
-            let mut mu = DMatrix::zeros(self.cores[l - 1].n_out(), self.batch());
-            self.cores[l - 1].forward_into(&pre, &mut mu);
-            mu *= self.spec.multipliers[l - 1];
-            if self.spec.skips[l - 1] {
+            let layer = &self.layers[l - 1];
+            let mut mu = DMatrix::zeros(layer.n_out(), self.batch());
+            layer.predict_into(&pre, &mut mu);
+            mu *= layer.multiplier();
+            if layer.has_skip() {
                 mu += inp;
             }
             z.push(mu);
@@ -258,7 +281,7 @@ impl<'a, T: Real> Field<'a, T> {
         let depth = self.depth();
         self.n_products += 2 * depth - 1;
         let spec = &self.spec;
-        let (x, y, cores) = (&self.x, &self.y, &self.cores);
+        let (x, y, layers) = (&self.x, &self.y, &self.layers);
         let act = spec.activation;
         let linear = act.is_linear();
         let cross_entropy = spec.loss == Loss::CrossEntropy;
@@ -287,8 +310,8 @@ impl<'a, T: Real> Field<'a, T> {
                     }
                     pre
                 };
-                cores[i].forward_into(drive, eps);
-                let a = spec.multipliers[i];
+                layers[i].predict_into(drive, eps);
+                let a = layers[i].multiplier();
                 if l == depth && cross_entropy {
                     // ε_L = y − softmax(a_L·W_L φ): softmax here, y − p after the phase.
                     eps.scale_mut(a);
@@ -297,7 +320,7 @@ impl<'a, T: Real> Field<'a, T> {
                 }
                 let target = if l == depth { y } else { &z[l - 1] };
                 let e = eps.as_mut_slice();
-                let skip = spec.skips[i].then(|| zin.as_slice());
+                let skip = layers[i].has_skip().then(|| zin.as_slice());
                 let sq = elementwise::errors_and_square_sum(target.as_slice(), e, skip, a);
                 *energy = 0.5 * spec.precision(l).f64() * sq * inv_batch;
             });
@@ -314,9 +337,9 @@ impl<'a, T: Real> Field<'a, T> {
         out.par_iter_mut().enumerate().for_each(|(k, f)| {
             let l = k + 1; // hidden layer ℓ, fed back by layer ℓ + 1
             let lam = spec.precision(l + 1);
-            let c = spec.multipliers[l] * lam;
-            let (skip, leak) = (spec.skips[l], spec.leak);
-            cores[l].transpose_into(&eps[l], f);
+            let c = layers[l].multiplier() * lam;
+            let (skip, leak) = (layers[l].has_skip(), spec.leak);
+            layers[l].feedback_into(&eps[l], f);
             let f = f.as_mut_slice();
             let n = f.len();
             let (e_own, e_up, zk) = (
@@ -357,9 +380,7 @@ impl<'a, T: Real> Field<'a, T> {
     /// The local weight gradients ∂F/∂W_ℓ = −a_ℓ Λ_ℓ mean_b ε_ℓ φ(z_{ℓ−1})ᵀ at
     /// the last evaluated state `z` (index ℓ − 1).
     pub fn weight_grads(&self, z: &[DMatrix<T>]) -> Vec<DMatrix<T>> {
-        let depth = self.depth();
-        let inv_batch = T::of(1.0 / self.batch() as f64);
-        (1..=depth)
+        (1..=self.depth())
             .into_par_iter()
             .map(|l| {
                 let drive = if l == 1 || self.spec.activation.is_linear() {
@@ -367,11 +388,8 @@ impl<'a, T: Real> Field<'a, T> {
                 } else {
                     &self.pre[l - 1]
                 };
-                let core = &self.cores[l - 1];
-                let mut g = DMatrix::zeros(core.n_out(), core.n_in());
-                let c = -self.spec.multipliers[l - 1] * self.spec.precision(l) * inv_batch;
-                gemm_abt(c, &self.eps[l - 1], drive, T::zero(), &mut g);
-                g
+                let lam = self.spec.precision(l);
+                self.layers[l - 1].weight_grad(&self.eps[l - 1], drive, lam)
             })
             .collect()
     }
@@ -390,7 +408,7 @@ impl<'a, T: Real> Field<'a, T> {
         self.n_hvps += 1;
         let depth = self.depth();
         self.n_products += 2 * (depth - 1);
-        let (spec, cores, lin) = (&self.spec, &self.cores, &self.lin);
+        let (spec, layers, lin) = (&self.spec, &self.layers, &self.lin);
         let linear = spec.activation.is_linear();
         self.h_in
             .par_iter_mut()
@@ -409,8 +427,8 @@ impl<'a, T: Real> Field<'a, T> {
                     hin.zip_zip_apply(vin, &lin.dpre[i], |h, a, d| *h = a * d);
                     hin
                 };
-                cores[i].forward_into(drive, he);
-                let a = spec.multipliers[i];
+                layers[i].jvp_into(drive, he);
+                let a = layers[i].multiplier();
                 if l == depth {
                     // δε̃_L = −λ·∂(output)/∂μ · δμ.
                     he.scale_mut(a);
@@ -418,7 +436,7 @@ impl<'a, T: Real> Field<'a, T> {
                         softmax_jvp_in_place(he, &p.as_view());
                     }
                     he.scale_mut(-spec.lambda);
-                } else if spec.skips[i] {
+                } else if layers[i].has_skip() {
                     he.zip_zip_apply(&v[l - 1], vin, |e, t, s| *e = t - (a * *e + s));
                 } else {
                     he.zip_apply(&v[l - 1], |e, t| *e = t - a * *e);
@@ -427,9 +445,9 @@ impl<'a, T: Real> Field<'a, T> {
         let h_eps = &self.h_eps;
         out.par_iter_mut().enumerate().for_each(|(k, o)| {
             let l = k + 1;
-            let a = spec.multipliers[l];
-            let (skip, leak) = (spec.skips[l], spec.leak);
-            cores[l].transpose_into(&h_eps[l], o);
+            let a = layers[l].multiplier();
+            let (skip, leak) = (layers[l].has_skip(), spec.leak);
+            layers[l].feedback_into(&h_eps[l], o);
             let o = o.as_mut_slice();
             let n = o.len();
             let (e_own, e_up, vk) = (
@@ -470,15 +488,15 @@ impl<'a, T: Real> Field<'a, T> {
             .map(|k| {
                 let l = k + 1;
                 let lam = self.spec.precision(l + 1);
-                let a = self.spec.multipliers[l];
-                let s = if self.spec.skips[l] {
+                let a = self.layers[l].multiplier();
+                let s = if self.layers[l].has_skip() {
                     T::one()
                 } else {
                     T::zero()
                 };
                 let base = T::one() + self.spec.leak + lam * s;
                 let mut d = DMatrix::from_element(self.back[k].nrows(), self.batch(), base);
-                if let Some(c) = self.cores[l].column_sq_norms() {
+                if let Some(c) = self.layers[l].column_sq_norms() {
                     for (j, mut col) in d.column_iter_mut().enumerate() {
                         for (i, v) in col.iter_mut().enumerate() {
                             let dp = if linear {
@@ -525,21 +543,42 @@ fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>) {
     }
 }
 
+/// What the controller reads of one layer ℓ after a force evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSignals<T: Real> {
+    /// ε_ℓ (for the output, y − μ_L or y − softmax(μ_L)), n_out × B.
+    pub error: DMatrix<T>,
+    /// The layer's input φ(z_{ℓ−1}) (x for ℓ = 1), n_in × B.
+    pub input: DMatrix<T>,
+    /// The precision Λ_ℓ of the layer's error (λ for the output, 1 otherwise).
+    pub precision: T,
+}
+
+/// What the field writes for the controller: every layer's signals, ℓ = 1..L
+/// (index ℓ − 1), at the last evaluated state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signals<T: Real> {
+    pub layers: Vec<LayerSignals<T>>,
+}
+
 impl<T: Real> Field<'_, T> {
-    /// What the controller reads after a force evaluation at `z`: for each
-    /// layer ℓ = 1..L (index ℓ − 1), the error ε_ℓ (for the output, y − μ_L or
-    /// y − softmax(μ_L)) and the layer's input φ(z_{ℓ−1}) (x for ℓ = 1).
-    pub fn signals(&self, z: &[DMatrix<T>]) -> Vec<(DMatrix<T>, DMatrix<T>)> {
-        (1..=self.depth())
+    /// The signals of the last force evaluation, which was at `z`.
+    pub fn signals(&self, z: &[DMatrix<T>]) -> Signals<T> {
+        let layers = (1..=self.depth())
             .map(|l| {
                 let drive = if l == 1 || self.spec.activation.is_linear() {
                     input(&self.x, z, l)
                 } else {
                     &self.pre[l - 1]
                 };
-                (self.eps[l - 1].clone(), drive.clone())
+                LayerSignals {
+                    error: self.eps[l - 1].clone(),
+                    input: drive.clone(),
+                    precision: self.spec.precision(l),
+                }
             })
-            .collect()
+            .collect();
+        Signals { layers }
     }
 
     /// Λ_ℓ (λ for the output layer, 1 otherwise).

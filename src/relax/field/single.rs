@@ -4,7 +4,8 @@
 //! the bytes and run twice the SIMD lanes, while the force (and so the
 //! equilibrium) stays in the run's precision.
 
-use super::{Core, Field, FieldSpec, Linearisation};
+use super::{Field, FieldSpec, Linearisation};
+use crate::layer::{Dense, Layer};
 use crate::real::Real;
 use crate::relax::state::{convert, convert_matrix};
 use nalgebra::DMatrix;
@@ -21,21 +22,30 @@ impl<T: Real> Field<'_, T> {
     /// core cannot give its matrix ([`crate::operator::WeightOperator::matrix`]).
     /// Call [`Field::copy_linearisation_into`] before using its Hessian.
     pub fn single_precision_copy(&self) -> Option<Field<'static, f32>> {
-        let cores = self
-            .cores
+        let layers = self
+            .layers
             .iter()
-            .map(|c| c.matrix().map(|w| Core::Owned(cast(w))))
+            .map(|l| {
+                let w = l.matrix()?;
+                let a = l.multiplier().f64() as f32;
+                Some(Box::new(Dense::owned(cast(w), a, l.has_skip())) as Box<dyn Layer<f32>>)
+            })
             .collect::<Option<Vec<_>>>()?;
         let s = &self.spec;
         let spec = FieldSpec {
-            multipliers: s.multipliers.iter().map(|a| a.f64() as f32).collect(),
-            skips: s.skips.clone(),
+            multipliers: layers.iter().map(|l| l.multiplier()).collect(),
+            skips: layers.iter().map(|l| l.has_skip()).collect(),
             activation: s.activation,
             loss: s.loss,
             lambda: s.lambda.f64() as f32,
             leak: s.leak.f64() as f32,
         };
-        Some(Field::with_cores(cores, spec, cast(&self.x), cast(&self.y)))
+        Some(Field::with_layers(
+            layers,
+            spec,
+            cast(&self.x),
+            cast(&self.y),
+        ))
     }
 
     /// Gives `other` (a [`Field::single_precision_copy`] of this field) this

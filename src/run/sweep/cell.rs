@@ -169,15 +169,15 @@ fn train_steps<T: Real>(
         drop_last: false,
     };
     let mut epoch = 0;
-    while chip.step < steps {
+    while chip.steps_taken() < steps {
         for chunk in batches.epoch(train.len(), circuit.seed, epoch as u64) {
-            if chip.step >= steps {
+            if chip.steps_taken() >= steps {
                 break;
             }
             let (x, y) = train.batch::<T>(&chunk);
             chip.train_step(&x, &y, epoch, false).map_err(|e| match e {
                 ChipError::Relax(e) => {
-                    RunError::Failed(format!("training step {}: {e}", chip.step + 1))
+                    RunError::Failed(format!("training step {}: {e}", chip.steps_taken() + 1))
                 }
                 other => RunError::Invalid(other.to_string()),
             })?;

@@ -1,0 +1,66 @@
+//! [`Chip::settle`]: the one relaxation of a clamped batch, from the
+//! feedforward state, that the training step, `pcchip relax`, `pcchip grads`,
+//! the sweep and the bench all call. It returns the relaxation and the
+//! signals the controller reads, taken from the field's last evaluation
+//! (the final state: the relaxation's last stopping check evaluated there),
+//! with the feedforward output read on the way (one feedforward pass).
+
+use super::{Chip, ChipError};
+use crate::real::Real;
+use crate::relax::{relax, Relaxation, Signals, System};
+use nalgebra::DMatrix;
+use rand_chacha::ChaCha8Rng;
+
+/// Whether a relaxation records its trace, and the backprop gradient the
+/// trace's cosine is measured against.
+#[derive(Clone, Copy, Debug)]
+pub enum TraceRequest<'r, T: Real> {
+    /// No trace (the circuit's `trace_every_tau` is ignored).
+    Off,
+    /// The circuit's trace, with the cosine to `reference` when given.
+    On { reference: Option<&'r [DMatrix<T>]> },
+}
+
+/// A relaxed batch.
+pub struct Settled<T: Real> {
+    /// The relaxation: final activities, stop rule, counters, trace.
+    pub relaxation: Relaxation<T>,
+    /// What the controller reads at the final state (before the ADCs).
+    pub signals: Signals<T>,
+    /// The feedforward output μ_L at the start (before the ADCs), n_out × B.
+    pub feedforward_output: DMatrix<T>,
+}
+
+impl<T: Real> Chip<T> {
+    /// Relaxes the batch (x, y), used as given (clamp it first with
+    /// [`Chip::clamp`] to model the DACs), from the feedforward state with
+    /// the circuit's relaxation settings and node noise from `rng`.
+    pub fn settle(
+        &self,
+        x: &DMatrix<T>,
+        y: &DMatrix<T>,
+        trace: TraceRequest<'_, T>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Settled<T>, ChipError> {
+        let mut cfg = self.config.relax.clone();
+        let reference = match trace {
+            TraceRequest::Off => {
+                cfg.trace_every_tau = 0.0;
+                None
+            }
+            TraceRequest::On { reference } => reference,
+        };
+        let (dynamics, tau_rel) = (self.dynamics(), self.tau_rel());
+        let mut field = self.field(x.clone(), y.clone());
+        let (z0, feedforward_output) = field.feedforward_with_output();
+        let mut sys = System::new(&mut field, dynamics, tau_rel)
+            .with_loop_delay(self.config.loop_delay_tau());
+        let relaxation = relax(&mut sys, z0, &cfg, rng, reference)?;
+        let signals = field.signals(relaxation.activities());
+        Ok(Settled {
+            relaxation,
+            signals,
+            feedforward_output,
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! [`Layer`]: one layer of the network as the relaxation circuit and the
+//! controller use it. The field ([`crate::relax::Field`]) runs over layers
+//! through this trait only, so a new kind of layer is one implementation,
+//! not a thread through chip, field and controller.
+//!
+//! Layer ℓ predicts the next activity from the one before,
+//!
+//! ```text
+//! μ_ℓ = a_ℓ · B_ℓ(d_ℓ) + s_ℓ · z_{ℓ−1},   d_ℓ = φ(z_{ℓ−1})  (x for ℓ = 1)
+//! ```
+//!
+//! with a branch B_ℓ (for a dense layer the crossbar product W_ℓ·d), the
+//! branch multiplier a_ℓ of the parameterisation and an optional identity
+//! skip s_ℓ. The field does the rest (φ and φ′ of the input, the errors
+//! ε_ℓ = z_ℓ − μ_ℓ, the force, the stopping rule) in fused passes around the
+//! layer's products. A layer gives:
+//!
+//! - its **prediction**, the branch product B_ℓ(d) over a batch
+//!   ([`Layer::predict_into`]);
+//! - its **transposed feedback**, the vector–Jacobian product (∂B_ℓ/∂d)ᵀ·u
+//!   ([`Layer::feedback_into`]): the crossbar driven from the other side;
+//! - the **Jacobian–vector product** (∂B_ℓ/∂d)·v at the linearised point
+//!   ([`Layer::jvp_into`]; equal to the prediction for branches linear in d);
+//! - the **second-order term** the stiff solver needs: for a branch linear
+//!   in d the exact activity Hessian is the field's Gauss–Newton product plus
+//!   its φ″ diagonal ([`SecondOrder::LinearBranch`]); a layer whose branch is
+//!   itself nonlinear in d declares [`SecondOrder::GaussNewton`] and the
+//!   stiff solver uses the Gauss–Newton product alone (positive
+//!   semi-definite, exact at a zero-error equilibrium);
+//! - its **weight gradient** from local signals ([`Layer::weight_grad`]);
+//! - the **crossbar reads** one product costs per sample
+//!   ([`Layer::reads_per_sample`]), for the timing model.
+//!
+//! [`Dense`] (with and without skips) is the implementation today. The
+//! next two fit the same trait:
+//!
+//! - **Convolution** (issue #23): the kernel is one crossbar of
+//!   C_out × (k·k·C_in) conductances; the prediction reads it once per output
+//!   position (im2col: the batch of patches as columns, so
+//!   `reads_per_sample` = H_out·W_out), the feedback is the transposed read
+//!   per position scattered back (col2im), the JVP equals the prediction,
+//!   `LinearBranch` holds, and the weight gradient sums ε·patchᵀ over
+//!   positions. Activities stay flattened (C·H·W per sample), so the field is
+//!   unchanged.
+//! - **Transformer block** (issue #24): the analog projections (Q, K, V, O
+//!   and the MLP's two matrices) are crossbars, attention's softmax and
+//!   products are digital; B_ℓ is the whole block (s_ℓ = 1, a_ℓ = 1/√L of
+//!   μPC), the feedback is the block's backward pass (transposed reads of the
+//!   same arrays plus digital attention gradients), the JVP its forward-mode
+//!   derivative, and the block declares `GaussNewton` (its branch is
+//!   nonlinear in d). `reads_per_sample` counts the projections' reads
+//!   (one per token per projection).
+
+mod dense;
+
+pub use dense::Dense;
+
+use crate::real::Real;
+use nalgebra::DMatrix;
+
+/// How the stiff solver gets the layer's second-order term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondOrder {
+    /// B_ℓ is linear in its drive: the field's Gauss–Newton product plus
+    /// the φ″ diagonal is the exact activity Hessian.
+    LinearBranch,
+    /// B_ℓ is nonlinear in its drive: the Gauss–Newton product is used alone.
+    GaussNewton,
+}
+
+/// One layer of the network (shapes per sample; batches are columns).
+pub trait Layer<T: Real>: Send + Sync {
+    /// Input width n_in (units of z_{ℓ−1} per sample).
+    fn n_in(&self) -> usize;
+    /// Output width n_out (units of z_ℓ per sample).
+    fn n_out(&self) -> usize;
+    /// The branch multiplier a_ℓ.
+    fn multiplier(&self) -> T;
+    /// Whether μ_ℓ adds the identity skip z_{ℓ−1}.
+    fn has_skip(&self) -> bool;
+    /// `out ← B_ℓ(d)`, `d` n_in × B, `out` n_out × B (no multiplier, no skip).
+    fn predict_into(&self, d: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// `out ← (∂B_ℓ/∂d)ᵀ·u`, `u` n_out × B, `out` n_in × B.
+    fn feedback_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// `out ← (∂B_ℓ/∂d)·v` at the linearised point; the prediction of `v`
+    /// for branches linear in d (the default).
+    fn jvp_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.predict_into(v, out);
+    }
+    /// How the stiff solver gets this layer's second-order term.
+    fn second_order(&self) -> SecondOrder {
+        SecondOrder::LinearBranch
+    }
+    /// ∂F/∂W_ℓ from the layer's local signals: its error ε_ℓ (n_out × B), its
+    /// drive d_ℓ (n_in × B) and the precision Λ_ℓ of its error.
+    fn weight_grad(&self, error: &DMatrix<T>, drive: &DMatrix<T>, precision: T) -> DMatrix<T>;
+    /// Crossbar reads one product (either direction) costs per sample.
+    fn reads_per_sample(&self) -> usize {
+        1
+    }
+    /// Σ_i W_ij² per input j, when the layer can report it (Jacobi
+    /// preconditioning of implicit solves).
+    fn column_sq_norms(&self) -> Option<Vec<T>> {
+        None
+    }
+    /// The weight matrix, when the branch is exactly W·d (for the stiff
+    /// solver's single-precision copy).
+    fn matrix(&self) -> Option<&DMatrix<T>> {
+        None
+    }
+}

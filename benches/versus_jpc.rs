@@ -15,16 +15,16 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
 use pcchip::circuit;
-use pcchip::grads::first_batch;
+use pcchip::run::grads::first_batch;
 use pcchip::run::relax::settle;
-use pcchip::train::{prepare, RunOptions};
+use pcchip::run::train::{prepare, RunOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 
 const PERF_CIRCUIT: &str = r#"
 name = "perf-vs-jpc"
-precision = "f32"
+dtype = "f32"
 [network]
 activation = "tanh"
 skips = true

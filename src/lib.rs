@@ -10,16 +10,14 @@
 //! - [`timing`]: time and energy of a training step, PC chip against backprop (MODEL.md §5).
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 //! - [`plot`]: figures of run, bench and sweep folders (PNG or SVG).
-//! - [`sweep`]: PC–backprop alignment over a width × depth × seed grid, sharded.
+//! - [`run`]: the commands as library functions: training runs and their
+//!   checkpoints, bench, grads, relax, the sweep, check.
 
 pub mod analog;
-pub mod bench;
-pub mod checkpoint;
 pub mod chip;
 pub mod circuit;
 pub mod controller;
 pub mod data;
-pub mod grads;
 pub mod layer;
 pub mod net;
 pub mod operator;
@@ -28,9 +26,7 @@ pub mod real;
 pub mod relax;
 pub mod report;
 pub mod run;
-pub mod sweep;
 pub mod timing;
-pub mod train;
 
 pub use data::{epoch_order, Batches, DataError, Dataset, Targets};
 pub use operator::WeightOperator;

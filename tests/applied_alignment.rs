@@ -9,14 +9,14 @@ mod common;
 use common::*;
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
-use pcchip::circuit::{Circuit, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::net::{Activation, Parameterisation, Topology};
 use pcchip::relax::{relax, Dynamics, Field, RelaxConfig, System};
 
 fn circuit(adc_bits: u32) -> Circuit {
     let mut c = Circuit {
         name: "applied".into(),
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 16;

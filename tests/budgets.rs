@@ -5,7 +5,7 @@
 //! `run` (and `sweep`, `bench`, `--resume`), writing nothing.
 
 use pcchip::circuit::{self, Circuit};
-use pcchip::train::{run_checkpointed, Observer, RunOptions};
+use pcchip::run::train::{run_checkpointed, Observer, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -6,18 +6,19 @@ mod common;
 use common::*;
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
-use pcchip::circuit::{Circuit, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::controller::Optimiser;
 use pcchip::net::*;
 use pcchip::relax::*;
 use pcchip::report::{Report, Status};
-use pcchip::train::{run, RunError, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
+use pcchip::run::RunError;
 
 /// A small regression circuit on the ideal device in f64.
 fn small_circuit() -> Circuit {
     let mut c = Circuit {
         name: "small".into(),
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 16;
@@ -118,7 +119,7 @@ fn training_reduces_the_loss_on_a_small_task() {
 #[test]
 fn runs_are_deterministic_across_thread_counts() {
     let mut c = small_circuit();
-    c.precision = Precision::F32;
+    c.dtype = DType::F32;
     c.device = pcchip::analog::DevicePreset::Pcm.config();
     c.relax.noise_std = 0.01;
     c.relax.residual_tol = 1e-3;

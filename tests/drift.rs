@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use pcchip::analog::{Crossbar, CrossbarConfig, DeviceConfig};
 use pcchip::circuit::{parse, Circuit};
 use pcchip::report::Report;
-use pcchip::train::{run, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

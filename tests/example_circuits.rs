@@ -1,8 +1,9 @@
 //! Every example circuit in circuits/ parses, validates and builds a chip
 //! whose relaxation settings pass the preflight checks.
 
-use pcchip::circuit::{self, Precision};
-use pcchip::train::{prepare, RunOptions};
+use pcchip::circuit;
+use pcchip::run::check::derive;
+use pcchip::run::train::RunOptions;
 use std::path::Path;
 
 #[test]
@@ -20,11 +21,7 @@ fn every_example_circuit_is_valid() {
             base_dir: dir.clone(),
             weights: None,
         };
-        let derived = match c.precision {
-            Precision::F32 => prepare::<f32>(&c, &opts).map(|p| p.3),
-            Precision::F64 => prepare::<f64>(&c, &opts).map(|p| p.3),
-        }
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let derived = derive(&c, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(
             derived.widths.len(),
             c.network.depth + 1,

@@ -10,7 +10,7 @@
 //! with `PCCHIP_BLESS=1 cargo test --release --test golden_step`.
 
 use pcchip::circuit::{parse, Circuit};
-use pcchip::train::{run, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
 use safetensors::SafeTensors;
 use serde_json::{json, Value};
 use std::path::Path;

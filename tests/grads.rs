@@ -6,16 +6,16 @@
 
 use nalgebra::DMatrix;
 use pcchip::chip::Chip;
-use pcchip::circuit::{Circuit, Precision, Source};
-use pcchip::grads::grads;
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::net::Activation;
 use pcchip::relax::{rate_extremes, Method, StopReason};
 use pcchip::report::tensors::{read_tensors, write_tensors, Tensor};
+use pcchip::run::grads::grads;
 
 #[test]
 fn grads_on_a_linear_network_match_the_closed_form() {
     let mut c = Circuit {
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 64;
@@ -33,7 +33,7 @@ fn grads_on_a_linear_network_match_the_closed_form() {
     let dir = std::env::temp_dir().join(format!("pcchip-grads-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("g.safetensors");
-    let g = pcchip::grads::grads(&c, ".".as_ref(), None, None, &out).unwrap();
+    let g = pcchip::run::grads::grads(&c, ".".as_ref(), None, None, &out).unwrap();
     let f_star = g.energy_closed_form.expect("linear MSE network");
     assert!(
         (g.energy - f_star).abs() < 1e-8 * f_star,

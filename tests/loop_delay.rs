@@ -10,7 +10,7 @@
 mod common;
 use nalgebra::DMatrix;
 use pcchip::chip::{Chip, ChipError};
-use pcchip::circuit::{Circuit, Order, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Order, Source};
 use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::delay::critical_delay;
 use pcchip::relax::{relax, Dynamics, Field, Method, RelaxConfig, RelaxError, System};
@@ -244,7 +244,7 @@ fn no_delay_is_todays_trajectory_bit_for_bit() {
 fn delayed_circuit(delay_ns: f64) -> Circuit {
     let mut c = Circuit {
         name: "delay".into(),
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 16;

@@ -3,10 +3,10 @@
 //! field's, it does not depend on the thread count, and the command line
 //! writes relax.json, the trace and the activities, and plots them.
 
-use pcchip::circuit::{Circuit, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::relax::Method;
 use pcchip::run::relax_batch;
-use pcchip::train::{run, RunOptions, Silent};
+use pcchip::run::train::{run, RunOptions, Silent};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,10 +18,10 @@ fn tmp_dir(tag: &str) -> PathBuf {
 
 /// A small tanh residual regression circuit whose 6-bit DACs quantise the
 /// batch (so clamping through them matters).
-fn circuit(method: Method, precision: Precision) -> Circuit {
+fn circuit(method: Method, dtype: DType) -> Circuit {
     let mut c = Circuit {
         name: "relaxcmd".into(),
-        precision,
+        dtype,
         ..Default::default()
     };
     c.network.width = 24;
@@ -58,18 +58,18 @@ fn opts(dir: &Path) -> RunOptions {
 
 #[test]
 fn relax_equals_the_first_training_steps_relaxation() {
-    for (method, precision) in [
-        (Method::Euler, Precision::F64),
-        (Method::Ros3, Precision::F64),
-        (Method::Euler, Precision::F32),
+    for (method, dtype) in [
+        (Method::Euler, DType::F64),
+        (Method::Ros3, DType::F64),
+        (Method::Euler, DType::F32),
     ] {
-        let c = circuit(method, precision);
+        let c = circuit(method, dtype);
         let run_dir = tmp_dir(&format!("run-{}", method.name()));
         let report = run(&c, &opts(&run_dir), &mut Silent).unwrap();
         let step = &report.steps[0];
         let dir = tmp_dir(&format!("relax-{}", method.name()));
         let r = relax_batch(&c, Path::new("."), None, None, &dir).unwrap();
-        let what = format!("{} {:?}", method.name(), precision);
+        let what = format!("{} {:?}", method.name(), dtype);
         assert_eq!(r.t_tau, step.t_relax_tau, "{what}: time");
         assert_eq!(r.energy_start, step.energy_start, "{what}: F at t = 0");
         assert_eq!(r.energy_end, step.energy_end, "{what}: F at the stop");
@@ -88,13 +88,13 @@ fn relax_equals_the_first_training_steps_relaxation() {
 fn counters_agree_with_the_field() {
     let depth = 5;
     // Euler: every product is one of a field evaluation's 2L − 1.
-    let c = circuit(Method::Euler, Precision::F64);
+    let c = circuit(Method::Euler, DType::F64);
     let r = relax_batch(&c, Path::new("."), None, None, &tmp_dir("count-euler")).unwrap();
     assert_eq!(r.weight_products, r.field_evals * (2 * depth - 1));
     assert_eq!((r.cg_iterations, r.hessian_vector_products), (0, 0));
     assert_eq!(r.steps_rejected, 0);
     // ROS3: the stage solves add CG iterations and their products.
-    let c = circuit(Method::Ros3, Precision::F64);
+    let c = circuit(Method::Ros3, DType::F64);
     let r = relax_batch(&c, Path::new("."), None, None, &tmp_dir("count-ros3")).unwrap();
     assert!(r.cg_iterations > 0);
     assert!(r.weight_products > r.field_evals * (2 * depth - 1) + r.cg_iterations);
@@ -102,7 +102,7 @@ fn counters_agree_with_the_field() {
 
 #[test]
 fn relax_is_independent_of_the_thread_count() {
-    let c = circuit(Method::Ros3, Precision::F64);
+    let c = circuit(Method::Ros3, DType::F64);
     let on = |threads: usize| {
         let dir = tmp_dir(&format!("threads-{threads}"));
         let pool = rayon::ThreadPoolBuilder::new()
@@ -134,7 +134,7 @@ fn command_line_writes_and_plots_a_relaxation() {
     let circuit_file = dir.with_extension("toml");
     std::fs::write(
         &circuit_file,
-        toml::to_string(&circuit(Method::Ros3, Precision::F64)).unwrap(),
+        toml::to_string(&circuit(Method::Ros3, DType::F64)).unwrap(),
     )
     .unwrap();
     let (cf, out) = (circuit_file.to_str().unwrap(), dir.to_str().unwrap());

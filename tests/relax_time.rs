@@ -232,9 +232,9 @@ fn inertial_decay_rate_matches_the_hessian() {
 #[test]
 fn automatic_time_constants_never_slow_the_slowest_mode() {
     use pcchip::chip::Chip;
-    use pcchip::circuit::{Circuit, Order, Precision, TauRule};
+    use pcchip::circuit::{Circuit, DType, Order, TauRule};
     let mut c = Circuit {
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 16;

@@ -5,21 +5,22 @@
 //! Resuming what cannot be resumed is a clear error with exit code 2.
 
 use pcchip::analog::DevicePreset;
-use pcchip::checkpoint;
 use pcchip::chip::{dataset::load_split, Chip, StepRecord};
-use pcchip::circuit::{Circuit, Precision, Programming, Source};
+use pcchip::circuit::{Circuit, DType, Programming, Source};
 use pcchip::net::{Activation, OptimiserKind};
 use pcchip::report::{Report, Status};
-use pcchip::train::{resume, run, run_checkpointed, Observer, RunError, RunOptions, Silent};
+use pcchip::run::checkpoint;
+use pcchip::run::train::{resume, run, run_checkpointed, Observer, RunOptions, Silent};
+use pcchip::run::RunError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// 96 training samples in batches of 16: 6 steps an epoch, 18 in all.
-fn noisy_circuit(precision: Precision, optimiser: OptimiserKind) -> Circuit {
+fn noisy_circuit(dtype: DType, optimiser: OptimiserKind) -> Circuit {
     let mut c = Circuit {
         name: "noisy".into(),
-        precision,
+        dtype,
         seed: 11,
         ..Default::default()
     };
@@ -110,9 +111,9 @@ fn state_step(dir: &Path) -> usize {
 /// both on drifting arrays.
 #[test]
 fn a_stopped_and_resumed_run_equals_the_uninterrupted_run() {
-    let mut ideal_levels = noisy_circuit(Precision::F64, OptimiserKind::Sgd);
+    let mut ideal_levels = noisy_circuit(DType::F64, OptimiserKind::Sgd);
     ideal_levels.device.n_levels = 64; // ideal writes round stochastically
-    let mut pulsed = noisy_circuit(Precision::F32, OptimiserKind::Adam);
+    let mut pulsed = noisy_circuit(DType::F32, OptimiserKind::Adam);
     pulsed.controller.programming = Programming::Pulsed;
     pulsed.controller.pulse_dg_us = 0.05;
     // PCM drift (ν = 0.05) from a reference time shorter than a step, so the
@@ -154,7 +155,7 @@ type Spoil<'a> = dyn Fn(&mut Chip<f64>) + 'a;
 /// state reset, it is not (so the equality above is not vacuous).
 #[test]
 fn every_part_of_the_state_matters() {
-    let mut c = noisy_circuit(Precision::F64, OptimiserKind::Adam);
+    let mut c = noisy_circuit(DType::F64, OptimiserKind::Adam);
     c.controller.programming = Programming::Pulsed;
     c.controller.pulse_dg_us = 0.05;
     let full = tmp_dir("parts-full");
@@ -231,7 +232,7 @@ fn invalid(r: Result<Report, RunError>) -> String {
 /// fit their circuit are refused with exit code 2 and a message naming why.
 #[test]
 fn what_cannot_be_resumed_is_refused() {
-    let mut c = noisy_circuit(Precision::F32, OptimiserKind::Adam);
+    let mut c = noisy_circuit(DType::F32, OptimiserKind::Adam);
     c.train.max_steps = 5;
     let done = tmp_dir("err-done");
     run_checkpointed(&c, &opts(&done), 2, &mut Silent).unwrap();

@@ -7,13 +7,13 @@
 mod common;
 use common::*;
 use pcchip::chip::Chip;
-use pcchip::circuit::{Circuit, Precision, Source};
+use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::relax::{relax, Dynamics, Field, Method, System};
 
 fn circuit(method: Method) -> Circuit {
     let mut c = Circuit {
         name: "counts".into(),
-        precision: Precision::F64,
+        dtype: DType::F64,
         ..Default::default()
     };
     c.network.width = 12;

@@ -153,7 +153,7 @@ fn merged_shards_equal_the_unsharded_sweep() {
         .map(String::from)
         .to_vec();
     let cell_circuit = pcchip::circuit::load(&c, &sets).unwrap();
-    let g = pcchip::grads::grads(
+    let g = pcchip::run::grads::grads(
         &cell_circuit,
         tmp.path(),
         None,

@@ -87,8 +87,8 @@ pub fn safetensors(data: &[u8], dir: &Path) {
 /// A checkpoint's `state.json`.
 pub fn checkpoint(data: &[u8], dir: &Path) {
     write(&dir.join("state.json"), data);
-    if let Err(e) = pcchip::checkpoint::read_state(dir) {
-        names_file(&e, "state.json");
+    if let Err(e) = pcchip::run::checkpoint::read_state(dir) {
+        names_file(&e.to_string(), "state.json");
     }
 }
 

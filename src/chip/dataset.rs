@@ -56,15 +56,18 @@ pub fn load_split(circuit: &Circuit, base_dir: &Path) -> Result<(Dataset, Datase
 }
 
 /// Refuses a data value outside the range where a run of the circuit's
-/// precision stays finite, naming the file, the sample and the value.
+/// dtype stays finite, naming the file, the sample and the value.
 fn check_values(circuit: &Circuit, base_dir: &Path, data: &Dataset) -> Result<(), DataError> {
-    let p = circuit.precision;
+    let p = circuit.dtype;
     let d = &circuit.data;
     for (what, m) in [("input", &data.x), ("target", &data.y)] {
         let Some(k) = m.iter().position(|&v| check_value(v, p).is_err()) else {
             continue;
         };
-        let why = check_value(m[k], p).err().unwrap_or_default();
+        let why = check_value(m[k], p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         let path = match d.source {
             Source::Csv => base_dir.join(&d.csv),
             Source::Idx => base_dir.join(&d.images),

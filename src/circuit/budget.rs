@@ -3,53 +3,131 @@
 //! values inside which its arithmetic stays finite. Each failure names the
 //! key responsible.
 
-use super::schema::{Circuit, Precision, Source};
+use super::schema::{Circuit, DType, Source};
 use crate::net::OptimiserKind;
+use std::fmt;
 
 /// Samples per evaluation batch (the run's test and train evaluations).
 pub const EVAL_BATCH: usize = 256;
 
 /// The largest magnitude (and the reciprocal of the smallest non-zero one)
-/// a circuit key or a data or weight value may have in a run of precision
+/// a circuit key or a data or weight value may have in a run of dtype
 /// `p`: √MAX / 10⁴ of the float type, so that products of two such values,
 /// and sums of many of their squares, stay finite. f32: ≈ 1.8e15, f64: ≈ 1.3e150.
-pub fn value_bound(p: Precision) -> f64 {
+pub fn value_bound(p: DType) -> f64 {
     match p {
-        Precision::F32 => (f32::MAX as f64).sqrt() / 1e4,
-        Precision::F64 => f64::MAX.sqrt() / 1e4,
+        DType::F32 => (f32::MAX as f64).sqrt() / 1e4,
+        DType::F64 => f64::MAX.sqrt() / 1e4,
     }
 }
 
-/// The precision's name in messages.
-fn precision_name(p: Precision) -> &'static str {
+/// The dtype's name in messages.
+fn dtype_name(p: DType) -> &'static str {
     match p {
-        Precision::F32 => "f32",
-        Precision::F64 => "f64",
+        DType::F32 => "f32",
+        DType::F64 => "f64",
     }
 }
 
-/// Checks one value against [`value_bound`]; the message says why.
-pub fn check_value(v: f64, p: Precision) -> Result<(), String> {
+/// A value a run of its dtype cannot hold safely.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueError {
+    /// NaN or ±∞.
+    NonFinite(f64),
+    /// Non-zero and outside 1/[`value_bound`] … [`value_bound`] of the dtype.
+    OutOfRange { value: f64, dtype: DType },
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ValueError::NonFinite(v) => write!(f, "expected a finite value, got {v}"),
+            ValueError::OutOfRange { value, dtype } => {
+                let bound = value_bound(dtype);
+                write!(
+                    f,
+                    "{value:e} is outside the range where an {} run stays finite: 0 or {:.1e} ≤ |value| ≤ {bound:.1e}",
+                    dtype_name(dtype),
+                    1.0 / bound
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// A circuit over a budget, with the key responsible.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BudgetError {
+    /// A floating-point key outside the dtype's range.
+    #[error("{key}: {source}")]
+    Value { key: String, source: ValueError },
+    /// The run needs more memory than is available (bytes).
+    #[error("{key}: {}", memory_message(need, *available))]
+    Memory {
+        key: String,
+        need: MemoryEstimate,
+        available: f64,
+    },
+    /// The circuit could not be turned into TOML to be inspected.
+    #[error("cannot inspect the circuit: {0}")]
+    Inspect(String),
+}
+
+impl BudgetError {
+    /// The dotted key responsible (empty for [`BudgetError::Inspect`]).
+    pub fn key(&self) -> &str {
+        match self {
+            BudgetError::Value { key, .. } | BudgetError::Memory { key, .. } => key,
+            BudgetError::Inspect(_) => "",
+        }
+    }
+
+    /// The message without the key.
+    pub fn reason(&self) -> String {
+        match self {
+            BudgetError::Value { source, .. } => source.to_string(),
+            BudgetError::Memory {
+                need, available, ..
+            } => memory_message(need, *available),
+            BudgetError::Inspect(_) => self.to_string(),
+        }
+    }
+}
+
+fn memory_message(m: &MemoryEstimate, avail: f64) -> String {
+    format!(
+        "the run needs about {} of memory (weights and conductances {}, activities {}, data {}), more than the {} available; lower it",
+        fmt_bytes(m.total()),
+        fmt_bytes(m.weights),
+        fmt_bytes(m.activities),
+        fmt_bytes(m.data),
+        fmt_bytes(avail)
+    )
+}
+
+/// Checks one value against [`value_bound`].
+pub fn check_value(v: f64, p: DType) -> Result<(), ValueError> {
     let bound = value_bound(p);
     if !v.is_finite() {
-        return Err(format!("expected a finite value, got {v}"));
+        return Err(ValueError::NonFinite(v));
     }
     if v != 0.0 && !(1.0 / bound..=bound).contains(&v.abs()) {
-        return Err(format!(
-            "{v:e} is outside the range where an {} run stays finite: 0 or {:.1e} ≤ |value| ≤ {bound:.1e}",
-            precision_name(p),
-            1.0 / bound
-        ));
+        return Err(ValueError::OutOfRange { value: v, dtype: p });
     }
     Ok(())
 }
 
 /// Every floating-point key of the circuit, by dotted path, checked with
 /// [`check_value`]: one rule for all keys, whatever their section.
-pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
-    fn walk(v: &toml::Value, path: &str, p: Precision) -> Result<(), (String, String)> {
+pub fn check_floats(c: &Circuit) -> Result<(), BudgetError> {
+    fn walk(v: &toml::Value, path: &str, p: DType) -> Result<(), BudgetError> {
         match v {
-            toml::Value::Float(x) => check_value(*x, p).map_err(|m| (path.to_string(), m)),
+            toml::Value::Float(x) => check_value(*x, p).map_err(|source| BudgetError::Value {
+                key: path.to_string(),
+                source,
+            }),
             toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| {
                 let key = if path.is_empty() {
                     k.clone()
@@ -67,9 +145,8 @@ pub fn check_floats(c: &Circuit) -> Result<(), (String, String)> {
         seed: 0,
         ..c.clone()
     };
-    let value = toml::Value::try_from(&probe)
-        .map_err(|e| (String::new(), format!("cannot inspect the circuit: {e}")))?;
-    walk(&value, "", c.precision)
+    let value = toml::Value::try_from(&probe).map_err(|e| BudgetError::Inspect(e.to_string()))?;
+    walk(&value, "", c.dtype)
 }
 
 /// The data's shape as far as it is known: features, outputs, samples.
@@ -145,9 +222,9 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
         let weights: f64 = widths.windows(2).map(|w| w[0] * w[1]).sum();
         (weights, widths.iter().sum())
     };
-    let scalar = match c.precision {
-        Precision::F32 => 4.0,
-        Precision::F64 => 8.0,
+    let scalar = match c.dtype {
+        DType::F32 => 4.0,
+        DType::F64 => 8.0,
     };
     let moments = match c.controller.optimiser {
         OptimiserKind::Adam => 2.0,
@@ -229,7 +306,7 @@ pub fn fmt_bytes(b: f64) -> String {
 
 /// Refuses a circuit whose run on data of `shape` needs more memory than is
 /// available, naming the key that drives the largest part and both figures.
-pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), (String, String)> {
+pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), BudgetError> {
     let Some(avail) = memory_available() else {
         return Ok(());
     };
@@ -264,17 +341,11 @@ pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), (String, String
     } else {
         net_key
     };
-    Err((
-        key.to_string(),
-        format!(
-            "the run needs about {} of memory (weights and conductances {}, activities {}, data {}), more than the {} available; lower it",
-            fmt_bytes(m.total()),
-            fmt_bytes(m.weights),
-            fmt_bytes(m.activities),
-            fmt_bytes(m.data),
-            fmt_bytes(avail)
-        ),
-    ))
+    Err(BudgetError::Memory {
+        key: key.to_string(),
+        need: m,
+        available: avail,
+    })
 }
 
 #[cfg(test)]
@@ -294,10 +365,10 @@ mod tests {
 
     #[test]
     fn bounds_refuse_what_leaves_the_precision() {
-        assert!(check_value(1e20, Precision::F32).is_err());
-        assert!(check_value(1e20, Precision::F64).is_ok());
-        assert!(check_value(1e-300, Precision::F64).is_err());
-        assert!(check_value(0.0, Precision::F32).is_ok());
-        assert!(check_value(f64::NAN, Precision::F64).is_err());
+        assert!(check_value(1e20, DType::F32).is_err());
+        assert!(check_value(1e20, DType::F64).is_ok());
+        assert!(check_value(1e-300, DType::F64).is_err());
+        assert!(check_value(0.0, DType::F32).is_ok());
+        assert!(check_value(f64::NAN, DType::F64).is_err());
     }
 }

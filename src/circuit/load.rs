@@ -83,6 +83,7 @@ pub fn parse(
             message,
         });
     }
+    rename_aliases(&mut table);
     for o in overrides {
         apply_override(&mut table, o).map_err(|m| CircuitError {
             file: "--set".into(),
@@ -176,6 +177,28 @@ fn resolve_device_preset(table: &mut Table) -> Result<(), String> {
     Ok(())
 }
 
+/// Old spellings of top-level keys the schema still accepts (serde
+/// aliases), with the key they now are.
+const ALIASES: &[(&str, &str)] = &[("precision", "dtype")];
+
+/// The current spelling of a dotted key.
+fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(old, _)| *old == key)
+        .map_or(key, |(_, new)| new)
+}
+
+/// Moves the file's old spellings to the current keys, so that a `--set`
+/// of either spelling replaces the file's value instead of doubling it.
+fn rename_aliases(table: &mut Table) {
+    for (old, new) in ALIASES {
+        if let Some(v) = table.remove(*old) {
+            table.insert(new.to_string(), v);
+        }
+    }
+}
+
 /// Sets `a.b.c=value` (value in TOML syntax; a bare word is a string).
 fn apply_override(table: &mut Table, assignment: &str) -> Result<(), String> {
     let (key, raw) = assignment
@@ -185,7 +208,7 @@ fn apply_override(table: &mut Table, assignment: &str) -> Result<(), String> {
         Ok(mut t) => t.remove("v").expect("parsed"),
         Err(_) => Value::String(raw.trim().to_string()),
     };
-    let parts: Vec<&str> = key.trim().split('.').collect();
+    let parts: Vec<&str> = canonical(key.trim()).split('.').collect();
     let mut cur = table;
     for p in &parts[..parts.len() - 1] {
         let entry = cur
@@ -330,4 +353,34 @@ fn key_offset(text: &str, key: &str) -> Option<usize> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "[network]\nwidth = 8\ndepth = 2\n";
+
+    #[test]
+    fn dtype_and_its_old_spelling_precision_load_the_same_circuit() {
+        let new = parse(&format!("dtype = \"f64\"\n{BODY}"), "t", "t", &[]).unwrap();
+        let old = parse(&format!("precision = \"f64\"\n{BODY}"), "t", "t", &[]).unwrap();
+        assert_eq!(new, old);
+        assert_eq!(new.dtype, super::super::DType::F64);
+        // A --set of either spelling replaces the file's value of either.
+        for (file, set) in [("dtype", "precision"), ("precision", "dtype")] {
+            let text = format!("{file} = \"f32\"\n{BODY}");
+            let c = parse(&text, "t", "t", &[format!("{set}=\"f64\"")]).unwrap();
+            assert_eq!(c, new, "file {file}, --set {set}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_dtype_is_located_and_named() {
+        let e = parse(&format!("dtype = \"f16\"\n{BODY}"), "t", "t", &[]).unwrap_err();
+        assert_eq!((e.key.as_str(), e.position), ("dtype", Some((1, 9))));
+        let e = parse(&format!("dtyp = \"f32\"\n{BODY}"), "t", "t", &[]).unwrap_err();
+        assert_eq!(e.key, "dtyp");
+        assert!(e.message.contains("did you mean `dtype`?"), "{}", e.message);
+    }
 }

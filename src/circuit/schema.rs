@@ -10,14 +10,14 @@ use crate::relax::RelaxConfig;
 use crate::timing::TimingConfig;
 use serde::{Deserialize, Serialize};
 
-/// Floating-point precision of the simulation.
+/// The simulation's floating-point type (circuit key `dtype`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Single precision: fast; the default.
+pub enum DType {
+    /// 32-bit floats: fast; the default.
     #[default]
     F32,
-    /// Double precision: for validation against the theory.
+    /// 64-bit floats: for validation against the theory.
     F64,
 }
 
@@ -33,8 +33,10 @@ pub struct Circuit {
     /// are written as strings: `seed = "18446744073709551615"`.
     #[serde(with = "seed_serde")]
     pub seed: u64,
-    /// "f32" or "f64". Default "f32".
-    pub precision: Precision,
+    /// Floating-point type, "f32" or "f64". Default "f32". The old
+    /// spelling `precision` is accepted.
+    #[serde(alias = "precision")]
+    pub dtype: DType,
     pub network: NetworkSpec,
     pub parameterisation: Parameterisation,
     /// Device model; `preset = "ideal" | "pcm" | "reram"` fills the other keys,
@@ -57,7 +59,7 @@ impl Default for Circuit {
         Circuit {
             name: "circuit".into(),
             seed: 0,
-            precision: Precision::F32,
+            dtype: DType::F32,
             network: NetworkSpec::default(),
             parameterisation: Parameterisation::default(),
             device: DeviceConfig::default(),

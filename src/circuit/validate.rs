@@ -340,6 +340,7 @@ pub fn validate(c: &Circuit) -> Check {
         "record.every_steps",
         "expected ≥ 1",
     )?;
-    super::budget::check_floats(c)?;
-    super::budget::check_memory(c, super::budget::DataShape::from_keys(c))
+    let pair = |e: super::budget::BudgetError| (e.key().to_string(), e.reason());
+    super::budget::check_floats(c).map_err(pair)?;
+    super::budget::check_memory(c, super::budget::DataShape::from_keys(c)).map_err(pair)
 }

@@ -15,14 +15,16 @@
 //!   ([B, n_ℓ], row = sample) and the clamped `x`, `y`.
 
 use crate::chip::{Chip, TraceRequest};
-use crate::circuit::{Circuit, Precision};
-use crate::grads::{first_batch, read_batch};
+use crate::circuit::Circuit;
 use crate::net::backprop;
 use crate::real::Real;
 use crate::relax::{Relaxation, StopReason};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
-use crate::train::{prepare, RunError, RunOptions};
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::grads::{first_batch, read_batch};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::RunError;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -68,6 +70,31 @@ pub struct RelaxSummary {
     pub trace_points: usize,
 }
 
+impl RelaxSummary {
+    /// What `pcchip relax` prints: the stop, the work counts, the folder.
+    pub fn report(&self, out: &Path) -> String {
+        let r = self;
+        format!(
+            "{}: {:.4} τ ({:.3e} s), stopped by {:?} at residual {:.2e}\n\
+             {} steps accepted, {} rejected; {} field evaluations, {} Hessian–vector products, {} CG iterations, {} weight products; {:.3} s wall\n\
+             written to {}\n",
+            r.method,
+            r.t_tau,
+            r.t_s,
+            r.stop,
+            r.residual,
+            r.steps_accepted,
+            r.steps_rejected,
+            r.field_evals,
+            r.hessian_vector_products,
+            r.cg_iterations,
+            r.weight_products,
+            r.wall_s,
+            out.display()
+        )
+    }
+}
+
 /// Runs `pcchip relax`: relaxes one batch and writes `out_dir`. `weights`
 /// and `batch` are optional files; relative data paths resolve against
 /// `base_dir`.
@@ -78,9 +105,36 @@ pub fn relax_batch(
     batch: Option<&Path>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
-    match circuit.precision {
-        Precision::F32 => relax_typed::<f32>(circuit, base_dir, weights, batch, out_dir),
-        Precision::F64 => relax_typed::<f64>(circuit, base_dir, weights, batch, out_dir),
+    let job = RelaxJob {
+        circuit,
+        base_dir,
+        weights,
+        batch,
+        out_dir,
+    };
+    dispatch(circuit.dtype, job)
+}
+
+/// [`relax_batch`]'s arguments, for [`dispatch`].
+struct RelaxJob<'a> {
+    circuit: &'a Circuit,
+    base_dir: &'a Path,
+    weights: Option<PathBuf>,
+    batch: Option<&'a Path>,
+    out_dir: &'a Path,
+}
+
+impl Job for RelaxJob<'_> {
+    type Output = Result<RelaxSummary, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        let RelaxJob {
+            circuit,
+            base_dir,
+            weights,
+            batch,
+            out_dir,
+        } = self;
+        relax_typed::<T>(circuit, base_dir, weights, batch, out_dir)
     }
 }
 

@@ -6,7 +6,7 @@
 use super::{CellResult, Grid, Shard, SweepOptions};
 use crate::circuit::Circuit;
 use crate::plot::{plot_sweep, Format};
-use crate::train::RunError;
+use crate::run::RunError;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

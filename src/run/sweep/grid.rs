@@ -5,6 +5,29 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A bad `--widths`, `--depths`, `--seeds` or `--shard`, naming the flag.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GridError {
+    #[error("{flag}: the list is empty")]
+    Empty { flag: String },
+    #[error("{flag}: {item} is listed twice")]
+    Twice { flag: String, item: String },
+    #[error("--widths: a width must be ≥ 1 unit, got 0")]
+    ZeroWidth,
+    #[error("--depths: a depth must be ≥ 1 weight layer, got 0")]
+    ZeroDepth,
+    #[error("{flag}: empty item in `{text}`")]
+    EmptyItem { flag: String, text: String },
+    #[error("{flag}: `{item}` is not a non-negative integer")]
+    NotInteger { flag: String, item: String },
+    #[error("--shard: expected I/N with 0 ≤ I < N (e.g. 0/4), got `{0}`")]
+    Shard(String),
+    #[error("--shard: N must be ≥ 1, got `{0}`")]
+    ShardCount(String),
+    #[error("--shard: I must be < N (shards are numbered 0 … {}), got `{text}`", count - 1)]
+    ShardIndex { text: String, count: usize },
+}
+
 /// The lists of a sweep, as given (order kept, duplicates refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grid {
@@ -27,15 +50,15 @@ pub struct Cell {
 
 impl Grid {
     /// Checks the lists: non-empty, widths and depths ≥ 1, no duplicates.
-    pub fn new(widths: Vec<usize>, depths: Vec<usize>, seeds: Vec<u64>) -> Result<Self, String> {
+    pub fn new(widths: Vec<usize>, depths: Vec<usize>, seeds: Vec<u64>) -> Result<Self, GridError> {
         nonempty_distinct("--widths", &widths)?;
         nonempty_distinct("--depths", &depths)?;
         nonempty_distinct("--seeds", &seeds)?;
         if widths.contains(&0) {
-            return Err("--widths: a width must be ≥ 1 unit, got 0".into());
+            return Err(GridError::ZeroWidth);
         }
         if depths.contains(&0) {
-            return Err("--depths: a depth must be ≥ 1 weight layer, got 0".into());
+            return Err(GridError::ZeroDepth);
         }
         Ok(Grid {
             widths,
@@ -73,31 +96,40 @@ impl Grid {
     }
 }
 
-fn nonempty_distinct<T: PartialEq + fmt::Display>(flag: &str, v: &[T]) -> Result<(), String> {
+fn nonempty_distinct<T: PartialEq + fmt::Display>(flag: &str, v: &[T]) -> Result<(), GridError> {
     if v.is_empty() {
-        return Err(format!("{flag}: the list is empty"));
+        return Err(GridError::Empty { flag: flag.into() });
     }
     for (i, a) in v.iter().enumerate() {
         if v[..i].contains(a) {
-            return Err(format!("{flag}: {a} is listed twice"));
+            return Err(GridError::Twice {
+                flag: flag.into(),
+                item: a.to_string(),
+            });
         }
     }
     Ok(())
 }
 
 /// Parses a comma-separated list of non-negative integers; `flag` names it in errors.
-pub fn parse_list<T: FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
+pub fn parse_list<T: FromStr>(flag: &str, text: &str) -> Result<Vec<T>, GridError> {
     if text.trim().is_empty() {
-        return Err(format!("{flag}: the list is empty"));
+        return Err(GridError::Empty { flag: flag.into() });
     }
     text.split(',')
         .map(|item| {
             let item = item.trim();
             item.parse::<T>().map_err(|_| {
                 if item.is_empty() {
-                    format!("{flag}: empty item in `{text}`")
+                    GridError::EmptyItem {
+                        flag: flag.into(),
+                        text: text.into(),
+                    }
                 } else {
-                    format!("{flag}: `{item}` is not a non-negative integer")
+                    GridError::NotInteger {
+                        flag: flag.into(),
+                        item: item.into(),
+                    }
                 }
             })
         })
@@ -126,22 +158,22 @@ impl fmt::Display for Shard {
 }
 
 impl FromStr for Shard {
-    type Err = String;
+    type Err = GridError;
 
     /// "I/N" with 0 ≤ I < N.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("--shard: expected I/N with 0 ≤ I < N (e.g. 0/4), got `{s}`");
+    fn from_str(s: &str) -> Result<Self, GridError> {
+        let bad = || GridError::Shard(s.into());
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: usize = i.trim().parse().map_err(|_| bad())?;
         let count: usize = n.trim().parse().map_err(|_| bad())?;
         if count == 0 {
-            return Err(format!("--shard: N must be ≥ 1, got `{s}`"));
+            return Err(GridError::ShardCount(s.into()));
         }
         if index >= count {
-            return Err(format!(
-                "--shard: I must be < N (shards are numbered 0 … {}), got `{s}`",
-                count - 1
-            ));
+            return Err(GridError::ShardIndex {
+                text: s.into(),
+                count,
+            });
         }
         Ok(Shard { index, count })
     }
@@ -174,15 +206,19 @@ mod tests {
         assert!(Grid::new(vec![], vec![2], vec![0]).is_err());
         assert!(Grid::new(vec![0, 8], vec![2], vec![0])
             .unwrap_err()
+            .to_string()
             .contains("≥ 1"));
         assert!(Grid::new(vec![8, 8], vec![2], vec![0])
             .unwrap_err()
+            .to_string()
             .contains("twice"));
         assert!(parse_list::<usize>("--widths", "8,,16")
             .unwrap_err()
+            .to_string()
             .contains("empty item"));
         assert!(parse_list::<usize>("--widths", "8,x")
             .unwrap_err()
+            .to_string()
             .contains("`x`"));
         assert_eq!(
             parse_list::<usize>("--widths", " 8, 16 ").unwrap(),

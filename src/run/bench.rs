@@ -7,10 +7,12 @@
 //! own run folder (`depth-<L>-<dynamics>/`), which `pcchip plot` can draw.
 
 use crate::chip::explicit_step_limit;
-use crate::circuit::{Circuit, Order, Precision};
+use crate::circuit::{Circuit, DType, Order};
 use crate::relax::Method;
 use crate::report::{median, Report};
-use crate::train::{prepare, run, Observer, RunError, RunOptions};
+use crate::run::check::derive;
+use crate::run::train::{run, Observer, RunOptions};
+use crate::run::RunError;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,6 +69,94 @@ pub struct BenchRow {
     /// state's size (MB).
     pub peak_rss_mb: f64,
     pub state_mb: f64,
+}
+
+impl BenchOptions {
+    /// The options from the command line's flags: `dynamics` names
+    /// (`first-order`, `inertial`), depths ≥ 1, steps ≥ 1 and a finite
+    /// `t_max_tau` > 0 (τ), each refused with the flag's name.
+    pub fn from_flags(
+        depths: Vec<usize>,
+        steps: usize,
+        dynamics: &[String],
+        compare_threads: bool,
+        t_max_tau: Option<f64>,
+    ) -> Result<Self, RunError> {
+        let orders = dynamics
+            .iter()
+            .map(|d| match d.as_str() {
+                "first-order" => Ok(Order::FirstOrder),
+                "inertial" => Ok(Order::Inertial),
+                other => Err(RunError::Invalid(format!(
+                    "--dynamics: unknown `{other}`; expected first-order or inertial"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if t_max_tau.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return Err(RunError::Invalid(
+                "--t-max-tau: expected a finite time > 0 (τ)".into(),
+            ));
+        }
+        if depths.is_empty() || depths.contains(&0) || steps == 0 {
+            return Err(RunError::Invalid(
+                "--depths needs depths ≥ 1 and --steps ≥ 1".into(),
+            ));
+        }
+        Ok(BenchOptions {
+            depths,
+            steps,
+            orders,
+            compare_threads,
+            t_max_tau,
+        })
+    }
+}
+
+/// The header of the table `pcchip bench` prints, one [`BenchRow::line`] a point.
+pub fn table_header() -> String {
+    format!(
+        "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "depth",
+        "dynamics",
+        "relax τ",
+        "align τ",
+        "cos≥.99 τ",
+        "t_PC s",
+        "t_BP s",
+        "speedup",
+        "vs pipe",
+        "E ratio",
+        "wall s",
+        "1-thr s",
+        "peak MB",
+        "state MB"
+    )
+}
+
+impl BenchRow {
+    /// The row of the printed table (times in τ and s, memory in MB).
+    pub fn line(&self) -> String {
+        let r = self;
+        let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
+        format!(
+            "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
+            r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.speedup_pipe, r.energy_ratio, r.wall_step_s,
+            r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}")),
+            r.peak_rss_mb, r.state_mb
+        )
+    }
+
+    /// A note when the process's peak memory is above twice the chip's
+    /// state (from 100 MB: below, the fixed share of data set and code
+    /// dominates).
+    pub fn memory_note(&self) -> Option<String> {
+        (self.state_mb >= 100.0 && self.peak_rss_mb > 2.0 * self.state_mb).then(|| {
+            format!(
+                "peak memory {:.0} MB is above twice the chip state ({:.0} MB)",
+                self.peak_rss_mb, self.state_mb
+            )
+        })
+    }
 }
 
 struct StepClock {
@@ -170,10 +260,7 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         base_dir: base_dir.into(),
         weights: None,
     };
-    let derived = match c.precision {
-        Precision::F32 => prepare::<f32>(&probe, &opts)?.3,
-        Precision::F64 => prepare::<f64>(&probe, &opts)?.3,
-    };
+    let derived = derive(&probe, &opts)?;
     if let Some(s) = derived.spectrum {
         if let Some(limit) =
             explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), s.lambda_max)
@@ -206,7 +293,7 @@ pub fn bench(
             })?;
         }
     }
-    crate::train::check_out_dir(out_dir)?;
+    crate::run::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let mut rows = Vec::new();
@@ -245,7 +332,7 @@ pub fn bench(
                 None
             };
             let s = &report.steps;
-            let scalar = if c.precision == Precision::F32 { 4 } else { 8 };
+            let scalar = if c.dtype == DType::F32 { 4 } else { 8 };
             let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
             let row = BenchRow {
                 depth,

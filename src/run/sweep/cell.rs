@@ -5,13 +5,15 @@
 
 use super::Cell;
 use crate::chip::{Chip, ChipError};
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::Circuit;
 use crate::data::Batches;
-use crate::grads::{equilibrium, first_batch};
 use crate::net::s_matrix;
 use crate::real::Real;
 use crate::relax::StopReason;
-use crate::train::{prepare, RunError, RunOptions};
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::grads::{equilibrium, first_batch};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::RunError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -84,15 +86,33 @@ impl CellResult {
 pub fn measure(c: &Cell, circuit: &Circuit, base_dir: &Path, steps: usize) -> CellResult {
     let start = Instant::now();
     let mut r = CellResult::empty(c);
-    let out = match circuit.precision {
-        Precision::F32 => measure_typed::<f32>(circuit, base_dir, steps, &mut r),
-        Precision::F64 => measure_typed::<f64>(circuit, base_dir, steps, &mut r),
+    let job = Measure {
+        circuit,
+        base_dir,
+        steps,
+        r: &mut r,
     };
+    let out = dispatch(circuit.dtype, job);
     if let Err(e) = out {
         r.error = Some(e.to_string());
     }
     r.wall_s = start.elapsed().as_secs_f64();
     r
+}
+
+/// [`measure`]'s arguments, for [`dispatch`].
+struct Measure<'a> {
+    circuit: &'a Circuit,
+    base_dir: &'a Path,
+    steps: usize,
+    r: &'a mut CellResult,
+}
+
+impl Job for Measure<'_> {
+    type Output = Result<(), RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        measure_typed::<T>(self.circuit, self.base_dir, self.steps, self.r)
+    }
 }
 
 /// A finite value, or `None`.

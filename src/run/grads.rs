@@ -7,13 +7,17 @@
 //! are the batch's, and the circuit's data set is not read.
 
 use crate::chip::{Chip, ChipError, TraceRequest};
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::Circuit;
 use crate::data::Dataset;
 use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
 use crate::relax::StopReason;
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
-use crate::train::{load_weights, prepare, RunError, RunOptions};
+use crate::run::check::fmt_list;
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::weights::load_weights;
+use crate::run::RunError;
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +63,30 @@ impl GradsSummary {
                 other.name()
             ),
         }
+    }
+}
+
+impl GradsSummary {
+    /// What `pcchip grads` prints after [`GradsSummary::stop_line`]: the
+    /// energy and loss, the closed form where there is one, the cosines, and
+    /// the file written.
+    pub fn report(&self, out: &Path) -> String {
+        let mut s = format!(
+            "energy F = {:.9e}, loss ℒ = {:.9e}\n",
+            self.energy, self.loss
+        );
+        if let Some(f) = self.energy_closed_form {
+            s += &format!(
+                "closed-form F* = {f:.9e} (relative difference {:.2e})\n",
+                (self.energy - f).abs() / f.abs().max(f64::MIN_POSITIVE)
+            );
+        }
+        s += &format!(
+            "cosine(PC, BP): global {:.6}; per layer {}\n",
+            self.cos_global,
+            fmt_list(&self.cos_layers)
+        );
+        s + &format!("written to {}\n", out.display())
     }
 }
 
@@ -110,9 +138,36 @@ pub fn grads(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    match circuit.precision {
-        Precision::F32 => grads_typed::<f32>(circuit, base_dir, weights, batch, out),
-        Precision::F64 => grads_typed::<f64>(circuit, base_dir, weights, batch, out),
+    let job = Grads {
+        circuit,
+        base_dir,
+        weights,
+        batch,
+        out,
+    };
+    dispatch(circuit.dtype, job)
+}
+
+/// [`grads`]'s arguments, for [`dispatch`].
+struct Grads<'a> {
+    circuit: &'a Circuit,
+    base_dir: &'a Path,
+    weights: Option<PathBuf>,
+    batch: Option<&'a Path>,
+    out: &'a Path,
+}
+
+impl Job for Grads<'_> {
+    type Output = Result<GradsSummary, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        let Grads {
+            circuit,
+            base_dir,
+            weights,
+            batch,
+            out,
+        } = self;
+        grads_typed::<T>(circuit, base_dir, weights, batch, out)
     }
 }
 
@@ -201,8 +256,8 @@ fn chip_for_batch<T: Real>(
     }
     let w = match &weights {
         Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.precision)
-                .map_err(RunError::Invalid)?,
+            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
         ),
         None => None,
     };

@@ -42,6 +42,54 @@ const TENSORS: &str = "tensors.safetensors";
 /// Version of the layout; a checkpoint of another version is refused.
 pub const FORMAT: u32 = 1;
 
+/// A checkpoint that cannot be written or read back, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file or folder operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The tensors file could not be written or read (the tensor I/O's message).
+    #[error("{0}")]
+    Tensors(#[from] crate::report::tensors::TensorError),
+    /// The state could not be encoded as JSON.
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    /// `state.json` is not JSON at all.
+    #[error("{}: not valid JSON: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// `state.json` is JSON but not a checkpoint state.
+    #[error("{}: {source}", path.display())]
+    Decode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// A layout version this pcchip does not read.
+    #[error("{}: checkpoint format {found:?}; this pcchip reads format {FORMAT}", path.display())]
+    Format { path: PathBuf, found: Option<u64> },
+    /// The run folder holds no complete checkpoint.
+    #[error("{}: no checkpoint to resume from ({DIR}/{STATE} is missing); start runs with --checkpoint-every K", run_dir.display())]
+    Missing { run_dir: PathBuf },
+    /// The checkpoint does not fit the chip (layers, shapes, optimiser,
+    /// codes, random streams).
+    #[error("{}: {message}", path.display())]
+    Mismatch { path: PathBuf, message: String },
+}
+
+/// A random stream's saved position that does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RngError {
+    #[error("random stream: bad seed `{0}`")]
+    Seed(String),
+    #[error("random stream: bad word_pos `{0}`")]
+    WordPos(String),
+}
+
 /// A ChaCha8 stream's position: seed (hex), stream number, 32-bit word offset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RngState {
@@ -62,8 +110,8 @@ impl RngState {
     }
 
     /// The generator at this position.
-    pub fn rng(&self) -> Result<ChaCha8Rng, String> {
-        let bad = || format!("random stream: bad seed `{}`", self.seed);
+    pub fn rng(&self) -> Result<ChaCha8Rng, RngError> {
+        let bad = || RngError::Seed(self.seed.clone());
         if self.seed.len() != 64 || !self.seed.is_ascii() {
             return Err(bad());
         }
@@ -74,7 +122,7 @@ impl RngState {
         let pos: u128 = self
             .word_pos
             .parse()
-            .map_err(|_| format!("random stream: bad word_pos `{}`", self.word_pos))?;
+            .map_err(|_| RngError::WordPos(self.word_pos.clone()))?;
         let mut rng = ChaCha8Rng::from_seed(seed);
         rng.set_stream(self.stream);
         rng.set_word_pos(pos);
@@ -154,8 +202,11 @@ pub fn save<T: Real>(
     chip: &Chip<T>,
     run: RunState,
     report: &Report,
-) -> Result<(), String> {
-    let ctx = |e: std::io::Error| format!("{}: {e}", out_dir.join(DIR).display());
+) -> Result<(), CheckpointError> {
+    let ctx = |source: std::io::Error| CheckpointError::Io {
+        path: out_dir.join(DIR),
+        source,
+    };
     let mut layers = Vec::new();
     let mut tensors: Vec<(String, DMatrix<f64>)> = Vec::new();
     let chip_state = chip.state();
@@ -197,7 +248,7 @@ pub fn save<T: Real>(
         layers,
         report: report.clone(),
     };
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&state).map_err(CheckpointError::Encode)?;
     let tmp = out_dir.join(TMP);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(ctx)?;
@@ -207,7 +258,7 @@ pub fn save<T: Real>(
         .iter()
         .map(|(n, m)| (n.clone(), Tensor::Matrix(m)))
         .collect();
-    write_tensors(&tmp.join(TENSORS), &named).map_err(|e| e.to_string())?;
+    write_tensors(&tmp.join(TENSORS), &named).map_err(CheckpointError::Tensors)?;
     std::fs::write(tmp.join(STATE), json).map_err(ctx)?;
     for f in [TENSORS, STATE] {
         File::open(tmp.join(f))
@@ -244,42 +295,52 @@ pub fn clear(run_dir: &Path) -> std::io::Result<()> {
 
 /// The complete checkpoint folder of the run in `run_dir`: `checkpoint/`,
 /// else `checkpoint.old/` (a save interrupted between its renames).
-pub fn locate(run_dir: &Path) -> Result<PathBuf, String> {
+pub fn locate(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
     [DIR, OLD]
         .iter()
         .map(|d| run_dir.join(d))
         .find(|d| d.join(STATE).is_file())
-        .ok_or_else(|| {
-            format!(
-                "{}: no checkpoint to resume from ({DIR}/{STATE} is missing); start runs with --checkpoint-every K",
-                run_dir.display()
-            )
+        .ok_or_else(|| CheckpointError::Missing {
+            run_dir: run_dir.into(),
         })
 }
 
 /// Reads `state.json` of the checkpoint folder `dir`.
-pub fn read_state(dir: &Path) -> Result<State, String> {
+pub fn read_state(dir: &Path) -> Result<State, CheckpointError> {
     let path = dir.join(STATE);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let format = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?
+        .map_err(|source| CheckpointError::Json {
+            path: path.clone(),
+            source,
+        })?
         .get("format")
         .and_then(serde_json::Value::as_u64);
     if format != Some(u64::from(FORMAT)) {
-        return Err(format!(
-            "{}: checkpoint format {format:?}; this pcchip reads format {FORMAT}",
-            path.display()
-        ));
+        return Err(CheckpointError::Format {
+            path,
+            found: format,
+        });
     }
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    serde_json::from_str(&text).map_err(|source| CheckpointError::Decode { path, source })
 }
 
 /// Overwrites `chip`'s state with the checkpoint `state` and the tensors of
 /// the checkpoint folder `dir`. `Err` names the file and what does not match
 /// the chip (layer count, shapes, optimiser).
-pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result<(), String> {
+pub fn restore<T: Real>(
+    chip: &mut Chip<T>,
+    state: &State,
+    dir: &Path,
+) -> Result<(), CheckpointError> {
     let path = dir.join(TENSORS);
-    let here = |m: String| format!("{}: {m}", path.display());
+    let here = |message: String| CheckpointError::Mismatch {
+        path: path.clone(),
+        message,
+    };
     if state.layers.len() != chip.cores().len() {
         return Err(here(format!(
             "{} layers; the circuit builds {}",
@@ -287,7 +348,7 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
             chip.cores().len()
         )));
     }
-    let mut all = read_tensors::<f64>(&path).map_err(|e| e.to_string())?;
+    let mut all = read_tensors::<f64>(&path).map_err(CheckpointError::Tensors)?;
     let mut take = |name: String, shape: (usize, usize)| {
         let i = all
             .iter()
@@ -317,7 +378,7 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
                 layer.shape.0, layer.shape.1, shape.0, shape.1
             )));
         }
-        let code = |m: DMatrix<f64>, name: &str| -> Result<Vec<u8>, String> {
+        let code = |m: DMatrix<f64>, name: &str| -> Result<Vec<u8>, CheckpointError> {
             m.iter()
                 .map(|&c| {
                     (c == c.round() && (0.0..=2.0).contains(&c))
@@ -355,8 +416,8 @@ pub fn restore<T: Real>(chip: &mut Chip<T>, state: &State, dir: &Path) -> Result
             chip.optimiser().kind
         )));
     }
-    let rng_write = state.rng_write.rng().map_err(&here)?;
-    let rng_noise = state.rng_noise.rng().map_err(&here)?;
+    let rng_write = state.rng_write.rng().map_err(|e| here(e.to_string()))?;
+    let rng_noise = state.rng_noise.rng().map_err(|e| here(e.to_string()))?;
     chip.restore(ChipState {
         cores,
         moments: (m, v),
@@ -395,6 +456,6 @@ mod tests {
             stream: 0,
             word_pos: "0".into(),
         };
-        assert!(bad.rng().unwrap_err().contains("seed"));
+        assert!(bad.rng().unwrap_err().to_string().contains("seed"));
     }
 }

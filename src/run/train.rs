@@ -1,16 +1,17 @@
 //! A training run, end to end: circuit → data → chip → steps → report.
 //! Every failure after the circuit was accepted leaves a valid report.
 
-use crate::checkpoint::{self, RunState};
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
-use crate::circuit::budget::{check_memory, check_value, DataShape};
-use crate::circuit::{Circuit, Precision};
+use crate::circuit::budget::{check_memory, DataShape};
+use crate::circuit::Circuit;
 use crate::data::{Batches, Dataset};
 use crate::net::Loss;
 use crate::real::Real;
-use crate::report::tensors::{read_tensors, write_tensors, Tensor};
 use crate::report::{median, Derived, Report, ReportWriter, Status, Summary};
-use nalgebra::DMatrix;
+use crate::run::checkpoint::{self, RunState};
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::weights::{load_weights, save_weights};
+use crate::run::RunError;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,27 +32,6 @@ pub trait Observer {
 /// An observer that ignores everything.
 pub struct Silent;
 impl Observer for Silent {}
-
-/// Why a run did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Bad input: circuit, data or weights (exit code 2); nothing was written.
-    #[error("{0}")]
-    Invalid(String),
-    /// The run failed after it started (exit code 1); the report says where.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl RunError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RunError::Invalid(_) => 2,
-            RunError::Failed(_) => 1,
-        }
-    }
-}
 
 /// Where a run reads from and writes to.
 #[derive(Clone, Debug)]
@@ -80,54 +60,7 @@ fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(),
         n_outputs: train.n_outputs(),
         n_samples: train.len() + test.len(),
     };
-    check_memory(circuit, shape).map_err(|(key, m)| RunError::Invalid(format!("{key}: {m}")))
-}
-
-/// Reads `W1` … `WL` from a safetensors file, each value inside the range
-/// where a run of `precision` stays finite.
-pub fn load_weights<T: Real>(
-    path: &Path,
-    depth: usize,
-    precision: Precision,
-) -> Result<Vec<DMatrix<T>>, String> {
-    let mut all = read_tensors::<f64>(path).map_err(|e| e.to_string())?;
-    (1..=depth)
-        .map(|l| {
-            let name = format!("W{l}");
-            all.iter()
-                .position(|(n, _)| *n == name)
-                .map(|i| all.swap_remove(i).1)
-                .ok_or_else(|| {
-                    format!(
-                        "{}: no tensor `{name}` (expected W1 … W{depth})",
-                        path.display()
-                    )
-                })
-                .and_then(
-                    |w| match w.iter().position(|&v| check_value(v, precision).is_err()) {
-                        None => Ok(w.map(T::of)),
-                        Some(k) => Err(format!(
-                            "{}: {name}[{}, {}]: {}",
-                            path.display(),
-                            k % w.nrows(),
-                            k / w.nrows(),
-                            check_value(w[k], precision).err().unwrap_or_default()
-                        )),
-                    },
-                )
-        })
-        .collect()
-}
-
-/// Writes the chip's effective weights as `W1` … `WL`.
-pub fn save_weights<T: Real>(chip: &Chip<T>, path: &Path) -> Result<(), String> {
-    let tensors: Vec<(String, Tensor<T>)> = chip
-        .cores()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("W{}", i + 1), Tensor::Matrix(c.effective_weights())))
-        .collect();
-    write_tensors(path, &tensors).map_err(|e| e.to_string())
+    check_memory(circuit, shape).map_err(|e| RunError::Invalid(e.to_string()))
 }
 
 /// Builds the chip and its data, checked, without writing anything.
@@ -148,8 +81,8 @@ pub fn prepare<T: Real>(
     }
     let weights = match &opts.weights {
         Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.precision)
-                .map_err(RunError::Invalid)?,
+            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
         ),
         None => None,
     };
@@ -186,7 +119,7 @@ pub fn prepare<T: Real>(
     Ok((chip, train, test, derived))
 }
 
-/// Runs the circuit in its precision.
+/// Runs the circuit in its dtype.
 pub fn run(
     circuit: &Circuit,
     opts: &RunOptions,
@@ -203,10 +136,13 @@ pub fn run_checkpointed(
     checkpoint_every: usize,
     obs: &mut dyn Observer,
 ) -> Result<Report, RunError> {
-    match circuit.precision {
-        Precision::F32 => run_typed::<f32>(circuit, opts, checkpoint_every, obs),
-        Precision::F64 => run_typed::<f64>(circuit, opts, checkpoint_every, obs),
-    }
+    let job = Fresh {
+        circuit,
+        opts,
+        checkpoint_every,
+        obs,
+    };
+    dispatch(circuit.dtype, job)
 }
 
 /// Continues the interrupted run in `dir` from its checkpoint, writing into
@@ -231,8 +167,8 @@ pub fn resume(
             )));
         }
     }
-    let ckpt = checkpoint::locate(dir).map_err(bad)?;
-    let state = checkpoint::read_state(&ckpt).map_err(bad)?;
+    let ckpt = checkpoint::locate(dir).map_err(|e| bad(e.to_string()))?;
+    let state = checkpoint::read_state(&ckpt).map_err(|e| bad(e.to_string()))?;
     let circuit = &state.report.circuit;
     crate::circuit::validate::validate(circuit).map_err(|(key, message)| {
         bad(format!(
@@ -241,10 +177,15 @@ pub fn resume(
         ))
     })?;
     let every = checkpoint_every.unwrap_or(state.run.checkpoint_every);
-    match circuit.precision {
-        Precision::F32 => resume_typed::<f32>(dir, &ckpt, state, every, obs),
-        Precision::F64 => resume_typed::<f64>(dir, &ckpt, state, every, obs),
-    }
+    let dtype = circuit.dtype;
+    let job = Resumed {
+        dir,
+        ckpt: &ckpt,
+        state,
+        checkpoint_every: every,
+        obs,
+    };
+    dispatch(dtype, job)
 }
 
 fn io(e: impl std::fmt::Display, what: &str) -> RunError {
@@ -273,6 +214,43 @@ pub fn check_out_dir(dir: &Path) -> Result<(), RunError> {
             dir.display()
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A fresh run, for [`dispatch`].
+struct Fresh<'a> {
+    circuit: &'a Circuit,
+    opts: &'a RunOptions,
+    checkpoint_every: usize,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Fresh<'_> {
+    type Output = Result<Report, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        run_typed::<T>(self.circuit, self.opts, self.checkpoint_every, self.obs)
+    }
+}
+
+/// A resumed run, for [`dispatch`].
+struct Resumed<'a> {
+    dir: &'a Path,
+    ckpt: &'a Path,
+    state: checkpoint::State,
+    checkpoint_every: usize,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Resumed<'_> {
+    type Output = Result<Report, RunError>;
+    fn call<T: Real>(self) -> Self::Output {
+        resume_typed::<T>(
+            self.dir,
+            self.ckpt,
+            self.state,
+            self.checkpoint_every,
+            self.obs,
+        )
     }
 }
 
@@ -341,7 +319,7 @@ fn resume_typed<T: Real>(
             chip.topology().widths
         )));
     }
-    checkpoint::restore(&mut chip, &state, ckpt).map_err(RunError::Invalid)?;
+    checkpoint::restore(&mut chip, &state, ckpt).map_err(|e| RunError::Invalid(e.to_string()))?;
     let per_epoch = batches_of(&circuit).n_batches(train.len());
     if (state.run.epoch, state.run.batch) != (state.step / per_epoch, state.step % per_epoch)
         || state.report.steps.len() != state.step
@@ -449,7 +427,8 @@ impl<T: Real> Session<T> {
             wall_s: self.wall_s(),
             relaxation_csv_bytes: bytes,
         };
-        checkpoint::save(self.writer.dir(), &self.chip, run, &self.report).map_err(fail)?;
+        checkpoint::save(self.writer.dir(), &self.chip, run, &self.report)
+            .map_err(|e| fail(e.to_string()))?;
         self.writer
             .save(&self.report)
             .map_err(|e| io(e, "report.json"))

@@ -18,11 +18,11 @@ pub mod grid;
 pub mod output;
 
 pub use cell::CellResult;
-pub use grid::{parse_list, Cell, Grid, Shard};
+pub use grid::{parse_list, Cell, Grid, GridError, Shard};
 pub use output::{merge, seed_table, SweepFile};
 
 use crate::circuit::{self, Circuit};
-use crate::train::RunError;
+use crate::run::RunError;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -123,7 +123,7 @@ pub fn sweep(
         .iter()
         .map(|c| src.cell(c))
         .collect::<Result<Vec<_>, _>>()?;
-    crate::train::check_out_dir(out_dir)?;
+    crate::run::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     let file = Mutex::new(SweepFile::new(&base, &src.sets, opts));

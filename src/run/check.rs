@@ -1,0 +1,116 @@
+//! `pcchip check`: the circuit validated and resolved (every default and
+//! preset value filled in), then the quantities derived from it on its data:
+//! widths, parameters, crossbars and tiles, the multipliers a_ℓ and learning
+//! rates, the time constant τ (s), the rates of the relaxation at the
+//! feedforward state (1/τ) with the time scale and stability limit they
+//! imply, the time constants ρ_ℓ, the damping and the data's size.
+
+use crate::chip::explicit_step_limit;
+use crate::circuit::{Circuit, TauRule};
+use crate::real::Real;
+use crate::report::Derived;
+use crate::run::dispatch::{dispatch, Job};
+use crate::run::train::{prepare, RunOptions};
+use crate::run::RunError;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The quantities `check` and the report derive from the circuit on its
+/// data (the chip is built and preflighted at the circuit's dtype; nothing
+/// is written).
+pub fn derive(circuit: &Circuit, opts: &RunOptions) -> Result<Derived, RunError> {
+    struct Derive<'a>(&'a Circuit, &'a RunOptions);
+    impl Job for Derive<'_> {
+        type Output = Result<Derived, RunError>;
+        fn call<T: Real>(self) -> Self::Output {
+            Ok(prepare::<T>(self.0, self.1)?.3)
+        }
+    }
+    dispatch(circuit.dtype, Derive(circuit, opts))
+}
+
+/// `[a, b, …]` with four significant digits in exponent form.
+pub fn fmt_list(v: &[f64]) -> String {
+    let items: Vec<String> = v.iter().map(|x| format!("{x:.4e}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The text `pcchip check` prints: the resolved circuit as TOML, then the
+/// derived quantities as `#` comments. Relative data paths resolve against
+/// `base_dir`.
+pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
+    let opts = RunOptions {
+        out_dir: PathBuf::new(),
+        base_dir: base_dir.into(),
+        weights: None,
+    };
+    let derived = derive(c, &opts)?;
+    let toml = toml::to_string_pretty(c).map_err(|e| RunError::Failed(e.to_string()))?;
+    let mut s = String::new();
+    let w = &mut s;
+    // Writing into a String cannot fail.
+    let _ = writeln!(
+        w,
+        "# resolved circuit (every default and preset value filled in)"
+    );
+    let _ = writeln!(w, "{toml}");
+    let _ = writeln!(w, "# derived quantities");
+    let _ = writeln!(w, "# widths           {:?}", derived.widths);
+    let _ = writeln!(w, "# parameters       {}", derived.n_params);
+    let _ = writeln!(
+        w,
+        "# crossbars        {} (tile grids {:?}), {} tiles of {}×{}",
+        derived.n_crossbars, derived.tile_grids, derived.n_tiles, c.tile.rows, c.tile.cols
+    );
+    let _ = writeln!(w, "# multipliers a_ℓ  {}", fmt_list(&derived.multipliers));
+    let _ = writeln!(
+        w,
+        "# learning rates   {}",
+        fmt_list(&derived.learning_rates)
+    );
+    let _ = writeln!(
+        w,
+        "# τ                {:.3e} s; t_max {:.3e} s",
+        c.dynamics.tau_s,
+        c.relax.t_max_tau * c.dynamics.tau_s
+    );
+    if let Some(s) = derived.spectrum {
+        let _ = writeln!(w, "# rates λ_min … λ_max of R⁻¹H (the activity Hessian H when all ρ_ℓ = 1) at the feedforward state: {:.4e} … {:.4} (1/τ); condition {:.1}", s.lambda_min, s.lambda_max, s.condition());
+        let _ = writeln!(
+            w,
+            "# first-order relaxation time scale 1/λ_min ≈ {:.1} τ = {:.3e} s",
+            1.0 / s.lambda_min,
+            c.dynamics.tau_s / s.lambda_min
+        );
+        let limit =
+            explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), s.lambda_max);
+        if let Some(lim) = limit {
+            let _ = writeln!(
+                w,
+                "# explicit stability limit of \"{}\": dt_tau < {lim:.4}",
+                c.relax.method.name(),
+            );
+        }
+    }
+    if !derived.tau_rel.is_empty() {
+        let rule = match (c.dynamics.tau_rel.is_empty(), c.dynamics.tau_rule) {
+            (false, _) => "manual tau_rel",
+            (true, TauRule::Uniform) => "uniform",
+            (true, TauRule::Auto) => "auto",
+        };
+        let _ = writeln!(
+            w,
+            "# time constants   ρ_ℓ = τ_ℓ/τ {} ({rule})",
+            fmt_list(&derived.tau_rel)
+        );
+    }
+    if let Some(g) = derived.damping {
+        let _ = writeln!(w, "# damping γ        {g:.4}");
+    }
+    let _ = writeln!(
+        w,
+        "# data             {} train / {} test samples",
+        derived.n_train, derived.n_test
+    );
+    Ok(s)
+}

@@ -348,3 +348,38 @@ fn finite_gain_bandwidth_adds_the_op_amps_pole() {
         );
     }
 }
+
+/// `pcchip check` prints the bound and margin; a circuit above it exits 2
+/// naming the key, and with `relax.allow_unstable` it is accepted.
+#[test]
+fn check_prints_the_bound_and_refuses_above_it() {
+    let dir = std::env::temp_dir().join(format!("pcchip-delay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("c.toml");
+    std::fs::write(
+        &c,
+        "[data]\nsource = \"teacher-student\"\nteacher_inputs = 4\nteacher_samples = 40\n[network]\nwidth = 8\ndepth = 3\n[relax]\ndt_tau = 0.05\n",
+    )
+    .unwrap();
+    let check = |sets: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pcchip"));
+        cmd.arg("check").arg(&c);
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = check(&["dynamics.loop_delay_ns=2"]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert!(
+        text.contains("# loop delay") && text.contains("margin"),
+        "{text}"
+    );
+    let bad = check(&["dynamics.loop_delay_ns=500"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("dynamics.loop_delay_ns"));
+    let allowed = check(&["dynamics.loop_delay_ns=500", "relax.allow_unstable=true"]);
+    assert_eq!(allowed.status.code(), Some(0), "{allowed:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

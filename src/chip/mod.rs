@@ -46,6 +46,12 @@ pub enum ChipError {
     /// A quantity of the step turned NaN or infinite (exit code 1).
     #[error("{0}; the run stops here (the report keeps the steps before)")]
     NonFinite(String),
+    /// A restored array state that does not fit layer `layer`'s array.
+    #[error("layer {layer}: {source}")]
+    State {
+        layer: usize,
+        source: crate::analog::StateError,
+    },
 }
 
 impl ChipError {
@@ -281,10 +287,12 @@ impl<T: Real> Chip<T> {
 
     /// Restores a checkpoint's state (shapes checked by the caller against
     /// [`Chip::cores`]); `Err` names the layer whose arrays refuse it.
-    pub fn restore(&mut self, s: ChipState<T>) -> Result<(), String> {
+    pub fn restore(&mut self, s: ChipState<T>) -> Result<(), ChipError> {
         for (i, (core, c)) in self.cores.iter_mut().zip(s.cores).enumerate() {
-            core.set_state(c)
-                .map_err(|e| format!("layer {}: {e}", i + 1))?;
+            core.set_state(c).map_err(|source| ChipError::State {
+                layer: i + 1,
+                source,
+            })?;
         }
         let o = self.controller.optimiser_mut();
         (o.m, o.v) = s.moments;

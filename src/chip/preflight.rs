@@ -36,7 +36,7 @@ pub fn explicit_step_limit(method: Method, dynamics: Dynamics, lambda_max: f64) 
 }
 
 /// The stability bound of a delayed loop.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DelayBound {
     /// The circuit's loop delay d, τ.
     pub delay_tau: f64,

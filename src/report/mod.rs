@@ -48,6 +48,10 @@ pub struct Derived {
     pub tau_rel: Vec<f64>,
     /// Damping in force (inertial dynamics).
     pub damping: Option<f64>,
+    /// The loop-delay stability bound at the first batch's feedforward
+    /// state, when the circuit has a loop delay.
+    #[serde(default)]
+    pub delay_bound: Option<crate::chip::DelayBound>,
     pub n_train: usize,
     pub n_test: usize,
 }

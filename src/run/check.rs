@@ -107,6 +107,18 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
     if let Some(g) = derived.damping {
         let _ = writeln!(w, "# damping γ        {g:.4}");
     }
+    if let Some(b) = &derived.delay_bound {
+        let _ = writeln!(
+            w,
+            "# loop delay       d = {:.4} τ; stable for d < {:.4} τ ({}, λ_max ≈ {:.4}); margin d_crit/d = {:.2}; smallest stable τ {:.3e} s",
+            b.delay_tau,
+            b.d_crit_tau,
+            b.formula(crate::circuit::dynamics_of(c).order()),
+            b.lambda_max,
+            b.margin(),
+            b.tau_min_s
+        );
+    }
     let _ = writeln!(
         w,
         "# data             {} train / {} test samples",

@@ -428,7 +428,7 @@ pub fn restore<T: Real>(
         damping: state.damping,
         clock_s: state.clock_s,
     })
-    .map_err(here)?;
+    .map_err(|e| here(e.to_string()))?;
     Ok(())
 }
 

@@ -107,6 +107,7 @@ pub fn prepare<T: Real>(
         tile_grids: chip.cores().iter().map(|c| c.stats().tile_grid).collect(),
         multipliers: chip.param().multipliers(&widths),
         learning_rates: chip.optimiser().lr.clone(),
+        delay_bound: spectrum.and_then(|s| chip.delay_bound(s.lambda_max)),
         spectrum,
         tau_rel: chip.tau_rel(),
         damping: chip

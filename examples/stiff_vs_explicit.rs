@@ -14,7 +14,7 @@
 //!   limit anyway, and a looser rtol stalls short of 1e-6);
 //! - ROS2 (adaptive, exact Hessian, rtol 1e-2, atol 1e-4), with each of
 //!   the two preconditioners (tridiagonal, sweep) with f64 linear solves,
-//!   and the sweep with f32 solves (`relax.solve_precision`, the default);
+//!   and the sweep with f32 solves (`relax.solve_dtype`, the default);
 //! - ROS3 (third order, same solver settings), sweep, f32 solves.
 //!
 //! The stop is an oracle (the error against the reference, checked after
@@ -40,8 +40,8 @@ use pcchip::net::{Activation, Network, Parameterisation, Topology};
 use pcchip::relax::explicit::{ExplicitRk, DOPRI5, EULER, RK4};
 use pcchip::relax::rosenbrock::{Rosenbrock, Scheme};
 use pcchip::relax::{
-    hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig,
-    SolvePrecision, System,
+    hessian_extremes, relax, Dynamics, Field, Integrator, Method, Precond, RelaxConfig, SolveDType,
+    System,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -265,10 +265,10 @@ fn run_depth(depth: usize, seed: u64) {
         report(depth, name, &setting, &targets, &hits, &cost, err, rate);
     }
     let solvers = [
-        (Scheme::Ros2, Precond::Tridiagonal, SolvePrecision::Native),
-        (Scheme::Ros2, Precond::Sweep, SolvePrecision::Native),
-        (Scheme::Ros2, Precond::Sweep, SolvePrecision::F32),
-        (Scheme::Ros3, Precond::Sweep, SolvePrecision::F32),
+        (Scheme::Ros2, Precond::Tridiagonal, SolveDType::Native),
+        (Scheme::Ros2, Precond::Sweep, SolveDType::Native),
+        (Scheme::Ros2, Precond::Sweep, SolveDType::F32),
+        (Scheme::Ros3, Precond::Sweep, SolveDType::F32),
     ];
     for (scheme, precond, precision) in solvers {
         let name = if scheme == Scheme::Ros2 {
@@ -278,7 +278,7 @@ fn run_depth(depth: usize, seed: u64) {
         };
         let mut ros = Rosenbrock::new(scheme, &z0);
         ros.preconditioner = precond;
-        ros.solve_precision = precision;
+        ros.solve_dtype = precision;
         let (hits, cost, err, rate) = run(
             &mut field,
             &z0,
@@ -384,10 +384,10 @@ fn driver_ros2(depth: usize, seed: u64) {
         } else {
             Precond::Sweep
         },
-        solve_precision: if std::env::args().any(|a| a == "native") {
-            SolvePrecision::Native
+        solve_dtype: if std::env::args().any(|a| a == "native") {
+            SolveDType::Native
         } else {
-            SolvePrecision::F32
+            SolveDType::F32
         },
         ..Default::default()
     };

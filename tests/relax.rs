@@ -284,7 +284,7 @@ fn fixed_step_error(method: Method, h: f64, t_end: f64) -> f64 {
             };
             let mut ros = rosenbrock::Rosenbrock::new(scheme, &z0);
             // The order, not the f32 solves' accuracy floor.
-            ros.solve_precision = SolvePrecision::Native;
+            ros.solve_dtype = SolveDType::Native;
             Box::new(ros)
         }
         Method::SymplecticEuler => unreachable!(),

@@ -138,7 +138,7 @@ fn ros2_relax(
     x: &DMatrix<f64>,
     y: &DMatrix<f64>,
     precond: Precond,
-    precision: SolvePrecision,
+    precision: SolveDType,
 ) -> (Vec<DMatrix<f64>>, f64) {
     let mut field = Field::of_network(net, x.clone(), y.clone());
     let z0 = field.feedforward();
@@ -146,7 +146,7 @@ fn ros2_relax(
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
     let mut ros = Rosenbrock::new(Scheme::Ros2, &z0);
     ros.preconditioner = precond;
-    ros.solve_precision = precision;
+    ros.solve_dtype = precision;
     let (mut z, mut h) = (z0, 0.1);
     let mut f = sys.field.hidden_zeros();
     sys.field.force(&z, &mut f);
@@ -172,7 +172,7 @@ fn ros2_relax(
         "{precond:?}: residual {:e}",
         worst(&f) / f0
     );
-    assert_eq!(ros.solves_in_f32(), precision == SolvePrecision::F32);
+    assert_eq!(ros.solves_in_f32(), precision == SolveDType::F32);
     let (iters, solves, _) = ros.cg_counts();
     (z, iters as f64 / solves as f64)
 }
@@ -191,9 +191,9 @@ fn sweep_preconditioner_iterations_do_not_grow_with_depth() {
         let (x, y) = (normal(6, 4, 1.0, &mut r), normal(2, 4, 1.0, &mut r));
         let exact = exact_equilibrium(&net, &x, &y).unwrap();
         let solvers = [
-            (Precond::Sweep, SolvePrecision::Native),
-            (Precond::Tridiagonal, SolvePrecision::Native),
-            (Precond::Sweep, SolvePrecision::F32),
+            (Precond::Sweep, SolveDType::Native),
+            (Precond::Tridiagonal, SolveDType::Native),
+            (Precond::Sweep, SolveDType::F32),
         ];
         for (precond, precision) in solvers {
             let (z, it) = ros2_relax(&net, &x, &y, precond, precision);
@@ -231,7 +231,7 @@ fn ros2_sweeps_do_not_depend_on_the_thread_count() {
     let net = net::<f64>(topo, Parameterisation::default(), 2);
     let mut r = rng(5);
     let (x, y) = (normal(6, 5, 1.0, &mut r), normal(3, 5, 1.0, &mut r));
-    for precision in [SolvePrecision::Native, SolvePrecision::F32] {
+    for precision in [SolveDType::Native, SolveDType::F32] {
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -264,12 +264,12 @@ fn f32_solves_reach_the_f64_equilibrium() {
             residual_tol: 1e-9,
             t_max_tau: 1e9,
             trace_every_tau: 0.0,
-            solve_precision: precision,
+            solve_dtype: precision,
             ..Default::default()
         };
         relax_from_feedforward(&net, &x, &y, &cfg)
     };
-    let (native, single) = (run(SolvePrecision::Native), run(SolvePrecision::F32));
+    let (native, single) = (run(SolveDType::Native), run(SolveDType::F32));
     for out in [&native, &single] {
         assert_eq!(out.stop, StopReason::Residual);
     }

@@ -177,9 +177,12 @@ fn resolve_device_preset(table: &mut Table) -> Result<(), String> {
     Ok(())
 }
 
-/// Old spellings of top-level keys the schema still accepts (serde
-/// aliases), with the key they now are.
-const ALIASES: &[(&str, &str)] = &[("precision", "dtype")];
+/// Old spellings of keys the schema still accepts (serde aliases), with
+/// the key they now are (dotted paths).
+const ALIASES: &[(&str, &str)] = &[
+    ("precision", "dtype"),
+    ("relax.solve_precision", "relax.solve_dtype"),
+];
 
 /// The current spelling of a dotted key.
 fn canonical(key: &str) -> &str {
@@ -193,8 +196,16 @@ fn canonical(key: &str) -> &str {
 /// of either spelling replaces the file's value instead of doubling it.
 fn rename_aliases(table: &mut Table) {
     for (old, new) in ALIASES {
-        if let Some(v) = table.remove(*old) {
-            table.insert(new.to_string(), v);
+        let (path, old_leaf) = old.rsplit_once('.').unwrap_or(("", old));
+        let new_leaf = new.rsplit_once('.').map_or(*new, |(_, l)| l);
+        let mut cur = Some(&mut *table);
+        for p in path.split('.').filter(|p| !p.is_empty()) {
+            cur = cur.and_then(|t| t.get_mut(p)).and_then(Value::as_table_mut);
+        }
+        if let Some(t) = cur {
+            if let Some(v) = t.remove(old_leaf) {
+                t.insert(new_leaf.to_string(), v);
+            }
         }
     }
 }
@@ -373,6 +384,23 @@ mod tests {
             let c = parse(&text, "t", "t", &[format!("{set}=\"f64\"")]).unwrap();
             assert_eq!(c, new, "file {file}, --set {set}");
         }
+    }
+
+    #[test]
+    fn solve_dtype_and_its_old_spelling_load_the_same_circuit() {
+        let key = |k: &str| format!("{BODY}[relax]\nmethod = \"ros2\"\n{k} = \"native\"\n");
+        let new = parse(&key("solve_dtype"), "t", "t", &[]).unwrap();
+        let old = parse(&key("solve_precision"), "t", "t", &[]).unwrap();
+        assert_eq!(new, old);
+        assert_eq!(new.relax.solve_dtype, crate::relax::SolveDType::Native);
+        let c = parse(
+            &key("solve_precision"),
+            "t",
+            "t",
+            &["relax.solve_dtype=f32".into()],
+        )
+        .unwrap();
+        assert_eq!(c.relax.solve_dtype, crate::relax::SolveDType::F32);
     }
 
     #[test]

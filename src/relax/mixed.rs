@@ -1,5 +1,5 @@
 //! Single-precision stage solves for a double-precision run
-//! (`relax.solve_precision = "f32"`, the default).
+//! (`relax.solve_dtype = "f32"`, the default).
 //!
 //! ROS2's stage systems only need solving to the step's tolerance
 //! (Eisenstat–Walker, [`super::rosenbrock`]), but their conjugate-gradient
@@ -21,10 +21,10 @@ use crate::real::Real;
 use serde::{Deserialize, Serialize};
 
 /// The precision of the stiff integrator's linear solves (circuit key
-/// `relax.solve_precision`).
+/// `relax.solve_dtype`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum SolvePrecision {
+pub enum SolveDType {
     /// f32, whatever the run's precision (default; a run whose cores cannot
     /// give their matrices falls back to the run's precision).
     #[default]
@@ -33,12 +33,12 @@ pub enum SolvePrecision {
     Native,
 }
 
-impl SolvePrecision {
+impl SolveDType {
     /// The name used in circuit files.
     pub fn name(self) -> &'static str {
         match self {
-            SolvePrecision::F32 => "f32",
-            SolvePrecision::Native => "native",
+            SolveDType::F32 => "f32",
+            SolveDType::Native => "native",
         }
     }
 }

@@ -30,7 +30,7 @@ pub mod system;
 
 pub use config_error::RelaxConfigError;
 pub use field::{Field, FieldSpec, LayerSignals, Signals};
-pub use mixed::SolvePrecision;
+pub use mixed::SolveDType;
 pub use monitor::{StopReason, Trace};
 pub use precond::Precond;
 pub use spectrum::{hessian_extremes, rate_extremes, Spectrum};
@@ -159,8 +159,10 @@ pub struct RelaxConfig {
     pub divergence_bound: f64,
     /// Preconditioner of `ros2`'s and `ros3`'s linear solves. Default `sweep`.
     pub preconditioner: Precond,
-    /// Precision of `ros2`'s and `ros3`'s linear solves. Default `f32` ([`mixed`]).
-    pub solve_precision: SolvePrecision,
+    /// Floating-point type of `ros2`'s and `ros3`'s linear solves. Default
+    /// `f32` ([`mixed`]). Formerly `solve_precision` (still accepted).
+    #[serde(alias = "solve_precision")]
+    pub solve_dtype: SolveDType,
     /// Run a circuit whose loop delay exceeds its stability bound (to study
     /// the instability) instead of refusing it. Default false.
     pub allow_unstable: bool,
@@ -186,7 +188,7 @@ impl Default for RelaxConfig {
             divergence_bound: 1e6,
             preconditioner: Precond::Sweep,
             allow_unstable: false,
-            solve_precision: SolvePrecision::F32,
+            solve_dtype: SolveDType::F32,
         }
     }
 }
@@ -339,7 +341,7 @@ fn integrator<T: Real>(cfg: &RelaxConfig, like: &State<T>) -> Box<dyn Integrator
             };
             let mut ros = rosenbrock::Rosenbrock::new(scheme, like);
             ros.preconditioner = cfg.preconditioner;
-            ros.solve_precision = cfg.solve_precision;
+            ros.solve_dtype = cfg.solve_dtype;
             Box::new(ros)
         }
         Method::SymplecticEuler => Box::new(inertial::SymplecticEuler::new(like)),

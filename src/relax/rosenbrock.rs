@@ -52,7 +52,7 @@
 //! kept below that length for a while.
 
 use super::cg::{Cg, CgFailure, CgSettings};
-use super::mixed::{SingleSolver, SolvePrecision};
+use super::mixed::{SingleSolver, SolveDType};
 use super::precond::Precond;
 use super::state::{combine, error_norm, zeros_like, State};
 use super::system::{Dynamics, System};
@@ -155,9 +155,9 @@ pub struct Rosenbrock<T: Real> {
     pub jacobian: Jacobian,
     /// The preconditioner of the linear solves. Default [`Precond::Sweep`].
     pub preconditioner: Precond,
-    /// The precision of the linear solves. Default [`SolvePrecision::F32`]
+    /// The precision of the linear solves. Default [`SolveDType::F32`]
     /// ([`super::mixed`]).
-    pub solve_precision: SolvePrecision,
+    pub solve_dtype: SolveDType,
     /// The f32 solver, built at the first step when it applies.
     single: Option<SingleSolver>,
     single_tried: bool,
@@ -192,7 +192,7 @@ impl<T: Real> Rosenbrock<T> {
             cg: Cg::new(like),
             jacobian: Jacobian::Exact,
             preconditioner: Precond::Sweep,
-            solve_precision: SolvePrecision::F32,
+            solve_dtype: SolveDType::F32,
             single: None,
             single_tried: false,
             cg_eta: 0.05,
@@ -258,7 +258,7 @@ impl<T: Real> Rosenbrock<T> {
     fn init_single(&mut self, sys: &System<T>, like: &State<T>) {
         if !self.single_tried {
             self.single_tried = true;
-            if self.solve_precision == SolvePrecision::F32 && T::NAME != "f32" {
+            if self.solve_dtype == SolveDType::F32 && T::NAME != "f32" {
                 self.single = SingleSolver::new(&*sys.field, like);
             }
         }

@@ -102,3 +102,29 @@ fn no_stopping_rule_reads_the_backprop_gradient() {
     assert_eq!((&a.0, a.1, &a.2), (&c.0, c.1, &c.2));
     assert!(b.3 > 0 && a.3 == 0, "the reference reaches the trace only");
 }
+
+/// The update-direction rule runs on what the controller reads: through a
+/// coarse ADC it fires at another time than through an exact one.
+#[test]
+fn the_update_rule_reads_through_the_adc() {
+    let mut r = rng(8);
+    let (x, y) = (
+        normal::<f64>(5, 10, 1.0, &mut r),
+        normal::<f64>(2, 10, 1.0, &mut r),
+    );
+    let stop_time = |bits: u32| {
+        let mut c = circuit(bits);
+        c.relax.residual_tol = 0.0;
+        c.relax.update_tol = 1e-6;
+        c.relax.check_every_tau = 0.1;
+        let mut chip = Chip::<f64>::build(&c, 5, 2, None).unwrap();
+        let rec = chip.train_step(&x, &y, 0, false).unwrap();
+        assert_eq!(
+            rec.stop,
+            pcchip::relax::StopReason::UpdateDirection,
+            "{bits} bits"
+        );
+        rec.t_relax_tau
+    };
+    assert_ne!(stop_time(0), stop_time(3));
+}

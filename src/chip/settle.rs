@@ -56,8 +56,9 @@ impl<T: Real> Chip<T> {
         let (z0, feedforward_output) = field.feedforward_with_output();
         let mut sys = System::new(&mut field, dynamics, tau_rel)
             .with_loop_delay(self.config.loop_delay_tau());
-        if reference.is_some() {
-            // The trace's alignment of the gradient the controller applies.
+        if reference.is_some() || cfg.update_tol > 0.0 {
+            // The trace's alignment of the gradient the controller applies,
+            // and the update-direction rule on what the controller reads.
             let (layers, adc) = (self.layers(), *self.controller.adc());
             sys = sys.with_applied_gradient(Box::new(move |s| {
                 read_weight_grads(s, &layers, &adc).grads

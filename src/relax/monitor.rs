@@ -226,12 +226,19 @@ impl<T: Real> Monitor<T> {
         let tracing = self.trace_every > 0.0 && t >= self.next_trace - 1e-9 * t.max(1.0);
         let grads = (want_update || (tracing && reference.is_some()))
             .then(|| sys.field.weight_grads(&y[..k]));
+        // The update rule compares what the controller reads (its ADC
+        // readout) when the system has one, else the exact gradients.
+        let read = if want_update {
+            sys.applied_gradient(y).or_else(|| grads.clone())
+        } else {
+            None
+        };
         if tracing {
             self.record(t, sys, y, grads.as_deref(), reference, cfg.max_trace_points);
         }
         if t == 0.0 {
             self.last_energy = Some((t, total));
-            self.last_update = grads;
+            self.last_update = read;
             return (k == 0 || worst == 0.0).then_some(StopReason::Residual);
         }
         if cfg.residual_tol > 0.0 && self.residual <= cfg.residual_tol {
@@ -247,7 +254,7 @@ impl<T: Real> Monitor<T> {
         }
         self.last_energy = Some((t, total));
         if want_update {
-            let new = grads.expect("computed when the rule is on");
+            let new = read.expect("computed when the rule is on");
             if let Some(old) = &self.last_update {
                 if cosine(old, &new) >= 1.0 - cfg.update_tol {
                     return Some(StopReason::UpdateDirection);

@@ -50,3 +50,59 @@ fn the_largest_seed_is_accepted_and_one_beyond_refused() {
         );
     }
 }
+
+/// No silent clamps (issue #21, class 8): a batch larger than the training
+/// set and more samples than the data are printed warnings naming the key
+/// and what was used, in `run` and `check`; a weight file with a tensor the
+/// network has no layer for is refused (exit 2) naming the tensor.
+#[test]
+fn adjusted_settings_are_named_and_extra_weights_refused() {
+    let dir = std::env::temp_dir().join(format!("pcchip-clamps-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("c.toml");
+    // SMALL ends in its [train] table: 20 samples, 16 for training.
+    std::fs::write(&c, format!("{SMALL}batch_size = 64\n")).unwrap();
+    let pcchip = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pcchip"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (c, out) = (c.to_str().unwrap(), dir.join("out"));
+    let out = out.to_str().unwrap();
+    let run = pcchip(&["run", c, "--out", out, "--set", "data.n_samples=500"]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("warning: train.batch_size = 64 exceeds the 16 training samples"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: data.n_samples = 500 exceeds the 20 samples"),
+        "{err}"
+    );
+    let check = pcchip(&["check", c]);
+    assert!(String::from_utf8_lossy(&check.stdout).contains("# warning: train.batch_size"));
+    // The run's weights plus one tensor it has no layer for.
+    let weights = dir.join("out/weights.safetensors");
+    let mut tensors = pcchip::report::tensors::read_tensors::<f64>(&weights).unwrap();
+    tensors.push(("b1".into(), nalgebra::DMatrix::zeros(8, 1)));
+    let named: Vec<(String, pcchip::report::tensors::Tensor<f64>)> = tensors
+        .iter()
+        .map(|(n, m)| (n.clone(), pcchip::report::tensors::Tensor::Matrix(m)))
+        .collect();
+    let extra = dir.join("extra.safetensors");
+    pcchip::report::tensors::write_tensors(&extra, &named).unwrap();
+    let o = pcchip(&[
+        "run",
+        c,
+        "--out",
+        &format!("{out}2"),
+        "--weights",
+        extra.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unexpected tensor `b1`"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -52,6 +52,10 @@ pub struct Derived {
     /// state, when the circuit has a loop delay.
     #[serde(default)]
     pub delay_bound: Option<crate::chip::DelayBound>,
+    /// Settings the run adjusted to the data, each naming the key and what
+    /// was used instead (printed at the start; see docs/circuit-format.md).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub n_train: usize,
     pub n_test: usize,
 }

@@ -107,6 +107,9 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
     if let Some(g) = derived.damping {
         let _ = writeln!(w, "# damping γ        {g:.4}");
     }
+    for warning in &derived.warnings {
+        let _ = writeln!(w, "# warning: {warning}");
+    }
     if let Some(b) = &derived.delay_bound {
         let _ = writeln!(
             w,

@@ -70,6 +70,9 @@ impl Observer for RunProgress {
             bar.inc(1);
         }
     }
+    fn warn(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
     fn resumed(&mut self, done: usize) {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);

@@ -22,6 +22,8 @@ pub trait Observer {
     fn eval(&mut self, _rec: &EvalRecord) {}
     /// A resumed run starts with `done` of its steps already taken.
     fn resumed(&mut self, _done: usize) {}
+    /// A setting adjusted to the data (the message names the key).
+    fn warn(&mut self, _message: &str) {}
     /// Asked after every step (and its checkpoint): `true` stops the run
     /// there, which then returns its partial report (status `running`).
     fn stop(&mut self) -> bool {
@@ -100,7 +102,24 @@ pub fn prepare<T: Real>(
     let (x, y) = train.batch::<T>(&first);
     let spectrum = chip.preflight(&x, &y).map_err(invalid)?;
     let widths = chip.topology().widths.clone();
+    let mut warnings = Vec::new();
+    let n_data = train.len() + test.len();
+    if circuit.data.n_samples > n_data {
+        warnings.push(format!(
+            "data.n_samples = {} exceeds the {n_data} samples of the data; all {n_data} are used",
+            circuit.data.n_samples
+        ));
+    }
+    if circuit.train.batch_size > train.len() {
+        warnings.push(format!(
+            "train.batch_size = {} exceeds the {} training samples; each step uses all {}",
+            circuit.train.batch_size,
+            train.len(),
+            train.len()
+        ));
+    }
     let derived = Derived {
+        warnings,
         n_params: chip.topology().n_params(),
         n_crossbars: chip.cores().len(),
         n_tiles: chip.geometry().n_tiles(),
@@ -264,6 +283,9 @@ fn run_typed<T: Real>(
     let started = Instant::now();
     check_out_dir(&opts.out_dir)?;
     let (chip, train, test, derived) = prepare::<T>(circuit, opts)?;
+    for w in &derived.warnings {
+        obs.warn(w);
+    }
     let mut writer = open_writer(&opts.out_dir)?;
     checkpoint::clear(&opts.out_dir).map_err(|e| io(e, "checkpoint"))?;
     let report = Report::new(circuit.clone(), derived);

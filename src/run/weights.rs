@@ -31,6 +31,13 @@ pub enum WeightsError {
         col: usize,
         source: ValueError,
     },
+    /// A tensor besides W1 … WL (the network has no layer for it).
+    #[error("{}: unexpected tensor `{name}`; the network has {depth} layers (W1 … W{depth}) and reads nothing else", path.display())]
+    Extra {
+        path: PathBuf,
+        name: String,
+        depth: usize,
+    },
     /// Writing failed (the writer's message).
     #[error("{0}")]
     Write(crate::report::tensors::TensorError),
@@ -69,7 +76,16 @@ pub fn load_weights<T: Real>(
             }
             Ok(w.map(T::of))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|w| match all.first() {
+            // No silent leftovers: a tensor the network has no layer for.
+            Some((name, _)) => Err(WeightsError::Extra {
+                path: path.into(),
+                name: name.clone(),
+                depth,
+            }),
+            None => Ok(w),
+        })
 }
 
 /// Writes the chip's effective weights as `W1` … `WL`.

@@ -106,3 +106,32 @@ fn adjusted_settings_are_named_and_extra_weights_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unexpected tensor `b1`"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Target columns covering every CSV column name the key instead of "width
+/// of layer 0 is 0" (issue #21, class 7), and a UTF-8 BOM is accepted.
+#[test]
+fn a_csv_without_input_columns_names_target_columns() {
+    let dir = std::env::temp_dir().join(format!("pcchip-allcols-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("d.csv"), "\u{feff}a,b,c\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let circuit = |cols: &str| {
+        format!("[data]\nsource = \"csv\"\ncsv = \"d.csv\"\nhas_header = true\ntarget_columns = {cols}\ntest_frac = 0\n[network]\nwidth = 4\ndepth = 2\n")
+    };
+    for (cols, code) in [("[0, 1, 2]", 2), ("[2]", 0)] {
+        let c = dir.join("c.toml");
+        std::fs::write(&c, circuit(cols)).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_pcchip"))
+            .args(["check", c.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(code), "{cols}: {o:?}");
+        if code == 2 {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("data.target_columns") && err.contains("no input column"),
+                "{err}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

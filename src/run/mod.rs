@@ -16,6 +16,7 @@
 pub mod bench;
 pub mod check;
 pub mod checkpoint;
+pub mod data_checks;
 pub mod dispatch;
 pub mod error;
 pub mod grads;

@@ -9,6 +9,7 @@ use crate::net::Loss;
 use crate::real::Real;
 use crate::report::{median, Derived, Report, ReportWriter, Status, Summary};
 use crate::run::checkpoint::{self, RunState};
+use crate::run::data_checks;
 use crate::run::dispatch::{dispatch, Job};
 use crate::run::weights::{load_weights, save_weights};
 use crate::run::RunError;
@@ -77,6 +78,9 @@ pub fn prepare<T: Real>(
             "data: the training split is empty; lower data.test_frac or add samples".into(),
         ));
     }
+    if train.n_features() == 0 || train.n_outputs() == 0 {
+        return Err(RunError::Invalid(data_checks::empty_side(circuit, &train)));
+    }
     fits_memory(circuit, &train, &test)?;
     if circuit.network.loss == Loss::CrossEntropy && train.labels.is_none() {
         return Err(RunError::Invalid("network.loss: \"cross-entropy\" needs class labels, but the data set is a regression; use loss = \"mse\"".into()));
@@ -102,22 +106,7 @@ pub fn prepare<T: Real>(
     let (x, y) = train.batch::<T>(&first);
     let spectrum = chip.preflight(&x, &y).map_err(invalid)?;
     let widths = chip.topology().widths.clone();
-    let mut warnings = Vec::new();
-    let n_data = train.len() + test.len();
-    if circuit.data.n_samples > n_data {
-        warnings.push(format!(
-            "data.n_samples = {} exceeds the {n_data} samples of the data; all {n_data} are used",
-            circuit.data.n_samples
-        ));
-    }
-    if circuit.train.batch_size > train.len() {
-        warnings.push(format!(
-            "train.batch_size = {} exceeds the {} training samples; each step uses all {}",
-            circuit.train.batch_size,
-            train.len(),
-            train.len()
-        ));
-    }
+    let warnings = data_checks::warnings(circuit, &train, &test);
     let derived = Derived {
         warnings,
         n_params: chip.topology().n_params(),

@@ -118,7 +118,7 @@ pub struct CrossbarState {
     pub stuck_neg: Vec<u8>,
     /// The resolved weight-to-conductance scale (µS per unit weight).
     pub scale_us_per_unit: f64,
-    /// Each pair's write time and applied drift factor, and the array's age.
+    /// Each pair's write time (s) and the array's age on the chip's clock (s).
     pub drift: DriftClock,
     pub n_saturated_program: usize,
     pub n_saturated_update: usize,
@@ -393,15 +393,11 @@ impl<T: Real> Crossbar<T> {
         }
         let d = &s.drift;
         let n_pairs = s.g_pos_us.len();
-        let pairs_ok = d.written_s.len() == d.applied.len()
-            && (d.written_s.is_empty() || d.written_s.len() == n_pairs);
-        let finite = d.now_s.is_finite()
-            && d.written_s.iter().all(|t| t.is_finite())
-            && d.applied.iter().all(|f| f.is_finite() && *f > 0.0);
+        let pairs_ok = d.written_s.is_empty() || d.written_s.len() == n_pairs;
+        let finite = d.now_s.is_finite() && d.written_s.iter().all(|t| t.is_finite());
         if !(pairs_ok && finite) {
             return Err(StateError::DriftClock {
                 times: d.written_s.len(),
-                factors: d.applied.len(),
                 pairs: n_pairs,
             });
         }

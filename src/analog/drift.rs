@@ -9,9 +9,11 @@
 //! with G_w the value written at t_w (the first programming at t = 0, each
 //! later update or pulse train at its own time) and ν, t0 the device's drift
 //! exponent and reference time (Le Gallo et al. 2018). Ageing is absolute,
-//! not cumulative: the factor already applied to each pair is kept, so
-//! ageing twice to the same time, or back in time, is exact. Stuck devices do
-//! not drift. With ν = 0 nothing is stored and ageing costs nothing.
+//! not cumulative: the factor a pair carries is that of the array's age,
+//! (max(now − t_w, t0)/t0)^(−ν), so ageing multiplies by the ratio of the new
+//! factor to it, and ageing twice to the same time, or back in time, is
+//! exact. Stuck devices do not drift. With ν = 0 nothing is stored and
+//! ageing costs nothing.
 
 use super::crossbar::{Crossbar, Stuck};
 use crate::real::Real;
@@ -23,8 +25,6 @@ pub struct DriftClock {
     pub now_s: f64,
     /// Write time t_w of each pair, s (column-major, like the matrices).
     pub written_s: Vec<f64>,
-    /// Drift factor applied to each pair's conductances since its write.
-    pub applied: Vec<f64>,
 }
 
 impl DriftClock {
@@ -34,7 +34,6 @@ impl DriftClock {
         DriftClock {
             now_s: 0.0,
             written_s: vec![0.0; n],
-            applied: vec![1.0; n],
         }
     }
 
@@ -42,7 +41,6 @@ impl DriftClock {
     pub(super) fn stamp(&mut self, k: usize) {
         if let Some(t) = self.written_s.get_mut(k) {
             *t = self.now_s;
-            self.applied[k] = 1.0;
         }
     }
 }
@@ -52,36 +50,38 @@ impl<T: Real> Crossbar<T> {
     /// device's conductance becomes its written value times the drift factor
     /// of the time since its pair's write. A no-op without drift.
     pub fn age_to(&mut self, t_s: f64) {
+        let now = self.clock.now_s;
         self.clock.now_s = t_s;
-        if self.clock.written_s.is_empty() {
-            return;
-        }
-        // Fast path: every pair is younger than t0 and none has drifted yet.
-        if t_s <= self.device.drift_t0_s && self.clock.applied.iter().all(|&f| f == 1.0) {
+        // Every pair is at most `now` (then `t_s`) old: below t0 no factor
+        // differs from 1, before or after.
+        if self.clock.written_s.is_empty() || now.max(t_s) <= self.device.drift_t0_s {
             return;
         }
         let mut changed = false;
-        let n_out = self.g_pos_us.nrows().max(1);
         for k in 0..self.clock.written_s.len() {
-            let f = self.device.drift_factor(t_s - self.clock.written_s[k]);
-            let applied = self.clock.applied[k];
-            if f == applied {
-                continue;
-            }
-            let r = f / applied;
-            let (i, j) = (k % n_out, k / n_out);
-            if self.stuck_pos[k] == Stuck::Free {
-                self.g_pos_us[(i, j)] *= r;
-            }
-            if self.stuck_neg[k] == Stuck::Free {
-                self.g_neg_us[(i, j)] *= r;
-            }
-            self.clock.applied[k] = f;
-            changed = true;
+            let w = self.clock.written_s[k];
+            let r = self.device.drift_factor(t_s - w) / self.device.drift_factor(now - w);
+            changed |= self.scale_pair(k, r);
         }
         if changed {
             self.refresh();
         }
+    }
+
+    /// Multiplies the free devices of pair `k` by `r`; whether anything changed.
+    fn scale_pair(&mut self, k: usize, r: f64) -> bool {
+        if r == 1.0 {
+            return false;
+        }
+        let n_out = self.g_pos_us.nrows().max(1);
+        let (i, j) = (k % n_out, k / n_out);
+        if self.stuck_pos[k] == Stuck::Free {
+            self.g_pos_us[(i, j)] *= r;
+        }
+        if self.stuck_neg[k] == Stuck::Free {
+            self.g_neg_us[(i, j)] *= r;
+        }
+        true
     }
 
     /// The time the array was last aged to, s.
@@ -93,10 +93,16 @@ impl<T: Real> Crossbar<T> {
     /// pair (the array as a whole, ignoring later writes' times): the free
     /// devices' conductances become G0·(max(t, t0)/t0)^(−ν). Not cumulative.
     pub fn apply_drift(&mut self, t_s: f64) {
-        if self.clock.written_s.is_empty() {
-            return;
+        let (now, to) = (self.clock.now_s, self.device.drift_factor(t_s));
+        let mut changed = false;
+        for k in 0..self.clock.written_s.len() {
+            let r = to / self.device.drift_factor(now - self.clock.written_s[k]);
+            changed |= self.scale_pair(k, r);
+            self.clock.written_s[k] = 0.0;
         }
-        self.clock.written_s.fill(0.0);
-        self.age_to(t_s);
+        self.clock.now_s = t_s;
+        if changed {
+            self.refresh();
+        }
     }
 }

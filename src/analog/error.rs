@@ -61,14 +61,9 @@ pub enum StateError {
     /// A scale (µS per unit weight) that is not finite and > 0.
     #[error("scale_us_per_unit {scale} must be finite and > 0")]
     Scale { scale: f64 },
-    /// A drift clock whose lists do not fit the array, or hold non-finite
-    /// times or non-positive factors.
-    #[error("drift clock: {times} write times and {factors} factors for {pairs} pairs; times finite and factors > 0 required")]
-    DriftClock {
-        times: usize,
-        factors: usize,
-        pairs: usize,
-    },
+    /// A drift clock whose write times do not fit the array or are not finite.
+    #[error("drift clock: {times} write times for {pairs} pairs; finite times, one a pair (or none), required")]
+    DriftClock { times: usize, pairs: usize },
 }
 
 /// The messages are those of the `String` errors they replaced, word for

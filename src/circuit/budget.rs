@@ -230,8 +230,8 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
         OptimiserKind::Adam => 2.0,
         _ => 1.0,
     };
-    // A drifting device pair keeps its write time and applied factor (f64 each).
-    let drift = if c.device.drift_nu > 0.0 { 16.0 } else { 0.0 };
+    // A drifting device pair keeps its write time (f64).
+    let drift = if c.device.drift_nu > 0.0 { 8.0 } else { 0.0 };
     let per_weight = 2.0 * 8.0 + 2.0 + 8.0 + drift + scalar * (5.0 + moments);
     let samples = match c.data.n_samples {
         0 => shape.n_samples,

@@ -29,7 +29,8 @@
 //!   semi-definite, exact at a zero-error equilibrium);
 //! - its **weight gradient** from local signals ([`Layer::weight_grad`]);
 //! - the **crossbar reads** one product costs per sample
-//!   ([`Layer::reads_per_sample`]), for the timing model.
+//!   ([`Layer::reads_per_sample`]), for the timing model (which does not
+//!   read it yet: today it prices dense layers, one read a sample).
 //!
 //! [`Dense`] (with and without skips) is the implementation today. The
 //! next two fit the same trait:

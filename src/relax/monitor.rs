@@ -102,16 +102,7 @@ impl Trace {
 
     /// The first sampled time from which the cosine stays ≥ `threshold`.
     pub fn time_to_cosine(&self, threshold: f64) -> Option<f64> {
-        let last_below = self.cosine.iter().rposition(|&c| c < threshold);
-        match last_below {
-            None => self
-                .t_tau
-                .first()
-                .copied()
-                .filter(|_| !self.cosine.is_empty()),
-            Some(i) if i + 1 < self.cosine.len() => Some(self.t_tau[i + 1]),
-            Some(_) => None,
-        }
+        time_staying_above(&self.t_tau, &self.cosine, threshold)
     }
 
     /// The first sampled time from which the cosine stays within `rel` of
@@ -137,9 +128,14 @@ impl Trace {
 /// The first time of `t` from which `c` stays within `rel` of its last value.
 fn time_within(t: &[f64], c: &[f64], rel: f64) -> Option<f64> {
     let last = *c.last()?;
-    let threshold = last - rel * last.abs();
+    time_staying_above(t, c, last - rel * last.abs())
+}
+
+/// The first time of `t` from which `c` stays ≥ `threshold` (None when `c`
+/// is empty or its last value is below).
+fn time_staying_above(t: &[f64], c: &[f64], threshold: f64) -> Option<f64> {
     match c.iter().rposition(|&v| v < threshold) {
-        None => t.first().copied(),
+        None => t.first().copied().filter(|_| !c.is_empty()),
         Some(i) if i + 1 < c.len() => Some(t[i + 1]),
         Some(_) => None,
     }

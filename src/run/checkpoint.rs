@@ -137,8 +137,7 @@ pub struct LayerState {
     pub shape: (usize, usize),
     pub scale_us_per_unit: f64,
     /// The array's age on the chip's clock (s); with drift on, each pair's
-    /// write time and applied factor are the tensors `L{l}.drift_written_s`
-    /// and `L{l}.drift_applied`.
+    /// write time is the tensor `L{l}.drift_written_s`.
     #[serde(default)]
     pub drift_now_s: f64,
     pub n_saturated_program: usize,
@@ -224,7 +223,6 @@ pub fn save<T: Real>(
         if !s.drift.written_s.is_empty() {
             let mat = |v: &[f64]| DMatrix::from_column_slice(shape.0, shape.1, v);
             tensors.push((format!("L{l}.drift_written_s"), mat(&s.drift.written_s)));
-            tensors.push((format!("L{l}.drift_applied"), mat(&s.drift.applied)));
         }
         tensors.push((format!("L{l}.stuck_pos"), codes(shape, &s.stuck_pos)));
         tensors.push((format!("L{l}.stuck_neg"), codes(shape, &s.stuck_neg)));
@@ -396,9 +394,6 @@ pub fn restore<T: Real>(
         s.drift.now_s = layer.drift_now_s;
         if !s.drift.written_s.is_empty() {
             s.drift.written_s = take(format!("L{l}.drift_written_s"), shape)?
-                .as_slice()
-                .to_vec();
-            s.drift.applied = take(format!("L{l}.drift_applied"), shape)?
                 .as_slice()
                 .to_vec();
         }

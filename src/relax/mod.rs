@@ -18,6 +18,7 @@ mod config_error;
 pub mod delay;
 pub mod explicit;
 pub mod field;
+pub mod fixed_point;
 pub mod inertial;
 pub mod mixed;
 pub mod monitor;
@@ -30,6 +31,7 @@ pub mod system;
 
 pub use config_error::RelaxConfigError;
 pub use field::{Field, FieldSpec, LayerSignals, Signals};
+pub use fixed_point::{FixedPoint, FixedPointSettings, Solver};
 pub use mixed::SolveDType;
 pub use monitor::{StopReason, Trace};
 pub use precond::Precond;

@@ -216,6 +216,11 @@ impl<'a, T: Real> Field<'a, T> {
         self.layers[l - 1].as_ref()
     }
 
+    /// The clamped batch (x, y): n_0 × B and n_L × B.
+    pub fn clamped(&self) -> (&DMatrix<T>, &DMatrix<T>) {
+        (&self.x, &self.y)
+    }
+
     /// Batch size B.
     pub fn batch(&self) -> usize {
         self.x.ncols()

@@ -199,3 +199,19 @@ fn thread_count_independent() {
     assert!(bitwise_equal(&a.activities, &b.activities));
     assert_eq!(a.history, b.history);
 }
+
+/// A network without hidden layers has nothing to solve: converged at once.
+#[test]
+fn no_hidden_layer_is_converged() {
+    let net = net::<f64>(
+        Topology::uniform(4, 4, 2, 1),
+        Parameterisation::default(),
+        19,
+    );
+    let (x, y) = batch(&net, 3, 1.0, 20);
+    let fp = solve(
+        &Field::of_network(&net, x, y),
+        &FixedPointSettings::default(),
+    );
+    assert!(fp.converged() && fp.activities.is_empty() && fp.iterations == 0);
+}

@@ -232,7 +232,6 @@ impl<T: Real> Block<'_, '_, T> {
             iterations += 1;
             history.push(now.iter().map(|s| s.1).fold(0.0, f64::max));
         }
-        let _ = (&gz, &ge);
         BlockOutcome {
             z: pt.z,
             converged,

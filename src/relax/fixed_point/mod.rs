@@ -41,10 +41,9 @@
 //!
 //! **Stopping.** A sample is done when max |∂F_b/∂z| (the per-sample force,
 //! activity units) ≤ `max_abs_grad` or ‖∇_z F_b‖ ≤ `rel_residual`·(its value
-//! at the feedforward state). Kinked activations (relu, hard-tanh): J is
-//! piecewise constant, and the iteration converges to the same point as the
-//! explicit methods when no unit sits on a kink at the equilibrium; a
-//! sample that stops descending is reported as not converged.
+//! at the feedforward state). Kinked activations (relu, hard-tanh) are not
+//! yet checked against the explicit methods; a sample that stops
+//! descending (no Armijo step) is reported as not converged.
 //!
 //! **Determinism.** Samples do not couple, so the batch is cut into fixed
 //! blocks of columns (the cut depends on the shapes only) solved in
@@ -147,8 +146,10 @@ impl FixedPointSettings {
 pub struct FixedPoint<T: Real> {
     /// z_1 … z_{L−1}, n_ℓ × B.
     pub activities: Vec<DMatrix<T>>,
-    /// Samples that met the stopping test, of B.
+    /// Samples that met the stopping test, of `batch`.
     pub n_converged: usize,
+    /// Batch size B.
+    pub batch: usize,
     /// Newton iterations and their conjugate-gradient iterations, of the
     /// slowest block.
     pub iterations: usize,
@@ -166,7 +167,7 @@ pub struct FixedPoint<T: Real> {
 impl<T: Real> FixedPoint<T> {
     /// Whether every sample met the stopping test.
     pub fn converged(&self) -> bool {
-        self.n_converged == self.activities.first().map_or(0, |z| z.ncols())
+        self.n_converged == self.batch
     }
 }
 
@@ -191,6 +192,7 @@ pub fn solve<T: Real>(field: &Field<'_, T>, set: &FixedPointSettings) -> FixedPo
         return FixedPoint {
             activities: Vec::new(),
             n_converged: batch,
+            batch,
             iterations: 0,
             cg_iterations: 0,
             n_products: 0,
@@ -230,6 +232,7 @@ pub fn solve<T: Real>(field: &Field<'_, T>, set: &FixedPointSettings) -> FixedPo
             .iter()
             .map(|b| b.converged.iter().filter(|&&c| c).count())
             .sum(),
+        batch,
         iterations: blocks.iter().map(|b| b.iterations).max().unwrap_or(0),
         cg_iterations: blocks.iter().map(|b| b.cg_iterations).max().unwrap_or(0),
         n_products: blocks.iter().map(|b| b.products).sum(),

@@ -18,7 +18,8 @@ pub(super) struct Point<T: Real> {
     pub eps: Vec<DMatrix<T>>,
     /// z_1 … z_{L−1} = μ_ℓ(z_{ℓ−1}) + ε_ℓ.
     pub z: Vec<DMatrix<T>>,
-    /// φ'(z_ℓ) (empty for a linear φ).
+    /// φ(z_ℓ) and φ'(z_ℓ) (empty for a linear φ).
+    pre: Vec<DMatrix<T>>,
     dpre: Vec<DMatrix<T>>,
     /// ε̃_L = λ·ε_L (ε_L = y − μ_L, or y − softmax(μ_L)): −∂F/∂μ_L.
     out: DMatrix<T>,
@@ -190,6 +191,7 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
         Point {
             eps,
             z,
+            pre,
             dpre,
             out,
             p,
@@ -265,7 +267,14 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
             let a = layer.multiplier();
             let zk = &pt.z[k - 1];
             let mut c = DMatrix::from_element(raw.nrows(), raw.ncols(), leak);
-            if !linear {
+            if act == Activation::Tanh {
+                // φ'' = −2 φ φ' for tanh: no second tanh.
+                let (t, d) = (&pt.pre[k - 1], &pt.dpre[k - 1]);
+                for ((cv, r), (tv, dv)) in c.iter_mut().zip(raw.iter()).zip(t.iter().zip(d.iter()))
+                {
+                    *cv += T::of(2.0) * a * *tv * *dv * *r;
+                }
+            } else if !linear {
                 c.zip_zip_apply(&raw, zk, |cv, r, zv| *cv -= a * act.d2phi(zv) * r);
             }
             let mut g = pt.eps[k - 1].clone();

@@ -128,3 +128,39 @@ fn the_update_rule_reads_through_the_adc() {
     };
     assert_ne!(stop_time(0), stop_time(3));
 }
+
+/// The alignment time's target is the cosine at the exact equilibrium (the
+/// fixed-point solver): a relaxation run to a tight residual ends on it,
+/// with exact and with coarse converters, and one cut short of it never
+/// aligns within 1% of it.
+#[test]
+fn alignment_targets_the_exact_equilibrium() {
+    let mut r = rng(8);
+    let (x, y) = (
+        normal::<f64>(5, 10, 1.0, &mut r),
+        normal::<f64>(2, 10, 1.0, &mut r),
+    );
+    for bits in [0, 6] {
+        let mut c = circuit(bits);
+        c.relax.residual_tol = 1e-9;
+        c.relax.t_max_tau = 1e4;
+        let mut chip = Chip::<f64>::build(&c, 5, 2, None).unwrap();
+        let rec = chip.train_step(&x, &y, 0, true).unwrap();
+        let (last, eq) = (rec.cos_bp.unwrap(), rec.cos_bp_equilibrium.unwrap());
+        assert!((last - eq).abs() < 1e-6, "{bits} bits: {last} vs {eq}");
+        let t = rec.t_align_tau.expect("aligned");
+        assert!(
+            t > 0.0 && t <= rec.t_relax_tau,
+            "{t} in {}",
+            rec.t_relax_tau
+        );
+    }
+    let mut c = circuit(0);
+    c.relax.residual_tol = 0.0;
+    c.relax.t_max_tau = 0.5;
+    let mut chip = Chip::<f64>::build(&c, 5, 2, None).unwrap();
+    let rec = chip.train_step(&x, &y, 0, true).unwrap();
+    let (last, eq) = (rec.cos_bp.unwrap(), rec.cos_bp_equilibrium.unwrap());
+    assert!(last < eq - 0.01 * eq.abs(), "cut short: {last} vs {eq}");
+    assert_eq!(rec.t_align_tau, None);
+}

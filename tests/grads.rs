@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use pcchip::chip::Chip;
 use pcchip::circuit::{Circuit, DType, Source};
 use pcchip::net::Activation;
-use pcchip::relax::{rate_extremes, Method, StopReason};
+use pcchip::relax::{rate_extremes, Method, Solver, StopReason};
 use pcchip::report::tensors::{read_tensors, write_tensors, Tensor};
 use pcchip::run::grads::grads;
 
@@ -80,11 +80,81 @@ fn write_batch(path: &std::path::Path, x: &DMatrix<f64>, y: &DMatrix<f64>) {
     .unwrap();
 }
 
+/// The default solver (error-newton) reaches the relaxation's equilibrium,
+/// says so in the file (`solver`, `stop = converged`, `newton_iterations`)
+/// and in the summary; cut to one iteration it says it is not there.
+#[test]
+fn fixed_point_solver_gives_the_relaxations_gradients() {
+    let dir = scratch("fixed");
+    let (x, y) = toy_batch(6, 3, 2);
+    let batch = dir.path().join("batch.safetensors");
+    write_batch(&batch, &x, &y);
+    let read = |p: &std::path::Path| read_tensors::<f64>(p).unwrap();
+    let meta = |p: &std::path::Path, key: &str| {
+        let bytes = std::fs::read(p).unwrap();
+        let (_, m) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        m.metadata().as_ref().unwrap()[key].clone()
+    };
+    let mut tight = jpc_circuit("");
+    tight.relax.method = Method::Ros3;
+    tight.relax.rtol = 1e-10;
+    tight.relax.atol = 1e-13;
+    tight.relax.residual_tol = 1e-11;
+    tight.relax.t_max_tau = 1e5;
+    let (relaxed, solved) = (dir.path().join("r.st"), dir.path().join("s.st"));
+    grads(&tight, ".".as_ref(), None, Some(&batch), &relaxed).unwrap();
+    let mut c = jpc_circuit("");
+    c.equilibrium.solver = Solver::ErrorNewton;
+    let g = grads(&c, ".".as_ref(), None, Some(&batch), &solved).unwrap();
+    assert!(g.solve.at_equilibrium() && g.solve.stop().is_none());
+    let line = g.stop_line();
+    assert!(
+        line.starts_with("equilibrium by the fixed-point solver"),
+        "{line}"
+    );
+    assert!(g.max_abs_grad_z < 1e-10, "{}", g.max_abs_grad_z);
+    assert_eq!(meta(&solved, "solver"), "error-newton");
+    assert_eq!(meta(&solved, "stop"), "converged");
+    let (a, b) = (read(&relaxed), read(&solved));
+    let names: Vec<&str> = b.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"newton_iterations") && !names.contains(&"t_relax_tau"));
+    let get =
+        |t: &[(String, DMatrix<f64>)], n: &str| t.iter().find(|(m, _)| m == n).unwrap().1.clone();
+    for l in 1..=3 {
+        let (p, q) = (get(&a, &format!("pc.W{l}")), get(&b, &format!("pc.W{l}")));
+        let rel = (&p - &q).norm() / q.norm();
+        assert!(rel < 1e-8, "pc.W{l}: relative difference {rel:.3e}");
+    }
+    c.network.activation = Activation::Tanh;
+    c.equilibrium.max_iterations = 1;
+    c.equilibrium.max_abs_grad = 0.0;
+    c.equilibrium.rel_residual = 0.0;
+    let cut = dir.path().join("cut.st");
+    let g = grads(&c, ".".as_ref(), None, Some(&batch), &cut).unwrap();
+    assert!(!g.solve.at_equilibrium());
+    assert!(
+        g.stop_line().starts_with("not at equilibrium"),
+        "{}",
+        g.stop_line()
+    );
+    assert_eq!(meta(&cut, "stop"), "not-converged");
+    for bad in [
+        "max_iterations = 0",
+        "rel_residual = -1.0",
+        "max_abs_grad = nan",
+    ] {
+        let text = format!("[equilibrium]\n{bad}\n");
+        let e = pcchip::circuit::parse(&text, "c.toml", "c", &[]).unwrap_err();
+        let key = bad.split(' ').next().unwrap();
+        assert!(e.to_string().contains(&format!("equilibrium.{key}")), "{e}");
+    }
+}
+
 /// A small tanh circuit in f64 with no `[data]` section (the embedded MNIST
 /// would give D = 784 and 10 outputs).
 fn jpc_circuit(extra: &str) -> Circuit {
     let text = format!(
-        "precision = \"f64\"\n[network]\nwidth = 16\ndepth = 3\n{extra}\n[relax]\nmethod = \"rk4\"\ndt_tau = 0.2\nresidual_tol = 1e-6\nt_max_tau = 500\n"
+        "precision = \"f64\"\n[network]\nwidth = 16\ndepth = 3\n{extra}\n[relax]\nmethod = \"rk4\"\ndt_tau = 0.2\nresidual_tol = 1e-6\nt_max_tau = 500\n[equilibrium]\nsolver = \"relaxation\"\n"
     );
     pcchip::circuit::parse(&text, "jpc.toml", "jpc", &[]).unwrap()
 }
@@ -105,7 +175,7 @@ fn batch_file_sets_the_input_and_output_widths() {
     write_batch(&batch, &x, &y);
     let out = dir.path().join("g.safetensors");
     let g = grads(&jpc_circuit(""), ".".as_ref(), None, Some(&batch), &out).unwrap();
-    assert_eq!(g.stop, StopReason::Residual);
+    assert_eq!(g.solve.stop().unwrap(), StopReason::Residual);
     let t = read_tensors::<f64>(&out).unwrap();
     let shape = |n: &str| t.iter().find(|(m, _)| m == n).unwrap().1.shape();
     assert_eq!(shape("pc.W1"), (16, 3), "[N, D] with D from x");
@@ -160,7 +230,7 @@ fn output_records_the_stop_reason_and_final_gradient() {
     short.relax.t_max_tau = 0.4;
     let cut = dir.path().join("cut.safetensors");
     let g = grads(&short, ".".as_ref(), None, Some(&batch), &cut).unwrap();
-    assert_eq!(g.stop, StopReason::MaxTime);
+    assert_eq!(g.solve.stop().unwrap(), StopReason::MaxTime);
     let line = g.stop_line();
     assert!(
         line.contains("stopped by t_max") && !line.contains("relaxed to"),
@@ -189,7 +259,7 @@ fn adaptive_relaxation_stops_at_max_steps_with_a_hint_on_kinks() {
     c.relax.max_steps = 7;
     let out = dir.path().join("g.safetensors");
     let g = grads(&c, ".".as_ref(), None, Some(&batch), &out).unwrap();
-    assert_eq!(g.stop, StopReason::MaxSteps);
+    assert_eq!(g.solve.stop().unwrap(), StopReason::MaxSteps);
     assert!(
         g.residual < 0.99,
         "the final state's residual, not t = 0's: {}",

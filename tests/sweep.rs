@@ -166,7 +166,15 @@ fn merged_shards_equal_the_unsharded_sweep() {
         .find(|r| r["width"] == "16" && r["depth"] == "3" && r["seed"] == "1")
         .unwrap();
     assert_eq!(num(&row, "cos_global"), g.cos_global);
-    assert_eq!(num(&row, "t_relax_tau"), g.t_relax_tau);
+    assert_eq!(
+        row["t_relax_tau"], "",
+        "the fixed-point solver has no relaxation time"
+    );
+    assert_eq!(
+        (row["solver"].as_str(), row["at_equilibrium"].as_str()),
+        ("error-newton", "true")
+    );
+    assert!(g.solve.at_equilibrium());
 }
 
 /// Mean cos_global over seeds for each width of a one-depth sweep.

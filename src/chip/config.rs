@@ -4,7 +4,7 @@
 //! crossbars, converters and controller; the chip does not keep the circuit.
 
 use crate::circuit::{Circuit, DynamicsSpec};
-use crate::relax::RelaxConfig;
+use crate::relax::{FixedPointSettings, RelaxConfig};
 use crate::timing::TimingConfig;
 
 /// What the chip reads of its circuit after it is built.
@@ -16,6 +16,8 @@ pub struct ChipConfig {
     pub dynamics: DynamicsSpec,
     /// How the relaxation is integrated and stopped.
     pub relax: RelaxConfig,
+    /// How the equilibrium is found where only the fixed point matters.
+    pub equilibrium: FixedPointSettings,
     /// Time and energy constants of the chip and its backprop baseline.
     pub timing: TimingConfig,
     /// Whether recorded relaxations trace the cosine to the backprop gradient.
@@ -29,6 +31,7 @@ impl ChipConfig {
             seed: circuit.seed,
             dynamics: circuit.dynamics.clone(),
             relax: circuit.relax.clone(),
+            equilibrium: circuit.equilibrium.clone(),
             timing: circuit.timing.clone(),
             trace_alignment: circuit.record.trace_alignment,
         }

@@ -18,7 +18,7 @@ mod step;
 
 pub use config::ChipConfig;
 pub use preflight::{explicit_step_limit, DelayBound};
-pub use settle::{Settled, TraceRequest};
+pub use settle::{Equilibrated, Settled, TraceRequest};
 pub use step::{accuracy, EvalRecord, StepRecord};
 
 use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};

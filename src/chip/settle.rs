@@ -4,11 +4,15 @@
 //! signals the controller reads, taken from the field's last evaluation
 //! (the final state: the relaxation's last stopping check evaluated there),
 //! with the feedforward output read on the way (one feedforward pass).
+//! [`Chip::equilibrate`] is its counterpart where only the fixed point
+//! matters: the same field's equilibrium by the `[equilibrium]` solver.
 
 use super::{Chip, ChipError};
+use crate::analog::Converter;
 use crate::controller::read_weight_grads;
-use crate::real::Real;
-use crate::relax::{relax, Relaxation, Signals, System};
+use crate::operator::WeightOperator;
+use crate::real::{cosine, Real};
+use crate::relax::{fixed_point, relax, Field, FieldSpec, FixedPoint, Relaxation, Signals, System};
 use nalgebra::DMatrix;
 use rand_chacha::ChaCha8Rng;
 
@@ -71,5 +75,59 @@ impl<T: Real> Chip<T> {
             signals,
             feedforward_output,
         })
+    }
+}
+
+/// A batch's equilibrium found by the fixed-point solver.
+pub struct Equilibrated<T: Real> {
+    /// The solve: activities, convergence, iteration counts.
+    pub fixed_point: FixedPoint<T>,
+    /// What the controller reads at the equilibrium (before the ADCs).
+    pub signals: Signals<T>,
+}
+
+impl<T: Real> Chip<T> {
+    /// The equilibrium of the batch (x, y), used as given, on the chip's
+    /// field (effective weights, integrator leak) by the circuit's
+    /// `[equilibrium]` settings: no dynamics, no node noise, no loop delay
+    /// (none of them moves a noiseless fixed point). A computation of the
+    /// simulator, not of the chip: it reads copies of the arrays' effective
+    /// weights, and the chip's array-read counters do not move.
+    pub fn equilibrate(&self, x: &DMatrix<T>, y: &DMatrix<T>) -> Equilibrated<T> {
+        let net = self.network();
+        let cores = net
+            .weights
+            .iter()
+            .map(|w| w as &dyn WeightOperator<T>)
+            .collect();
+        let spec = FieldSpec::new(&self.topology, &self.param, T::of(self.config.leak()));
+        let mut field = Field::new(cores, spec, x.clone(), y.clone());
+        let fixed_point = fixed_point::solve(&field, &self.config.equilibrium);
+        // The signals are the field's last evaluation: evaluate it there.
+        let mut scratch = field.hidden_zeros();
+        field.force(&fixed_point.activities, &mut scratch);
+        let signals = field.signals(&fixed_point.activities);
+        Equilibrated {
+            fixed_point,
+            signals,
+        }
+    }
+}
+
+impl<T: Real> Chip<T> {
+    /// The cosines with `bp` of the PC weight gradient at the exact
+    /// equilibrium of (x, y) ([`Chip::equilibrate`]): as the controller
+    /// reads it through the ADCs, and unquantised. The targets of the
+    /// alignment times.
+    pub fn equilibrium_cosines(
+        &self,
+        x: &DMatrix<T>,
+        y: &DMatrix<T>,
+        bp: &[DMatrix<T>],
+    ) -> (f64, f64) {
+        let eq = self.equilibrate(x, y);
+        let applied = self.read(&eq.signals).grads;
+        let exact = read_weight_grads(&eq.signals, &self.layers(), &Converter::ideal()).grads;
+        (cosine(&applied, bp), cosine(&exact, bp))
     }
 }

@@ -37,9 +37,14 @@ pub struct StepRecord {
     pub cos_bp_layers: Option<Vec<f64>>,
     /// Relaxation time until the traced cosine stays ≥ 0.99 (τ), when reached.
     pub t_cos99_tau: Option<f64>,
+    /// The applied (ADC-read) gradient's cosine with backprop at the exact
+    /// equilibrium (fixed-point solver), when the step was traced.
+    #[serde(default)]
+    pub cos_bp_equilibrium: Option<f64>,
     /// Relaxation time until the traced cosine of the applied (ADC-read)
-    /// gradient stays within 1% of its final value (τ): an oracle reference
-    /// (it needs backprop's gradient and the final value), not a stopping rule.
+    /// gradient stays within 1% of its value at the exact equilibrium (τ;
+    /// `None` when the relaxation ends short of it): an oracle reference
+    /// (it needs backprop's gradient and the fixed point), not a stopping rule.
     #[serde(default)]
     pub t_align_tau: Option<f64>,
     /// The same for the exact, unquantised PC gradient (τ).
@@ -139,6 +144,14 @@ impl<T: Real> Chip<T> {
         let reading = self.read(&settled.signals);
         n_conv += reading.n_saturated;
         let grads = reading.grads;
+        // The alignment targets: the cosines at the exact equilibrium, on
+        //    the weights of this step (before the update).
+        let targets = match &reference {
+            Some(bp) if self.config.trace_alignment && !settled.relaxation.trace.is_empty() => {
+                Some(self.equilibrium_cosines(&x, &y, bp))
+            }
+            _ => None,
+        };
         // 4. Update and program the arrays, at the end of the step's time.
         let relaxation = settled.relaxation;
         let t_relax_s = relaxation.t_seconds(self.config.dynamics.tau_s);
@@ -160,6 +173,11 @@ impl<T: Real> Chip<T> {
             None => (None, None),
         };
         let trace = (!relaxation.trace.is_empty()).then_some(relaxation.trace);
+        let align = |unquantised: bool| {
+            let (t, (applied, exact)) = (trace.as_ref()?, targets?);
+            let target = if unquantised { exact } else { applied };
+            t.time_to_align_to(target, 0.01, unquantised)
+        };
         Ok(StepRecord {
             step: self.step,
             epoch,
@@ -176,10 +194,9 @@ impl<T: Real> Chip<T> {
             cos_bp,
             cos_bp_layers,
             t_cos99_tau: trace.as_ref().and_then(|t| t.time_to_cosine(0.99)),
-            t_align_tau: trace.as_ref().and_then(|t| t.time_to_align(0.01)),
-            t_align_unquantised_tau: trace
-                .as_ref()
-                .and_then(|t| t.time_to_align_unquantised(0.01)),
+            cos_bp_equilibrium: targets.map(|(applied, _)| applied),
+            t_align_tau: align(false),
+            t_align_unquantised_tau: align(true),
             n_saturated: self.n_saturated(),
             n_stuck: self.n_stuck(),
             n_converter_saturated: n_conv,

@@ -6,7 +6,7 @@
 
 use crate::analog::{ConverterConfig, DeviceConfig, MappingConfig, TileConfig};
 use crate::net::{Activation, Loss, OptimiserKind, Parameterisation};
-use crate::relax::RelaxConfig;
+use crate::relax::{FixedPointSettings, RelaxConfig};
 use crate::timing::TimingConfig;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,9 @@ pub struct Circuit {
     pub periphery: Periphery,
     pub dynamics: DynamicsSpec,
     pub relax: RelaxConfig,
+    /// How `grads`, `sweep` and the references find the equilibrium
+    /// (`run`, `relax` and bench's relaxation times keep `[relax]`).
+    pub equilibrium: FixedPointSettings,
     pub controller: ControllerSpec,
     pub timing: TimingConfig,
     pub data: DataSpec,
@@ -68,6 +71,7 @@ impl Default for Circuit {
             periphery: Periphery::default(),
             dynamics: DynamicsSpec::default(),
             relax: RelaxConfig::default(),
+            equilibrium: FixedPointSettings::default(),
             controller: ControllerSpec::default(),
             timing: TimingConfig::default(),
             data: DataSpec::default(),

@@ -209,6 +209,9 @@ pub fn validate(c: &Circuit) -> Check {
     c.relax
         .validate(&dynamics_of(c))
         .map_err(|m| keyed("relax", m))?;
+    c.equilibrium
+        .validate()
+        .map_err(|e| (format!("equilibrium.{}", e.key()), e.to_string()))?;
     ensure(
         d.loop_delay_ns.is_finite() && (0.0..=1e9).contains(&d.loop_delay_ns),
         "dynamics.loop_delay_ns",

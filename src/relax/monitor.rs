@@ -119,6 +119,21 @@ impl Trace {
         time_within(&self.t_tau, c, rel)
     }
 
+    /// The first sampled time from which the applied gradient's cosine
+    /// (the unquantised one's when `unquantised`) stays ≥ `target` −
+    /// `rel`·|`target`|, `target` the cosine at the exact equilibrium: the
+    /// same measure as [`Trace::time_to_align`] against the fixed point
+    /// instead of the relaxation's last state (`None` when the relaxation
+    /// ends short of it).
+    pub fn time_to_align_to(&self, target: f64, rel: f64, unquantised: bool) -> Option<f64> {
+        let c = if unquantised || self.cosine_applied.is_empty() {
+            &self.cosine
+        } else {
+            &self.cosine_applied
+        };
+        time_staying_above(&self.t_tau, c, target - rel * target.abs())
+    }
+
     /// [`Trace::time_to_align`] of the unquantised gradient's cosine.
     pub fn time_to_align_unquantised(&self, rel: f64) -> Option<f64> {
         time_within(&self.t_tau, &self.cosine, rel)

@@ -1,9 +1,11 @@
 //! `pcchip grads`: the equilibrium PC weight gradients and the backprop
 //! gradients at given weights and batch, written as safetensors
 //! (`pc.W1` …, `bp.W1` …, scalars `energy`, `loss`, `max_abs_dF_dz`,
-//! `residual`, `t_relax_tau`, `at_equilibrium`, for linear MSE networks
-//! `energy_closed_form`, and the stop reason as metadata `stop`), with
-//! their cosines. With a batch file the network's input and output widths
+//! `residual`, `at_equilibrium`, `t_relax_tau` (relaxation) or
+//! `newton_iterations` (fixed-point solver), for linear MSE networks
+//! `energy_closed_form`; metadata `solver` and `stop`: the relaxation's
+//! rule, or `converged` / `not-converged`), with their cosines. The
+//! equilibrium comes from `[equilibrium]`'s solver. With a batch file the network's input and output widths
 //! are the batch's, and the circuit's data set is not read.
 
 use crate::chip::{Chip, ChipError, TraceRequest};
@@ -11,7 +13,7 @@ use crate::circuit::Circuit;
 use crate::data::Dataset;
 use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
-use crate::relax::StopReason;
+use crate::relax::{Solver, StopReason};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
 use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
@@ -29,10 +31,9 @@ pub struct GradsSummary {
     pub energy: f64,
     pub loss: f64,
     pub energy_closed_form: Option<f64>,
-    /// Relaxation time (τ) and the rule that stopped it.
-    pub t_relax_tau: f64,
-    pub stop: StopReason,
-    /// Worst layer's residual relative to t = 0, at the last check.
+    /// How the equilibrium was found.
+    pub solve: Solve,
+    /// Worst residual relative to its start (see [`Equilibrium::residual`]).
     pub residual: f64,
     /// max |∂F/∂z| over hidden units and samples at the stop, F the batch
     /// mean energy (jpc's normalisation); 0 at an exact equilibrium.
@@ -46,9 +47,26 @@ impl GradsSummary {
     /// The one-line account of how the relaxation ended: "relaxed to
     /// equilibrium …" only when the residual rule fired.
     pub fn stop_line(&self) -> String {
-        let t = self.t_relax_tau;
         let (r, g) = (self.residual, self.max_abs_grad_z);
-        match self.stop {
+        let (t, stop) = match self.solve {
+            Solve::Relaxation {
+                t_relax_tau, stop, ..
+            } => (t_relax_tau, stop),
+            Solve::FixedPoint {
+                iterations,
+                cg_iterations,
+                n_converged,
+                batch,
+            } => {
+                let counts = format!("{iterations} Newton iterations, {cg_iterations} CG iterations; residual {r:.3e} of the feedforward state's; max |∂F/∂z| = {g:.3e}");
+                return if n_converged == batch {
+                    format!("equilibrium by the fixed-point solver (error-newton) in {counts}")
+                } else {
+                    format!("not at equilibrium: the fixed-point solver (error-newton) met the test for {n_converged} of {batch} samples in {counts}; raise equilibrium.max_iterations or loosen equilibrium.max_abs_grad / rel_residual, or use --set equilibrium.solver=relaxation")
+                };
+            }
+        };
+        match stop {
             StopReason::Residual => format!(
                 "relaxed to equilibrium in {t:.1} τ (residual {r:.3e} of its start; max |∂F/∂z| = {g:.3e})"
             ),
@@ -90,12 +108,12 @@ impl GradsSummary {
     }
 }
 
-/// The hint for a relaxation on a kinked activation that did not stop on
-/// the residual rule (`None` otherwise).
-fn kink_hint(circuit: &Circuit, stop: StopReason) -> Option<String> {
+/// The hint for a kinked activation whose equilibrium test was not met
+/// (`None` otherwise).
+fn kink_hint(circuit: &Circuit, solve: &Solve) -> Option<String> {
     let act = circuit.network.activation;
     let kinked = matches!(act, Activation::Relu | Activation::HardTanh);
-    (kinked && stop != StopReason::Residual).then(|| {
+    (kinked && !solve.at_equilibrium()).then(|| {
         let name = if act == Activation::Relu { "relu" } else { "hard-tanh" };
         format!(
             "network.activation = \"{name}\" has kinks: the force jumps where a unit crosses one, so the residual cannot reach zero and adaptive steps collapse there. Use a fixed step below the stability limit instead, e.g. --set relax.method=euler --set relax.dt_tau=0.2 (`pcchip check` prints the limit), with a relax.residual_tol the kinks allow (1e-2), or accept the t_max stop"
@@ -203,21 +221,34 @@ fn grads_typed<T: Real>(
     for (l, g) in eq.bp.iter().enumerate() {
         tensors.push((format!("bp.W{}", l + 1), Tensor::Matrix(g)));
     }
-    let at_eq = f64::from(u8::from(eq.stop == StopReason::Residual));
+    let at_eq = f64::from(u8::from(eq.solve.at_equilibrium()));
     for (name, v) in [
         ("energy", eq.energy),
         ("loss", eq.loss),
         ("max_abs_dF_dz", eq.max_abs_grad_z),
         ("residual", eq.residual),
-        ("t_relax_tau", eq.t_relax_tau),
         ("at_equilibrium", at_eq),
     ] {
         tensors.push((name.into(), Tensor::Scalar(v)));
     }
+    match eq.solve {
+        Solve::Relaxation { t_relax_tau, .. } => {
+            tensors.push(("t_relax_tau".into(), Tensor::Scalar(t_relax_tau)));
+        }
+        Solve::FixedPoint { iterations, .. } => {
+            tensors.push((
+                "newton_iterations".into(),
+                Tensor::Scalar(iterations as f64),
+            ));
+        }
+    }
     if let Some(f) = eq.energy_closed_form {
         tensors.push(("energy_closed_form".into(), Tensor::Scalar(f)));
     }
-    let meta = [("stop".to_string(), eq.stop.name().to_string())];
+    let meta = [
+        ("stop".to_string(), eq.solve.stop_name().to_string()),
+        ("solver".to_string(), eq.solve.solver().name().to_string()),
+    ];
     write_tensors_with_metadata(out, &tensors, &meta)
         .map_err(|e| RunError::Failed(e.to_string()))?;
     Ok(GradsSummary {
@@ -226,18 +257,17 @@ fn grads_typed<T: Real>(
         energy: eq.energy,
         loss: eq.loss,
         energy_closed_form: eq.energy_closed_form,
-        t_relax_tau: eq.t_relax_tau,
-        stop: eq.stop,
+        solve: eq.solve,
         residual: eq.residual,
         max_abs_grad_z: eq.max_abs_grad_z,
-        kink_hint: kink_hint(circuit, eq.stop),
+        kink_hint: kink_hint(circuit, &eq.solve),
     })
 }
 
 /// The chip for a batch file: input and output widths are the batch's
 /// (`x` [B, D], `y` [B, n_out]), so the circuit's `[data]` is not read;
 /// the preflight (time constants, damping, stability) runs on this batch.
-fn chip_for_batch<T: Real>(
+pub fn chip_for_batch<T: Real>(
     circuit: &Circuit,
     weights: Option<PathBuf>,
     x: &DMatrix<T>,
@@ -279,26 +309,93 @@ fn chip_error(e: ChipError) -> RunError {
     }
 }
 
-/// The chip relaxed to equilibrium on one batch, with the gradients to compare.
+/// How an [`Equilibrium`] was found (circuit key `equilibrium.solver`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Solve {
+    /// The circuit's relaxation (`[relax]`) to its stopping rule: time (τ),
+    /// the rule, and field evaluations.
+    Relaxation {
+        t_relax_tau: f64,
+        stop: StopReason,
+        n_evals: usize,
+    },
+    /// The fixed-point solver: Newton and conjugate-gradient iterations
+    /// (of the slowest block of samples) and the samples that met
+    /// `[equilibrium]`'s stopping test.
+    FixedPoint {
+        iterations: usize,
+        cg_iterations: usize,
+        n_converged: usize,
+        batch: usize,
+    },
+}
+
+impl Solve {
+    /// The solver's name in circuit files and reports.
+    pub fn solver(&self) -> Solver {
+        match self {
+            Solve::Relaxation { .. } => Solver::Relaxation,
+            Solve::FixedPoint { .. } => Solver::ErrorNewton,
+        }
+    }
+
+    /// Whether the equilibrium test was met: the residual rule of a
+    /// relaxation, every sample's test of the fixed-point solver.
+    pub fn at_equilibrium(&self) -> bool {
+        match *self {
+            Solve::Relaxation { stop, .. } => stop == StopReason::Residual,
+            Solve::FixedPoint {
+                n_converged, batch, ..
+            } => n_converged == batch,
+        }
+    }
+
+    /// The relaxation's stopping rule (`None` for the fixed-point solver).
+    pub fn stop(&self) -> Option<StopReason> {
+        match *self {
+            Solve::Relaxation { stop, .. } => Some(stop),
+            Solve::FixedPoint { .. } => None,
+        }
+    }
+
+    /// The relaxation time (τ; `None` for the fixed-point solver).
+    pub fn t_relax_tau(&self) -> Option<f64> {
+        match *self {
+            Solve::Relaxation { t_relax_tau, .. } => Some(t_relax_tau),
+            Solve::FixedPoint { .. } => None,
+        }
+    }
+
+    /// How it ended, as written to the `stop` metadata: the rule's name,
+    /// or `converged` / `not-converged`.
+    pub fn stop_name(&self) -> &'static str {
+        match (self.stop(), self.at_equilibrium()) {
+            (Some(r), _) => r.name(),
+            (None, true) => "converged",
+            (None, false) => "not-converged",
+        }
+    }
+}
+
+/// The chip's equilibrium on one batch, with the gradients to compare.
 #[derive(Clone, Debug)]
 pub struct Equilibrium<T: Real> {
-    /// ∂F/∂W_ℓ at the relaxed activities, on the arrays' effective weights
-    /// (exact arithmetic, no converters).
+    /// ∂F/∂W_ℓ at the equilibrium activities, on the arrays' effective
+    /// weights (exact arithmetic, no converters).
     pub pc: Vec<DMatrix<T>>,
     /// The same gradient as the controller reads it through the ADCs.
     pub read: Vec<DMatrix<T>>,
     /// ∇_W ℒ by backprop on the same weights and batch.
     pub bp: Vec<DMatrix<T>>,
-    /// F at the relaxed activities and ℒ (batch means).
+    /// F at the equilibrium activities and ℒ (batch means).
     pub energy: f64,
     pub loss: f64,
     /// F* of the linear theory (linear MSE networks only).
     pub energy_closed_form: Option<f64>,
-    /// Relaxation time (τ), the rule that stopped it, and field evaluations.
-    pub t_relax_tau: f64,
-    pub stop: StopReason,
-    pub n_evals: usize,
-    /// Worst layer's residual relative to t = 0, at the last check.
+    /// How it was found.
+    pub solve: Solve,
+    /// Worst residual relative to its start: a relaxation's worst layer at
+    /// its last check; the fixed-point solver's worst sample's ‖∇_z F_b‖.
     pub residual: f64,
     /// max |∂F/∂z| over hidden units and samples at the stop, F the batch
     /// mean energy (the per-sample force divided by B, as jpc normalises).
@@ -326,10 +423,12 @@ fn per_layer<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>]) -> Vec<f64> {
     (0..a.len()).map(|l| cosine(&a[l..=l], &b[l..=l])).collect()
 }
 
-/// Relaxes the chip on (x, y) from the feedforward state with the circuit's
-/// relaxation settings (no trace; node noise from stream 2 of the seed) and
-/// returns the equilibrium PC gradients next to backprop's. `x`, `y` are
-/// used as given (not clamped through the DACs).
+/// The equilibrium of (x, y) by the circuit's `equilibrium.solver`
+/// ([`Solver::resolve`]): the fixed-point solver, or the chip's relaxation from the
+/// feedforward state with the circuit's `[relax]` settings (no trace; node
+/// noise from stream 2 of the seed). Returns the equilibrium PC gradients
+/// next to backprop's. `x`, `y` are used as given (not clamped through
+/// the DACs).
 pub fn equilibrium<T: Real>(
     chip: &Chip<T>,
     x: &DMatrix<T>,
@@ -337,19 +436,43 @@ pub fn equilibrium<T: Real>(
 ) -> Result<Equilibrium<T>, RunError> {
     let net = chip.network();
     let bp = backprop(&net, x, y);
-    let mut rng = crate::chip::stream(chip.config().seed, 2);
-    let settled = chip
-        .settle(x, y, TraceRequest::Off, &mut rng)
-        .map_err(|e| RunError::Failed(e.to_string()))?;
-    let r = settled.relaxation;
+    let cfg = chip.config();
+    let solver = cfg.equilibrium.solver.resolve(&cfg.relax);
+    let (activities, signals, solve, residual) = match solver {
+        Solver::ErrorNewton | Solver::Auto => {
+            let e = chip.equilibrate(x, y);
+            let f = e.fixed_point;
+            let solve = Solve::FixedPoint {
+                iterations: f.iterations,
+                cg_iterations: f.cg_iterations,
+                n_converged: f.n_converged,
+                batch: f.batch,
+            };
+            (f.activities, e.signals, solve, f.residual)
+        }
+        Solver::Relaxation => {
+            let mut rng = crate::chip::stream(chip.config().seed, 2);
+            let settled = chip
+                .settle(x, y, TraceRequest::Off, &mut rng)
+                .map_err(|e| RunError::Failed(e.to_string()))?;
+            let r = settled.relaxation;
+            let solve = Solve::Relaxation {
+                t_relax_tau: r.t_tau,
+                stop: r.stop,
+                n_evals: r.n_evals,
+            };
+            let residual = r.residual;
+            (r.activities().to_vec(), settled.signals, solve, residual)
+        }
+    };
     let mut field = chip.field(x.clone(), y.clone());
     let mut scratch = field.hidden_zeros();
-    field.force(r.activities(), &mut scratch);
+    field.force(&activities, &mut scratch);
     let per_sample = scratch.iter().map(|f| f.amax().f64()).fold(0.0, f64::max);
     let max_abs_grad_z = per_sample / x.ncols().max(1) as f64;
-    let read = chip.read(&settled.signals).grads;
+    let read = chip.read(&signals).grads;
     let mut z = vec![x.clone()];
-    z.extend(r.activities().iter().cloned());
+    z.extend(activities);
     z.push(y.clone());
     let pc = weight_grads(&net, &z, &errors(&net, &z));
     Ok(Equilibrium {
@@ -359,10 +482,8 @@ pub fn equilibrium<T: Real>(
         read,
         bp: bp.grads,
         loss: bp.loss,
-        t_relax_tau: r.t_tau,
-        stop: r.stop,
-        n_evals: r.n_evals,
-        residual: r.residual,
+        solve,
+        residual,
         max_abs_grad_z,
     })
 }

@@ -64,9 +64,11 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<SweepOutcome, RunError> {
     let progress = CellProgress::new(std::io::stderr().is_terminal());
     let result = sweep::sweep(&src, &opts, &out_dir, |r, done, total| {
         let cos = r.cos_global.map_or("—".into(), |c| format!("{c:.6}"));
-        let tau = r.t_relax_tau.map_or("—".into(), |t| format!("{t:.1}"));
+        let how = r
+            .t_relax_tau
+            .map_or(String::new(), |t| format!(", relax {t:.1} τ"));
         let what = format!(
-            "width {} depth {} seed {}: cos {cos}, relax {tau} τ{}, {:.1} s",
+            "width {} depth {} seed {}: cos {cos}{how}{}, {:.1} s",
             r.width,
             r.depth,
             r.seed,
@@ -84,7 +86,16 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<SweepOutcome, RunError> {
         .iter()
         .filter(|c| c.stop.is_some_and(|s| s.capped()))
         .count();
-    let warning = (capped > 0).then(|| format!("{capped} cell(s) stopped at relax.t_max_tau or relax.max_steps before reaching relax.residual_tol (marked * below); raise them"));
+    let unsolved = file
+        .cells
+        .iter()
+        .filter(|c| c.stop.is_none() && c.at_equilibrium == Some(false))
+        .count();
+    let warning = match (capped, unsolved) {
+        (0, 0) => None,
+        (n, 0) => Some(format!("{n} cell(s) stopped at relax.t_max_tau or relax.max_steps before reaching relax.residual_tol (marked * below); raise them")),
+        (_, n) => Some(format!("{n} cell(s) where the fixed-point solver did not meet [equilibrium]'s test for every sample (sweep.csv: at_equilibrium = false); raise equilibrium.max_iterations or use --set equilibrium.solver=relaxation")),
+    };
     let shard = file
         .shard
         .map_or(String::new(), |s| format!(" (shard {s})"));
@@ -134,7 +145,9 @@ pub fn tables(f: &SweepFile) -> String {
         let _ = writeln!(s, "\ncos(PC, BP) after {} training steps:\n", f.steps);
         s.push_str(&sweep::seed_table(f, |c| c.cos_steps, 4));
     }
-    let _ = writeln!(s, "\nrelaxation time (τ), mean ± std over seeds:\n");
-    s.push_str(&sweep::seed_table(f, |c| c.t_relax_tau, 1));
+    if f.cells.iter().any(|c| c.t_relax_tau.is_some()) {
+        let _ = writeln!(s, "\nrelaxation time (τ), mean ± std over seeds:\n");
+        s.push_str(&sweep::seed_table(f, |c| c.t_relax_tau, 1));
+    }
     s
 }

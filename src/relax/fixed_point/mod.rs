@@ -65,8 +65,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Solver {
-    /// Gauss–Newton in error coordinates (this module). The default.
+    /// `error-newton`, unless every stopping rule of `[relax]` is off
+    /// (`residual_tol`, `energy_tol`, `update_tol` all 0): such a circuit
+    /// asks for the state after `t_max_tau`, and gets the relaxation. The
+    /// default.
     #[default]
+    Auto,
+    /// Newton in error coordinates (this module).
     ErrorNewton,
     /// The circuit's own relaxation (`[relax]`), run until its stopping rule.
     Relaxation,
@@ -76,8 +81,21 @@ impl Solver {
     /// The name used in circuit files and reports.
     pub fn name(self) -> &'static str {
         match self {
+            Solver::Auto => "auto",
             Solver::ErrorNewton => "error-newton",
             Solver::Relaxation => "relaxation",
+        }
+    }
+
+    /// The solver `auto` stands for with these relaxation settings (the
+    /// others stand for themselves).
+    pub fn resolve(self, relax: &crate::relax::RelaxConfig) -> Solver {
+        let rules_off =
+            relax.residual_tol == 0.0 && relax.energy_tol == 0.0 && relax.update_tol == 0.0;
+        match self {
+            Solver::Auto if rules_off => Solver::Relaxation,
+            Solver::Auto => Solver::ErrorNewton,
+            other => other,
         }
     }
 }
@@ -86,7 +104,7 @@ impl Solver {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FixedPointSettings {
-    /// Which solver. Default `error-newton`.
+    /// Which solver. Default `auto`.
     pub solver: Solver,
     /// A sample is done when max |∂F_b/∂z| (per-sample force, activity
     /// units) falls to this, ≥ 0. Default 1e-12.
@@ -94,14 +112,14 @@ pub struct FixedPointSettings {
     /// … or when ‖∇_z F_b‖ falls to this fraction of its feedforward value,
     /// ≥ 0 (floored at 64 ulps of the dtype). Default 1e-10.
     pub rel_residual: f64,
-    /// Most Newton iterations, ≥ 1. Default 100.
+    /// Most Newton iterations, 1 … 100000. Default 100.
     pub max_iterations: usize,
 }
 
 impl Default for FixedPointSettings {
     fn default() -> Self {
         FixedPointSettings {
-            solver: Solver::ErrorNewton,
+            solver: Solver::Auto,
             max_abs_grad: 1e-12,
             rel_residual: 1e-10,
             max_iterations: 100,
@@ -112,10 +130,20 @@ impl Default for FixedPointSettings {
 /// Why `[equilibrium]` is invalid (the key is named).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum FixedPointConfigError {
-    #[error("equilibrium.{key} = {value} must be finite and ≥ 0")]
+    #[error("expected a finite value ≥ 0, got {value}")]
     Negative { key: &'static str, value: f64 },
-    #[error("equilibrium.max_iterations must be ≥ 1")]
+    #[error("expected 1 … 100000")]
     NoIterations,
+}
+
+impl FixedPointConfigError {
+    /// The key within `[equilibrium]`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            FixedPointConfigError::Negative { key, .. } => key,
+            FixedPointConfigError::NoIterations => "max_iterations",
+        }
+    }
 }
 
 impl FixedPointSettings {
@@ -129,7 +157,7 @@ impl FixedPointSettings {
                 return Err(FixedPointConfigError::Negative { key, value });
             }
         }
-        if self.max_iterations == 0 {
+        if !(1..=100_000).contains(&self.max_iterations) {
             return Err(FixedPointConfigError::NoIterations);
         }
         Ok(())

@@ -1,5 +1,5 @@
-//! One cell of a sweep: build the chip at its initialisation, relax it to
-//! equilibrium on the circuit's first training batch and compare the PC
+//! One cell of a sweep: build the chip at its initialisation, find its
+//! equilibrium (`[equilibrium]`'s solver) on the circuit's first training batch and compare the PC
 //! gradient with backprop's (exactly as `pcchip grads` does); optionally
 //! train K steps on the chip and compare again on the same batch.
 
@@ -9,9 +9,9 @@ use crate::circuit::Circuit;
 use crate::data::Batches;
 use crate::net::s_matrix;
 use crate::real::Real;
-use crate::relax::StopReason;
+use crate::relax::{Solver, StopReason};
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::grads::{equilibrium, first_batch};
+use crate::run::grads::{equilibrium, first_batch, Solve};
 use crate::run::train::{prepare, RunOptions};
 use crate::run::RunError;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,12 @@ pub struct CellResult {
     pub stop: Option<StopReason>,
     /// Field evaluations of the relaxation (its cost).
     pub n_evals: Option<usize>,
+    /// The equilibrium's solver (`equilibrium.solver`; with `relaxation`
+    /// the three fields above are set) and whether its test was met.
+    #[serde(default)]
+    pub solver: Option<Solver>,
+    #[serde(default)]
+    pub at_equilibrium: Option<bool>,
     /// Linear networks: mean eigenvalue of S minus 1 (MODEL.md §3; for a
     /// scalar output F* = ℒ/s).
     pub s_minus_1: Option<f64>,
@@ -69,6 +75,8 @@ impl CellResult {
             t_relax_tau: None,
             stop: None,
             n_evals: None,
+            solver: None,
+            at_equilibrium: None,
             s_minus_1: None,
             energy: None,
             energy_closed_form: None,
@@ -137,9 +145,13 @@ fn measure_typed<T: Real>(
     r.cos_global = finite(eq.cos_global());
     r.cos_layers = eq.cos_layers();
     r.cos_read = finite(eq.cos_read());
-    r.t_relax_tau = Some(eq.t_relax_tau);
-    r.stop = Some(eq.stop);
-    r.n_evals = Some(eq.n_evals);
+    r.t_relax_tau = eq.solve.t_relax_tau();
+    r.stop = eq.solve.stop();
+    if let Solve::Relaxation { n_evals, .. } = eq.solve {
+        r.n_evals = Some(n_evals);
+    }
+    r.solver = Some(eq.solve.solver());
+    r.at_equilibrium = Some(eq.solve.at_equilibrium());
     r.energy = finite(eq.energy);
     r.energy_closed_form = eq.energy_closed_form;
     r.loss = finite(eq.loss);

@@ -6,13 +6,14 @@
 use super::{CellResult, Grid, Shard, SweepOptions};
 use crate::circuit::Circuit;
 use crate::plot::{plot_sweep, Format};
+use crate::relax::Solver;
 use crate::run::RunError;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The CSV's columns (the first six are what `pcchip plot` reads).
-pub const CSV_HEADER: &str = "width,depth,seed,cos_global,t_relax_tau,s_minus_1,energy,energy_closed_form,loss,cos_read,stop,n_evals,cos_steps,cos_layers,cos_steps_layers,status";
+pub const CSV_HEADER: &str = "width,depth,seed,cos_global,t_relax_tau,s_minus_1,energy,energy_closed_form,loss,cos_read,stop,n_evals,cos_steps,cos_layers,cos_steps_layers,solver,at_equilibrium,status";
 
 /// The contents of `sweep.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,7 +97,7 @@ impl SweepFile {
             let status = if c.error.is_some() { "failed" } else { "ok" };
             writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 c.width,
                 c.depth,
                 c.seed,
@@ -112,6 +113,8 @@ impl SweepFile {
                 num(c.cos_steps),
                 list(&c.cos_layers),
                 list(&c.cos_steps_layers),
+                c.solver.map_or("", Solver::name),
+                c.at_equilibrium.map_or(String::new(), |b| b.to_string()),
                 status
             )
             .expect("writing to a String");

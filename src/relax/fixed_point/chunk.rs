@@ -32,13 +32,7 @@ fn dots<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>], w: usize) -> Vec<f64> {
         .map(|c| {
             a.iter()
                 .zip(b)
-                .map(|(x, y)| {
-                    x.column(c)
-                        .iter()
-                        .zip(y.column(c).iter())
-                        .map(|(p, q)| p.f64() * q.f64())
-                        .sum::<f64>()
-                })
+                .map(|(x, y)| x.column(c).dot(&y.column(c)).f64())
                 .sum()
         })
         .collect()
@@ -49,9 +43,7 @@ fn axpy<T: Real>(x: &mut [DMatrix<T>], a: &[f64], y: &[DMatrix<T>]) {
     for (xm, ym) in x.iter_mut().zip(y) {
         for (c, &ac) in a.iter().enumerate() {
             if ac != 0.0 {
-                let ac = T::of(ac);
-                xm.column_mut(c)
-                    .zip_apply(&ym.column(c), |xv, yv| *xv += ac * yv);
+                xm.column_mut(c).axpy(T::of(ac), &ym.column(c), T::one());
             }
         }
     }
@@ -128,9 +120,7 @@ impl<T: Real> Block<'_, '_, T> {
                 .collect();
             for (pm, zm) in p.iter_mut().zip(&z) {
                 for (c, &bc) in beta.iter().enumerate() {
-                    let b = T::of(bc);
-                    pm.column_mut(c)
-                        .zip_apply(&zm.column(c), |pv, zv| *pv = zv + b * *pv);
+                    pm.column_mut(c).axpy(T::one(), &zm.column(c), T::of(bc));
                 }
             }
             rz = rz1;

@@ -60,11 +60,9 @@ fn layer_of<'a, T: Real>(field: &'a Field<'_, T>, l: usize) -> &'a dyn Layer<T> 
 pub(super) fn col_norm<T: Real>(m: &[DMatrix<T>], b: usize) -> (f64, f64) {
     let (mut sq, mut mx) = (0.0f64, 0.0f64);
     for g in m {
-        for v in g.column(b).iter() {
-            let v = v.f64();
-            sq += v * v;
-            mx = mx.max(v.abs());
-        }
+        let c = g.column(b);
+        sq += c.norm_squared().f64();
+        mx = mx.max(c.amax().f64());
     }
     (sq.sqrt(), mx)
 }
@@ -357,20 +355,7 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
             let mut m = DMatrix::<f64>::zeros(n_out, n_out);
             for uk in &u {
                 let blk = uk.columns(b * n_out, n_out);
-                for i in 0..n_out {
-                    for j in 0..=i {
-                        let v: f64 = blk
-                            .column(i)
-                            .iter()
-                            .zip(blk.column(j).iter())
-                            .map(|(a, c)| a.f64() * c.f64())
-                            .sum();
-                        m[(i, j)] += v;
-                        if i != j {
-                            m[(j, i)] += v;
-                        }
-                    }
-                }
+                m += blk.tr_mul(&blk).map(|v| v.f64());
             }
             let s = match &pt.p {
                 Some(p) => {
@@ -413,27 +398,16 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
             let mut jg = DVector::<f64>::zeros(n_out);
             for (uk, gk) in jac.u.iter().zip(g) {
                 let blk = uk.columns(b * n_out, n_out);
-                let gc = gk.column(b);
-                for i in 0..n_out {
-                    jg[i] += blk
-                        .column(i)
-                        .iter()
-                        .zip(gc.iter())
-                        .map(|(a, c)| a.f64() * c.f64())
-                        .sum::<f64>();
-                }
+                jg += blk.tr_mul(&gk.column(b)).map(|v| v.f64());
             }
             let rhs = &jac.s[b] * jg;
             let c = jac.k[b]
                 .solve(&rhs)
                 .unwrap_or_else(|| DVector::zeros(n_out));
+            let c: DVector<T> = c.map(|v| T::of(v));
             for (uk, dk) in jac.u.iter().zip(d.iter_mut()) {
                 let blk = uk.columns(b * n_out, n_out);
-                let mut dc = dk.column_mut(b);
-                for i in 0..n_out {
-                    let ci = T::of(c[i]);
-                    dc.zip_apply(&blk.column(i), |dv, a| *dv -= ci * a);
-                }
+                dk.column_mut(b).gemv(-T::one(), &blk, &c, T::one());
             }
         }
         d

@@ -175,32 +175,75 @@ impl<T: Real> Block<'_, '_, T> {
         }
     }
 
-    /// Solves the block from the feedforward state.
+    /// Solves the block from the feedforward state. Samples that are done
+    /// (converged or stalled) leave the block: the passes then run on the
+    /// remaining columns only (each column's numbers do not depend on the
+    /// others, so this changes the cost, not the result).
     pub fn solve(mut self) -> BlockOutcome<T> {
         let depth = self.depth();
-        let w = self.width();
+        let w0 = self.width();
         let zeros: Vec<DMatrix<T>> = (1..depth)
-            .map(|l| DMatrix::zeros(self.hidden_width(l), w))
+            .map(|l| DMatrix::zeros(self.hidden_width(l), w0))
             .collect();
         let mut pt = self.forward(zeros);
-        let (mut gz, mut ge) = self.gradients(&mut pt);
-        let stats =
-            |gz: &[DMatrix<T>]| -> Vec<(f64, f64)> { (0..w).map(|b| col_norm(gz, b)).collect() };
+        let (gz, mut ge) = self.gradients(&mut pt);
+        let stats = |gz: &[DMatrix<T>]| -> Vec<(f64, f64)> {
+            (0..gz[0].ncols()).map(|b| col_norm(gz, b)).collect()
+        };
         let mut now = stats(&gz);
-        let norm0: Vec<f64> = now.iter().map(|s| s.0).collect();
-        let mut history = vec![now.iter().map(|s| s.1).fold(0.0, f64::max)];
+        let mut norm0: Vec<f64> = now.iter().map(|s| s.0).collect();
+        let mut out = BlockOutcome {
+            z: pt.z.clone(),
+            converged: vec![false; w0],
+            max_abs_grad: now.iter().map(|s| s.1).collect(),
+            residual: vec![1.0; w0],
+            iterations: 0,
+            cg_iterations: 0,
+            products: 0,
+            history: vec![now.iter().map(|s| s.1).fold(0.0, f64::max)],
+        };
         let set = self.set;
         let rtol = set.rel_residual.max(set.rounding_floor::<T>());
         let done = |s: &(f64, f64), n0: f64| s.1 <= set.max_abs_grad || s.0 <= rtol * n0;
+        // Column c of the shrinking block is sample `orig[c]` of the block.
+        let mut orig: Vec<usize> = (0..w0).collect();
         let mut converged: Vec<bool> = now.iter().zip(&norm0).map(|(s, &n0)| done(s, n0)).collect();
-        let mut stalled = vec![false; w];
-        let (mut iterations, mut cg_iterations) = (0usize, 0usize);
+        let mut stalled = vec![false; w0];
         let mut jac: Option<Jacobian<T>> = None;
-        while iterations < set.max_iterations {
-            let active: Vec<bool> = (0..w).map(|b| !converged[b] && !stalled[b]).collect();
-            if !active.iter().any(|&a| a) {
+        loop {
+            // Record every column's state; drop the finished ones.
+            for (c, &o) in orig.iter().enumerate() {
+                for (full, part) in out.z.iter_mut().zip(&pt.z) {
+                    full.column_mut(o).copy_from(&part.column(c));
+                }
+                out.converged[o] = converged[c];
+                out.max_abs_grad[o] = now[c].1;
+                out.residual[o] = if norm0[c] > 0.0 {
+                    now[c].0 / norm0[c]
+                } else {
+                    0.0
+                };
+            }
+            let keep: Vec<usize> = (0..orig.len())
+                .filter(|&c| !converged[c] && !stalled[c])
+                .collect();
+            if keep.is_empty() || out.iterations >= set.max_iterations {
                 break;
             }
+            if keep.len() < orig.len() {
+                let pick = |v: &[f64]| keep.iter().map(|&c| v[c]).collect::<Vec<f64>>();
+                self.keep_columns(&keep);
+                pt = pt.select(&keep);
+                ge = ge.iter().map(|m| m.select_columns(&keep)).collect();
+                jac = jac.map(|j| j.select(&keep));
+                norm0 = pick(&norm0);
+                now = keep.iter().map(|&c| now[c]).collect();
+                orig = keep.iter().map(|&c| orig[c]).collect();
+                converged = vec![false; keep.len()];
+                stalled = vec![false; keep.len()];
+            }
+            let w = orig.len();
+            let active = vec![true; w];
             // The output Jacobian, built once: the preconditioner need
             // not follow the point (CG solves with the exact Hessian).
             if jac.is_none() {
@@ -212,29 +255,23 @@ impl<T: Real> Block<'_, '_, T> {
                 .collect();
             let (dir, its) =
                 self.newton_direction(&pt, jac.as_ref().expect("built"), &ge, &eta, &active);
-            cg_iterations += its;
+            out.cg_iterations += its;
             pt = self.line_search(&pt, &dir, &ge, &active, &mut stalled);
-            (gz, ge) = self.gradients(&mut pt);
+            let (gz, ge_new) = self.gradients(&mut pt);
+            ge = ge_new;
             now = stats(&gz);
             for b in 0..w {
                 converged[b] = done(&now[b], norm0[b]);
             }
-            iterations += 1;
-            history.push(now.iter().map(|s| s.1).fold(0.0, f64::max));
+            out.iterations += 1;
+            let worst_now = now.iter().map(|s| s.1).fold(0.0, f64::max);
+            let worst_done = (0..w0)
+                .filter(|o| !orig.contains(o))
+                .map(|o| out.max_abs_grad[o])
+                .fold(0.0, f64::max);
+            out.history.push(worst_now.max(worst_done));
         }
-        BlockOutcome {
-            z: pt.z,
-            converged,
-            max_abs_grad: now.iter().map(|s| s.1).collect(),
-            residual: now
-                .iter()
-                .zip(&norm0)
-                .map(|(s, &n0)| if n0 > 0.0 { s.0 / n0 } else { 0.0 })
-                .collect(),
-            iterations,
-            cg_iterations,
-            products: self.products,
-            history,
-        }
+        out.products = self.products;
+        out
     }
 }

@@ -44,6 +44,42 @@ pub(super) struct Jacobian<T: Real> {
     k: Vec<nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>>,
 }
 
+fn pick<T: Real>(m: &[DMatrix<T>], cols: &[usize]) -> Vec<DMatrix<T>> {
+    m.iter().map(|x| x.select_columns(cols)).collect()
+}
+
+impl<T: Real> Point<T> {
+    /// The point restricted to columns `cols` (in order).
+    pub fn select(&self, cols: &[usize]) -> Self {
+        Point {
+            eps: pick(&self.eps, cols),
+            z: pick(&self.z, cols),
+            pre: pick(&self.pre, cols),
+            dpre: pick(&self.dpre, cols),
+            out: self.out.select_columns(cols),
+            p: self.p.as_ref().map(|p| p.select_columns(cols)),
+            energy: cols.iter().map(|&c| self.energy[c]).collect(),
+            curv: pick(&self.curv, cols),
+        }
+    }
+}
+
+impl<T: Real> Jacobian<T> {
+    /// The Jacobian restricted to samples `cols` (in order).
+    pub fn select(&self, cols: &[usize]) -> Self {
+        let n_out = self.s.first().map_or(0, |s| s.nrows());
+        let wide: Vec<usize> = cols
+            .iter()
+            .flat_map(|&c| (c * n_out)..((c + 1) * n_out))
+            .collect();
+        Jacobian {
+            u: pick(&self.u, &wide),
+            s: cols.iter().map(|&c| self.s[c].clone()).collect(),
+            k: cols.iter().map(|&c| self.k[c].clone()).collect(),
+        }
+    }
+}
+
 pub(super) struct Block<'a, 'f, T: Real> {
     field: &'a Field<'f, T>,
     pub set: &'a FixedPointSettings,
@@ -77,6 +113,12 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
             y: y.columns(c0, w).into_owned(),
             products: 0,
         }
+    }
+
+    /// Keeps only the columns `cols` (in order) of the block's batch.
+    pub fn keep_columns(&mut self, cols: &[usize]) {
+        self.x = self.x.select_columns(cols);
+        self.y = self.y.select_columns(cols);
     }
 
     pub fn depth(&self) -> usize {

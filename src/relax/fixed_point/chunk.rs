@@ -253,8 +253,17 @@ impl<T: Real> Block<'_, '_, T> {
             let eta: Vec<f64> = (0..w)
                 .map(|b| (now[b].0 / norm0[b].max(f64::MIN_POSITIVE)).sqrt().min(0.5))
                 .collect();
-            let (dir, its) =
-                self.newton_direction(&pt, jac.as_ref().expect("built"), &ge, &eta, &active);
+            // The first step is Gauss–Newton (the preconditioner alone: from
+            // the feedforward state, where all the energy sits at the output
+            // and C is small, it moves every layer's error together at the
+            // cost of one gradient); then Newton–CG on the exact Hessian.
+            let jac_now = jac.as_ref().expect("built");
+            let (dir, its) = if out.iterations == 0 {
+                let minus: Vec<DMatrix<T>> = ge.iter().map(|m| -m).collect();
+                (self.precondition(jac_now, &minus, &active), 0)
+            } else {
+                self.newton_direction(&pt, jac_now, &ge, &eta, &active)
+            };
             out.cg_iterations += its;
             pt = self.line_search(&pt, &dir, &ge, &active, &mut stalled);
             let (gz, ge_new) = self.gradients(&mut pt);

@@ -34,6 +34,10 @@
 //! Hessian (not Gauss–Newton alone, which was tried and stalls at a rate
 //! near 0.7 at depth 32) is what makes the convergence superlinear.
 //!
+//! **First step.** Gauss–Newton: the preconditioner alone, at the cost of
+//! one gradient (at the feedforward state C is small and J is exact); it
+//! cut the iterations to 1e-4 of the gradient from 15 to 9 at depth 64.
+//!
 //! **Globalisation.** A backtracking (Armijo) line search on each sample's
 //! energy along δ, in the error coordinates: from the feedforward state,
 //! where all of the energy sits at the output, the first step moves every

@@ -330,3 +330,42 @@ fn stability_check_uses_the_relaxed_batch() {
         "{e}"
     );
 }
+
+/// On a kinked activation the fixed-point solver cannot meet a zero-force
+/// test (the minimum sits on kinks): it says so, with a hint naming the
+/// cause, and the energy it reaches is no higher than a long Euler
+/// relaxation's.
+#[test]
+fn kinked_fixed_point_says_why_and_descends_at_least_as_far_as_euler() {
+    let dir = scratch("kinked");
+    let (x, y) = toy_batch(6, 3, 2);
+    let batch = dir.path().join("batch.safetensors");
+    write_batch(&batch, &x, &y);
+    let mut c = jpc_circuit("activation = \"relu\"");
+    c.network.depth = 6;
+    c.relax.method = Method::Euler;
+    c.relax.dt_tau = 0.2;
+    c.relax.residual_tol = 0.0;
+    c.relax.t_max_tau = 2000.0;
+    let euler = grads(
+        &c,
+        ".".as_ref(),
+        None,
+        Some(&batch),
+        &dir.path().join("e.st"),
+    )
+    .unwrap();
+    c.equilibrium.solver = Solver::ErrorNewton;
+    let out = dir.path().join("s.st");
+    let g = grads(&c, ".".as_ref(), None, Some(&batch), &out).unwrap();
+    if !g.solve.at_equilibrium() {
+        let hint = g.kink_hint.as_deref().expect("a kink hint");
+        assert!(hint.contains("cannot vanish"), "{hint}");
+    }
+    assert!(
+        g.energy <= euler.energy * (1.0 + 1e-9),
+        "fixed point F = {} above Euler's {}",
+        g.energy,
+        euler.energy
+    );
+}

@@ -115,9 +115,14 @@ fn kink_hint(circuit: &Circuit, solve: &Solve) -> Option<String> {
     let kinked = matches!(act, Activation::Relu | Activation::HardTanh);
     (kinked && !solve.at_equilibrium()).then(|| {
         let name = if act == Activation::Relu { "relu" } else { "hard-tanh" };
-        format!(
-            "network.activation = \"{name}\" has kinks: the force jumps where a unit crosses one, so the residual cannot reach zero and adaptive steps collapse there. Use a fixed step below the stability limit instead, e.g. --set relax.method=euler --set relax.dt_tau=0.2 (`pcchip check` prints the limit), with a relax.residual_tol the kinks allow (1e-2), or accept the t_max stop"
-        )
+        match solve {
+            Solve::FixedPoint { .. } => format!(
+                "network.activation = \"{name}\" has kinks: where the minimum sits on one the force jumps across it and cannot vanish, so neither this solver nor a relaxation meets a zero-force test; what is written is the lowest energy the solver found (below a long Euler relaxation's on the nets tried; max |∂F/∂z| above says how far from a smooth equilibrium). Loosen equilibrium.max_abs_grad / rel_residual to accept it"
+            ),
+            Solve::Relaxation { .. } => format!(
+                "network.activation = \"{name}\" has kinks: the force jumps where a unit crosses one, so the residual cannot reach zero and adaptive steps collapse there. Use a fixed step below the stability limit instead, e.g. --set relax.method=euler --set relax.dt_tau=0.2 (`pcchip check` prints the limit), with a relax.residual_tol the kinks allow (1e-2), or accept the t_max stop"
+            ),
+        }
     })
 }
 

@@ -105,6 +105,10 @@ struct BenchArgs {
     /// bounds. For memory and wall-clock checks at large sizes.
     #[arg(long)]
     t_max_tau: Option<f64>,
+    /// Integrator time constants τ (s, comma-separated) to run every depth
+    /// at: the break-even map (default: the circuit's dynamics.tau_s).
+    #[arg(long, value_delimiter = ',')]
+    taus: Vec<f64>,
     /// Output folder (default runs/<circuit name>-bench).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -200,8 +204,14 @@ fn run(cmd: Command) -> Result<(), RunError> {
         Command::Bench(a) => {
             let (c, base_dir) = a.circuit.load()?;
             let threads = !a.no_thread_compare;
-            let opts =
-                BenchOptions::from_flags(a.depths, a.steps, &a.dynamics, threads, a.t_max_tau)?;
+            let opts = BenchOptions::from_flags(
+                a.depths,
+                a.steps,
+                &a.dynamics,
+                threads,
+                a.t_max_tau,
+                a.taus,
+            )?;
             let out_dir = default_out(a.out, &c.name, "-bench");
             println!("{}", bench::table_header());
             let rows = bench::bench(&c, &base_dir, &out_dir, &opts, |r| {

@@ -12,13 +12,19 @@ pub(crate) struct SpeedupFigure<'a> {
     pub rows: &'a [BenchRow],
 }
 
-/// Rows grouped by dynamics (in order of first appearance), each sorted by depth.
+/// Rows grouped by dynamics (and by τ when the bench ran several), in
+/// order of first appearance, each sorted by depth; unstable points left out.
 fn by_dynamics(rows: &[BenchRow]) -> Vec<(String, Vec<BenchRow>)> {
+    let per_tau = super::breakeven::has_tau_axis(rows);
     let mut groups: Vec<(String, Vec<BenchRow>)> = vec![];
-    for r in rows {
-        match groups.iter_mut().find(|g| g.0 == r.dynamics) {
+    for r in rows.iter().filter(|r| r.stable) {
+        let key = match per_tau {
+            true => format!("{} τ = {:.0e} s", r.dynamics, r.tau_s),
+            false => r.dynamics.clone(),
+        };
+        match groups.iter_mut().find(|g| g.0 == key) {
             Some(g) => g.1.push(r.clone()),
-            None => groups.push((r.dynamics.clone(), vec![r.clone()])),
+            None => groups.push((key, vec![r.clone()])),
         }
     }
     for g in &mut groups {

@@ -226,36 +226,51 @@ pub(crate) struct BenchRow {
     pub t_relax_tau: f64,
     pub t_align_tau: Option<f64>,
     pub speedup: f64,
+    /// The break-even map's columns (absent from benches before it: τ NaN,
+    /// stable, no pipelined speedup).
+    pub tau_s: f64,
+    pub stable: bool,
+    pub speedup_pipe: Option<f64>,
 }
 
-/// Reads `dir/bench.csv`.
+/// Reads `dir/bench.csv` (today's columns, or the older
+/// `median_t_relax_tau` / `speedup` ones).
 pub(crate) fn read_bench(dir: &Path) -> Result<Vec<BenchRow>, PlotError> {
-    let t = Table::read(
-        dir.join("bench.csv"),
-        "pcchip bench",
-        &[
-            "depth",
-            "dynamics",
-            "median_t_relax_tau",
-            "t_align_tau",
-            "speedup",
-        ],
-    )?;
+    let file = dir.join("bench.csv");
+    let probe = Table::read(file.clone(), "pcchip bench", &["depth", "dynamics"])?;
+    let new = probe.header.iter().any(|h| h == "speedup_seq");
+    let (relax, speed) = match new {
+        true => ("t_relax_tau", "speedup_seq"),
+        false => ("median_t_relax_tau", "speedup"),
+    };
+    let mut required = vec!["depth", "dynamics", relax, "t_align_tau", speed];
+    if new {
+        required.extend(["tau_s", "stable", "speedup_pipe"]);
+    }
+    let t = Table::read(file, "pcchip bench", &required)?;
     let (cd, cy, ct, ca, cs) = (
         t.col("depth"),
         t.col("dynamics"),
-        t.col("median_t_relax_tau"),
+        t.col(relax),
         t.col("t_align_tau"),
-        t.col("speedup"),
+        t.col(speed),
     );
+    let extra = new.then(|| (t.col("tau_s"), t.col("stable"), t.col("speedup_pipe")));
     (0..t.rows.len())
         .map(|r| {
+            let (tau_s, stable, speedup_pipe) = match extra {
+                Some((cu, cb, cp)) => (t.num(r, cu)?, t.text(r, cb) != "false", t.opt(r, cp)?),
+                None => (f64::NAN, true, None),
+            };
             Ok(BenchRow {
                 depth: t.num(r, cd)?,
                 dynamics: t.text(r, cy).to_string(),
                 t_relax_tau: t.opt(r, ct)?.unwrap_or(f64::NAN),
                 t_align_tau: t.opt(r, ca)?,
                 speedup: t.opt(r, cs)?.unwrap_or(f64::NAN),
+                tau_s,
+                stable,
+                speedup_pipe,
             })
         })
         .collect()

@@ -3,7 +3,8 @@
 //!
 //! - [`plot_run`]: `relaxation`, `alignment` and `training` from a `pcchip run`
 //!   folder (`report.json`, `relaxation.csv`).
-//! - [`plot_bench`]: `speedup` from a `pcchip bench` folder (`bench.csv`).
+//! - [`plot_bench`]: `speedup` from a `pcchip bench` folder (`bench.csv`),
+//!   and [`plot_breakeven`]: `breakeven` when the bench ran several τ.
 //! - [`plot_sweep`]: `alignment_grid` from a `pcchip sweep` folder (`sweep.csv`).
 //!
 //! Stages, one file each: [`data`](self) reads the inputs, `style` holds
@@ -12,6 +13,7 @@
 
 mod alignment;
 mod bench;
+mod breakeven;
 mod data;
 mod error;
 mod relaxation;
@@ -153,6 +155,16 @@ pub fn plot_relax(dir: &Path, format: Format) -> Result<PathBuf, PlotError> {
 pub fn plot_bench(dir: &Path, format: Format) -> Result<PathBuf, PlotError> {
     let rows = data::read_bench(dir)?;
     render(&bench::SpeedupFigure { rows: &rows }, dir, format)
+}
+
+/// Draws `breakeven` (speedup against τ) from a `pcchip bench --taus`
+/// folder's `bench.csv` into it; `None` when the bench has one τ only.
+pub fn plot_breakeven(dir: &Path, format: Format) -> Result<Option<PathBuf>, PlotError> {
+    let rows = data::read_bench(dir)?;
+    if !breakeven::has_tau_axis(&rows) {
+        return Ok(None);
+    }
+    render(&breakeven::BreakEvenFigure { rows: &rows }, dir, format).map(Some)
 }
 
 /// Draws `alignment_grid` from the `sweep.csv` of a `pcchip sweep` folder

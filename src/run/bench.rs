@@ -33,6 +33,9 @@ pub struct BenchOptions {
     /// allowance (≈ 60 L² τ first order, 100 L τ inertial); relaxation and
     /// alignment times are then lower bounds. For memory and cost checks.
     pub t_max_tau: Option<f64>,
+    /// Integrator time constants τ (s) to run each depth at (the break-even
+    /// map); empty = the circuit's `dynamics.tau_s`.
+    pub taus: Vec<f64>,
 }
 
 /// One depth × dynamics result.
@@ -40,6 +43,19 @@ pub struct BenchOptions {
 pub struct BenchRow {
     pub depth: usize,
     pub dynamics: String,
+    /// The point's τ (s) and loop delay (s).
+    #[serde(default)]
+    pub tau_s: f64,
+    #[serde(default)]
+    pub loop_delay_s: f64,
+    /// Whether τ is above the loop-delay stability bound; an unstable point
+    /// is not simulated (its times are NaN) unless `relax.allow_unstable`.
+    #[serde(default = "yes")]
+    pub stable: bool,
+    /// The stopping rule of most steps (`residual`, `max-time`, …; empty
+    /// when not simulated).
+    #[serde(default)]
+    pub stop_rule: String,
     /// Median simulated relaxation time over the steps (τ).
     pub median_t_relax_tau: f64,
     /// Median time until the PC–BP cosine stays within 1% of its final value (τ).
@@ -58,6 +74,10 @@ pub struct BenchRow {
     pub t_bp_pipe_s: f64,
     #[serde(default)]
     pub speedup_pipe: f64,
+    /// E_BP,pipelined / E_PC: pipelining changes backprop's time, not its
+    /// energy, so this equals `energy_ratio`.
+    #[serde(default)]
+    pub energy_ratio_pipe: f64,
     /// The step (τ) the explicit integrator used and the damping in force.
     pub dt_tau: f64,
     pub damping: Option<f64>,
@@ -71,17 +91,31 @@ pub struct BenchRow {
     pub state_mb: f64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl BenchOptions {
     /// The options from the command line's flags: `dynamics` names
-    /// (`first-order`, `inertial`), depths ≥ 1, steps ≥ 1 and a finite
-    /// `t_max_tau` > 0 (τ), each refused with the flag's name.
+    /// (`first-order`, `inertial`), depths ≥ 1, steps ≥ 1, a finite
+    /// `t_max_tau` > 0 (τ) and τ values in (0, 1] s, each refused with the
+    /// flag's name.
     pub fn from_flags(
         depths: Vec<usize>,
         steps: usize,
         dynamics: &[String],
         compare_threads: bool,
         t_max_tau: Option<f64>,
+        taus: Vec<f64>,
     ) -> Result<Self, RunError> {
+        if let Some(t) = taus
+            .iter()
+            .find(|t| !(t.is_finite() && **t > 0.0 && **t <= 1.0))
+        {
+            return Err(RunError::Invalid(format!(
+                "--taus: {t} is not a time constant in (0, 1] s"
+            )));
+        }
         let orders = dynamics
             .iter()
             .map(|d| match d.as_str() {
@@ -108,6 +142,7 @@ impl BenchOptions {
             orders,
             compare_threads,
             t_max_tau,
+            taus,
         })
     }
 }
@@ -115,9 +150,10 @@ impl BenchOptions {
 /// The header of the table `pcchip bench` prints, one [`BenchRow::line`] a point.
 pub fn table_header() -> String {
     format!(
-        "{:>5} {:>12} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:>5} {:>12} {:>9} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "depth",
         "dynamics",
+        "τ s",
         "relax τ",
         "align τ",
         "cos≥.99 τ",
@@ -138,9 +174,15 @@ impl BenchRow {
     pub fn line(&self) -> String {
         let r = self;
         let o = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.1}"));
+        if !r.stable {
+            return format!(
+                "{:>5} {:>12} {:>9.2e}   unstable: τ below the loop-delay bound (delay {:.2e} s); not simulated",
+                r.depth, r.dynamics, r.tau_s, r.loop_delay_s
+            );
+        }
         format!(
-            "{:>5} {:>12} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
-            r.depth, r.dynamics, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.speedup_pipe, r.energy_ratio, r.wall_step_s,
+            "{:>5} {:>12} {:>9.2e} {:>10.1} {:>10} {:>10} {:>11.3e} {:>11.3e} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>9.0} {:>9.0}",
+            r.depth, r.dynamics, r.tau_s, r.median_t_relax_tau, o(r.t_align_tau), o(r.t_cos99_tau), r.t_pc_s, r.t_bp_s, r.speedup, r.speedup_pipe, r.energy_ratio, r.wall_step_s,
             r.wall_step_1thread_s.map_or("—".into(), |x| format!("{x:.3}")),
             r.peak_rss_mb, r.state_mb
         )
@@ -276,7 +318,74 @@ fn median_opt(v: Vec<Option<f64>>) -> Option<f64> {
     (!got.is_empty()).then(|| median(got))
 }
 
-/// Runs the bench; writes bench.json, bench.csv and each point's run folder.
+/// The stopping rule of most steps (ties: the first seen).
+fn most_common_stop(steps: &[crate::chip::StepRecord]) -> String {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for s in steps {
+        let name = s.stop.name();
+        match counts.iter_mut().find(|c| c.0 == name) {
+            Some(c) => c.1 += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let best = counts.iter().map(|c| c.1).max().unwrap_or(0);
+    counts
+        .iter()
+        .find(|c| c.1 == best)
+        .map_or(String::new(), |c| c.0.to_string())
+}
+
+/// The row of a point below its loop-delay stability bound (not simulated).
+fn unstable_row(depth: usize, order: Order, c: &Circuit) -> BenchRow {
+    let nan = f64::NAN;
+    BenchRow {
+        depth,
+        dynamics: order.name().into(),
+        tau_s: c.dynamics.tau_s,
+        loop_delay_s: c.dynamics.loop_delay_ns * 1e-9,
+        stable: false,
+        stop_rule: String::new(),
+        median_t_relax_tau: nan,
+        t_align_tau: None,
+        t_cos99_tau: None,
+        cos_bp: None,
+        t_pc_s: nan,
+        t_bp_s: nan,
+        speedup: nan,
+        energy_ratio: nan,
+        t_bp_pipe_s: nan,
+        speedup_pipe: nan,
+        energy_ratio_pipe: nan,
+        dt_tau: c.relax.dt_tau,
+        damping: None,
+        wall_step_s: nan,
+        wall_step_1thread_s: None,
+        peak_rss_mb: peak_rss_mb(),
+        state_mb: 0.0,
+    }
+}
+
+/// Whether the point's τ is at or above its loop-delay bound (always, with
+/// no delay or with `relax.allow_unstable`).
+fn stable_point(c: &Circuit, base_dir: &Path) -> Result<bool, RunError> {
+    if c.dynamics.loop_delay_ns == 0.0 || c.relax.allow_unstable {
+        return Ok(true);
+    }
+    let mut probe = c.clone();
+    probe.relax.allow_unstable = true;
+    let opts = RunOptions {
+        out_dir: PathBuf::new(),
+        base_dir: base_dir.into(),
+        weights: None,
+    };
+    let derived = derive(&probe, &opts)?;
+    Ok(derived
+        .delay_bound
+        .is_none_or(|b| c.dynamics.tau_s >= b.tau_min_s))
+}
+
+/// Runs the bench over dynamics × depth × τ; writes bench.json, bench.csv
+/// and each simulated point's run folder.
 pub fn bench(
     circuit: &Circuit,
     base_dir: &Path,
@@ -284,13 +393,29 @@ pub fn bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>, RunError> {
+    let taus = if opts.taus.is_empty() {
+        vec![circuit.dynamics.tau_s]
+    } else {
+        opts.taus.clone()
+    };
+    let point = |depth: usize, order: Order, tau: f64| {
+        let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
+        c.dynamics.tau_s = tau;
+        c
+    };
     // Every point's circuit is checked before anything is written.
     for &order in &opts.orders {
         for &depth in &opts.depths {
-            let c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
-            crate::circuit::validate::validate(&c).map_err(|(key, m)| {
-                RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name()))
-            })?;
+            for &tau in &taus {
+                crate::circuit::validate::validate(&point(depth, order, tau)).map_err(
+                    |(key, m)| {
+                        RunError::Invalid(format!(
+                            "depth {depth} ({}, τ = {tau:e} s): {key}: {m}",
+                            order.name()
+                        ))
+                    },
+                )?;
+            }
         }
     }
     crate::run::train::check_out_dir(out_dir)?;
@@ -299,71 +424,108 @@ pub fn bench(
     let mut rows = Vec::new();
     for &order in &opts.orders {
         for &depth in &opts.depths {
-            let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
-            fit_step(&mut c, base_dir)?;
-            let dir = out_dir.join(format!("depth-{depth}-{}", order.name()));
-            let run_opts = RunOptions {
-                out_dir: dir.clone(),
-                base_dir: base_dir.into(),
-                weights: None,
-            };
-            let mut clock = StepClock {
-                last: None,
-                times: vec![],
-            };
-            let report: Report = run(&c, &run_opts, &mut clock)?;
-            let peak_rss = peak_rss_mb();
-            let one_thread = if opts.compare_threads {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .map_err(|e| RunError::Failed(e.to_string()))?;
-                let mut clock1 = StepClock {
-                    last: None,
-                    times: vec![],
+            for &tau in &taus {
+                let mut c = point(depth, order, tau);
+                let row = if stable_point(&c, base_dir)? {
+                    fit_step(&mut c, base_dir)?;
+                    let name = match opts.taus.is_empty() {
+                        true => format!("depth-{depth}-{}", order.name()),
+                        false => format!("depth-{depth}-{}-tau-{tau:e}", order.name()),
+                    };
+                    simulate(&c, depth, order, base_dir, &out_dir.join(name), opts)?
+                } else {
+                    unstable_row(depth, order, &c)
                 };
-                let opts1 = RunOptions {
-                    out_dir: dir.join("one-thread"),
-                    ..run_opts.clone()
-                };
-                pool.install(|| run(&c, &opts1, &mut clock1))?;
-                Some(median(clock1.times))
-            } else {
-                None
-            };
-            let s = &report.steps;
-            let scalar = if c.dtype == DType::F32 { 4 } else { 8 };
-            let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
-            let row = BenchRow {
-                depth,
-                dynamics: order.name().into(),
-                median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
-                t_align_tau: median_opt(s.iter().map(|r| r.t_align_tau).collect()),
-                t_cos99_tau: median_opt(s.iter().map(|r| r.t_cos99_tau).collect()),
-                cos_bp: median_opt(s.iter().map(|r| r.cos_bp).collect()),
-                t_pc_s: median(s.iter().map(|r| r.t_pc_s).collect()),
-                t_bp_s: median(s.iter().map(|r| r.t_bp_s).collect()),
-                speedup: median(s.iter().map(|r| r.speedup).collect()),
-                energy_ratio: median(s.iter().map(|r| r.energy_ratio).collect()),
-                t_bp_pipe_s: median(s.iter().map(|r| r.t_bp_pipe_s).collect()),
-                speedup_pipe: median(s.iter().map(|r| r.speedup_pipe).collect()),
-                dt_tau: c.relax.dt_tau,
-                damping: report.derived.damping,
-                wall_step_s: median(clock.times),
-                wall_step_1thread_s: one_thread,
-                peak_rss_mb: peak_rss,
-                state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
-            };
-            progress(&row);
-            rows.push(row);
-            write_outputs(out_dir, &rows)?;
+                progress(&row);
+                rows.push(row);
+                write_outputs(out_dir, &rows)?;
+            }
         }
     }
     Ok(rows)
 }
 
+/// Runs one point's training steps (and, when asked, again on one thread)
+/// into `dir`, and condenses them into its row.
+fn simulate(
+    c: &Circuit,
+    depth: usize,
+    order: Order,
+    base_dir: &Path,
+    dir: &Path,
+    opts: &BenchOptions,
+) -> Result<BenchRow, RunError> {
+    let run_opts = RunOptions {
+        out_dir: dir.to_path_buf(),
+        base_dir: base_dir.into(),
+        weights: None,
+    };
+    let mut clock = StepClock {
+        last: None,
+        times: vec![],
+    };
+    let report: Report = run(c, &run_opts, &mut clock)?;
+    let peak_rss = peak_rss_mb();
+    let one_thread = if opts.compare_threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .map_err(|e| RunError::Failed(e.to_string()))?;
+        let mut clock1 = StepClock {
+            last: None,
+            times: vec![],
+        };
+        let opts1 = RunOptions {
+            out_dir: dir.join("one-thread"),
+            ..run_opts.clone()
+        };
+        pool.install(|| run(c, &opts1, &mut clock1))?;
+        Some(median(clock1.times))
+    } else {
+        None
+    };
+    let s = &report.steps;
+    let scalar = if c.dtype == DType::F32 { 4 } else { 8 };
+    let adam = c.controller.optimiser == crate::net::OptimiserKind::Adam;
+    let energy_ratio = median(s.iter().map(|r| r.energy_ratio).collect());
+    Ok(BenchRow {
+        depth,
+        dynamics: order.name().into(),
+        tau_s: c.dynamics.tau_s,
+        loop_delay_s: c.dynamics.loop_delay_ns * 1e-9,
+        stable: true,
+        stop_rule: most_common_stop(s),
+        median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
+        t_align_tau: median_opt(s.iter().map(|r| r.t_align_tau).collect()),
+        t_cos99_tau: median_opt(s.iter().map(|r| r.t_cos99_tau).collect()),
+        cos_bp: median_opt(s.iter().map(|r| r.cos_bp).collect()),
+        t_pc_s: median(s.iter().map(|r| r.t_pc_s).collect()),
+        t_bp_s: median(s.iter().map(|r| r.t_bp_s).collect()),
+        speedup: median(s.iter().map(|r| r.speedup).collect()),
+        energy_ratio,
+        t_bp_pipe_s: median(s.iter().map(|r| r.t_bp_pipe_s).collect()),
+        speedup_pipe: median(s.iter().map(|r| r.speedup_pipe).collect()),
+        energy_ratio_pipe: energy_ratio,
+        dt_tau: c.relax.dt_tau,
+        damping: report.derived.damping,
+        wall_step_s: median(clock.times),
+        wall_step_1thread_s: one_thread,
+        peak_rss_mb: peak_rss,
+        state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
+    })
+}
+
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x:.6e}"))
+}
+
+/// The columns of bench.csv: the break-even map's first (scripts read
+/// them by name), then the simulator's own figures.
+pub const CSV_HEADER: &str = "depth,dynamics,tau_s,loop_delay_s,stable,t_relax_tau,t_align_tau,cos_applied,t_pc_s,t_bp_seq_s,t_bp_pipe_s,speedup_seq,speedup_pipe,energy_ratio_seq,energy_ratio_pipe,stop_rule,t_cos99_tau,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb";
+
+/// A number for the CSV (empty when not finite: an unsimulated point).
+fn fmt_num(v: f64) -> String {
+    fmt_opt(Some(v).filter(|x| x.is_finite()))
 }
 
 fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
@@ -371,31 +533,34 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(rows).map_err(|e| RunError::Failed(e.to_string()))?;
     std::fs::write(dir.join("bench.json"), json).map_err(fail)?;
     let mut f = std::fs::File::create(dir.join("bench.csv")).map_err(fail)?;
-    writeln!(f, "depth,dynamics,median_t_relax_tau,t_align_tau,t_pc_s,t_bp_s,speedup,energy_ratio,t_cos99_tau,cos_bp,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb,t_bp_pipe_s,speedup_pipe").map_err(fail)?;
+    writeln!(f, "{CSV_HEADER}").map_err(fail)?;
     for r in rows {
-        writeln!(
-            f,
-            "{},{},{:.6e},{},{:.6e},{:.6e},{:.6e},{:.6e},{},{},{:.4e},{},{:.6e},{},{:.1},{:.1},{:.6e},{:.6e}",
-            r.depth,
-            r.dynamics,
-            r.median_t_relax_tau,
+        let cells = [
+            r.depth.to_string(),
+            r.dynamics.clone(),
+            format!("{:.6e}", r.tau_s),
+            format!("{:.6e}", r.loop_delay_s),
+            r.stable.to_string(),
+            fmt_num(r.median_t_relax_tau),
             fmt_opt(r.t_align_tau),
-            r.t_pc_s,
-            r.t_bp_s,
-            r.speedup,
-            r.energy_ratio,
-            fmt_opt(r.t_cos99_tau),
             fmt_opt(r.cos_bp),
-            r.dt_tau,
+            fmt_num(r.t_pc_s),
+            fmt_num(r.t_bp_s),
+            fmt_num(r.t_bp_pipe_s),
+            fmt_num(r.speedup),
+            fmt_num(r.speedup_pipe),
+            fmt_num(r.energy_ratio),
+            fmt_num(r.energy_ratio_pipe),
+            r.stop_rule.clone(),
+            fmt_opt(r.t_cos99_tau),
+            format!("{:.4e}", r.dt_tau),
             fmt_opt(r.damping),
-            r.wall_step_s,
+            fmt_num(r.wall_step_s),
             fmt_opt(r.wall_step_1thread_s),
-            r.peak_rss_mb,
-            r.state_mb,
-            r.t_bp_pipe_s,
-            r.speedup_pipe
-        )
-        .map_err(fail)?;
+            format!("{:.1}", r.peak_rss_mb),
+            format!("{:.1}", r.state_mb),
+        ];
+        writeln!(f, "{}", cells.join(",")).map_err(fail)?;
     }
     Ok(())
 }

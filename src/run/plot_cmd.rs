@@ -24,6 +24,7 @@ pub fn plot_dir(dir: &Path, format: Format) -> Result<Vec<PathBuf>, RunError> {
     let mut written = Vec::new();
     if dir.join("bench.csv").exists() {
         written.push(plot::plot_bench(dir, format).map_err(bad)?);
+        written.extend(plot::plot_breakeven(dir, format).map_err(bad)?);
     }
     if dir.join("relax.json").exists() {
         written.push(plot::plot_relax(dir, format).map_err(bad)?);

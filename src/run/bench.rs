@@ -421,6 +421,8 @@ pub fn bench(
     crate::run::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
+    // An unwritable folder fails here, before any point is simulated.
+    write_outputs(out_dir, &[])?;
     let mut rows = Vec::new();
     for &order in &opts.orders {
         for &depth in &opts.depths {

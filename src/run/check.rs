@@ -3,7 +3,8 @@
 //! widths, parameters, crossbars and tiles, the multipliers a_ℓ and learning
 //! rates, the time constant τ (s), the rates of the relaxation at the
 //! feedforward state (1/τ) with the time scale and stability limit they
-//! imply, the time constants ρ_ℓ, the damping and the data's size.
+//! imply, the time constants ρ_ℓ, the damping, the equilibrium solver
+//! `grads` and `sweep` use, and the data's size.
 
 use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, TauRule};
@@ -92,6 +93,17 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
             );
         }
     }
+    let solver = c.equilibrium.solver;
+    let _ = writeln!(
+        w,
+        "# equilibrium      grads and sweep use \"{}\"{}",
+        solver.resolve(&c.relax).name(),
+        if solver == crate::relax::Solver::Auto {
+            " (equilibrium.solver = \"auto\")"
+        } else {
+            ""
+        }
+    );
     if !derived.tau_rel.is_empty() {
         let rule = match (c.dynamics.tau_rel.is_empty(), c.dynamics.tau_rule) {
             (false, _) => "manual tau_rel",

@@ -91,15 +91,7 @@ impl Figure for SpeedupFigure<'_> {
                 .legend(legend_line(c, 3));
             chart.draw_series(pts.iter().map(|p| Circle::new(*p, 6, c.filled())))?;
         }
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(x.start, 1.0), (x.end, 1.0)],
-                12,
-                8,
-                BLACK.stroke_width(2),
-            ))?
-            .label("break-even (speedup 1)")
-            .legend(legend_dashed!(BLACK));
+        draw_break_even(&mut chart, &x)?;
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
         // Relaxation and alignment times.

@@ -328,3 +328,25 @@ where
         .draw()?;
     Ok(())
 }
+
+/// The break-even line (speedup 1) across `x`, dashed black, with its
+/// legend entry, on a log–log speedup chart.
+pub(crate) fn draw_break_even<'a, DB>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>,
+    x: &Range<f64>,
+) -> FigResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+{
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x.start, 1.0), (x.end, 1.0)],
+            12,
+            8,
+            BLACK.stroke_width(2),
+        ))?
+        .label("break-even (speedup 1)")
+        .legend(legend_dashed!(BLACK));
+    Ok(())
+}

@@ -105,18 +105,24 @@ impl Trace {
         time_staying_above(&self.t_tau, &self.cosine, threshold)
     }
 
+    /// The traced cosine alignment is measured on: the unquantised
+    /// gradient's when `unquantised` or when the applied one is not traced,
+    /// else the applied (ADC-read) gradient's.
+    fn aligned_series(&self, unquantised: bool) -> &[f64] {
+        if unquantised || self.cosine_applied.is_empty() {
+            &self.cosine
+        } else {
+            &self.cosine_applied
+        }
+    }
+
     /// The first sampled time from which the cosine stays within `rel` of
     /// its final value (e.g. 0.01: "aligned" in MODEL.md §6): the applied
     /// gradient's cosine when traced, else the unquantised one's. An oracle
     /// measure (it needs the backprop gradient and the final value), kept as
     /// a reference; the chip stops by the residual or update rules.
     pub fn time_to_align(&self, rel: f64) -> Option<f64> {
-        let c = if self.cosine_applied.is_empty() {
-            &self.cosine
-        } else {
-            &self.cosine_applied
-        };
-        time_within(&self.t_tau, c, rel)
+        time_within(&self.t_tau, self.aligned_series(false), rel)
     }
 
     /// The first sampled time from which the applied gradient's cosine
@@ -126,17 +132,8 @@ impl Trace {
     /// instead of the relaxation's last state (`None` when the relaxation
     /// ends short of it).
     pub fn time_to_align_to(&self, target: f64, rel: f64, unquantised: bool) -> Option<f64> {
-        let c = if unquantised || self.cosine_applied.is_empty() {
-            &self.cosine
-        } else {
-            &self.cosine_applied
-        };
+        let c = self.aligned_series(unquantised);
         time_staying_above(&self.t_tau, c, target - rel * target.abs())
-    }
-
-    /// [`Trace::time_to_align`] of the unquantised gradient's cosine.
-    pub fn time_to_align_unquantised(&self, rel: f64) -> Option<f64> {
-        time_within(&self.t_tau, &self.cosine, rel)
     }
 }
 

@@ -86,7 +86,7 @@ pub struct BenchRow {
     pub wall_step_1thread_s: Option<f64>,
     /// Peak resident memory of the process so far (MB; the depths run in the
     /// given order, so this is the peak up to this point) and the chip
-    /// state's size (MB).
+    /// state's size (MB; NaN for a point not simulated).
     pub peak_rss_mb: f64,
     pub state_mb: f64,
 }
@@ -361,7 +361,7 @@ fn unstable_row(depth: usize, order: Order, c: &Circuit) -> BenchRow {
         wall_step_s: nan,
         wall_step_1thread_s: None,
         peak_rss_mb: peak_rss_mb(),
-        state_mb: 0.0,
+        state_mb: nan,
     }
 }
 
@@ -560,7 +560,7 @@ fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
             fmt_num(r.wall_step_s),
             fmt_opt(r.wall_step_1thread_s),
             format!("{:.1}", r.peak_rss_mb),
-            format!("{:.1}", r.state_mb),
+            fmt_num(r.state_mb),
         ];
         writeln!(f, "{}", cells.join(",")).map_err(fail)?;
     }

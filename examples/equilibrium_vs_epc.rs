@@ -20,6 +20,8 @@ use pcchip::net::{errors, weight_grads};
 use pcchip::relax::Solver;
 use pcchip::report::tensors::read_tensors;
 use pcchip::run::grads::{chip_for_batch, read_batch};
+use pcchip::run::train::GivenWeights;
+use pcchip::run::weights::load_weights;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -71,10 +73,15 @@ fn main() {
             })
             .collect()
     };
+    let given = GivenWeights {
+        matrices: load_weights::<f64>(&weights, c.network.depth, c.dtype).expect("weights"),
+        source: weights.display().to_string(),
+    };
+    let label = batch.display().to_string();
     let chip_with = |k: usize| {
         let mut c = c.clone();
         c.equilibrium.max_iterations = k;
-        chip_for_batch::<f64>(&c, Some(weights.clone()), &x, &y, &batch).expect("chip")
+        chip_for_batch::<f64>(&c, Some(given.clone()), &x, &y, &label).expect("chip")
     };
     let (k, err) = (1..=100)
         .map(|k| (k, rel_err(&solve(&chip_with(k), &x, &y), &want)))

@@ -10,6 +10,8 @@
 //! - [`timing`]: time and energy of a training step, PC chip against backprop (MODEL.md §5).
 //! - [`data`]: data sets (embedded MNIST subset, IDX, CSV, synthetic) and batching.
 //! - [`plot`]: figures of run, bench and sweep folders (PNG or SVG).
+//! - [`interrupt`]: a request from outside (the Python package's Ctrl-C)
+//!   to stop the computation in progress.
 //! - [`run`]: the commands as library functions: training runs and their
 //!   checkpoints, bench, grads, relax, the sweep, check.
 
@@ -18,6 +20,7 @@ pub mod chip;
 pub mod circuit;
 pub mod controller;
 pub mod data;
+pub mod interrupt;
 pub mod layer;
 pub mod net;
 pub mod operator;
@@ -27,6 +30,9 @@ pub mod relax;
 pub mod report;
 pub mod run;
 pub mod timing;
+
+/// The crate's version (the Python package's follows it).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use data::{epoch_order, Batches, DataError, Dataset, Targets};
 pub use operator::WeightOperator;

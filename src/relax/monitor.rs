@@ -35,6 +35,9 @@ pub enum StopReason {
     /// An adaptive method took `max_steps` steps (accepted + rejected)
     /// first: not at equilibrium.
     MaxSteps,
+    /// Stopped on request from outside ([`crate::interrupt`]): not at
+    /// equilibrium.
+    Interrupted,
 }
 
 impl StopReason {
@@ -51,6 +54,7 @@ impl StopReason {
             StopReason::UpdateDirection => "update-direction",
             StopReason::MaxTime => "max-time",
             StopReason::MaxSteps => "max-steps",
+            StopReason::Interrupted => "interrupted",
         }
     }
 }
@@ -217,6 +221,9 @@ impl<T: Real> Monitor<T> {
         cfg: &RelaxConfig,
         reference: Option<&[DMatrix<T>]>,
     ) -> Option<StopReason> {
+        if t > 0.0 && crate::interrupt::requested() {
+            return Some(StopReason::Interrupted);
+        }
         let k = sys.n_hidden();
         let rail = cfg.rail;
         let mut worst = projected_rms(sys.force_at(y), &y[..k], rail);

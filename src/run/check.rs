@@ -30,6 +30,12 @@ pub fn derive(circuit: &Circuit, opts: &RunOptions) -> Result<Derived, RunError>
     dispatch(circuit.dtype, Derive(circuit, opts))
 }
 
+/// The circuit as TOML with every default and preset value filled in (what
+/// `check` prints first, and what a run stores).
+pub fn resolved_toml(c: &Circuit) -> Result<String, RunError> {
+    toml::to_string_pretty(c).map_err(|e| RunError::Failed(e.to_string()))
+}
+
 /// `[a, b, …]` with four significant digits in exponent form.
 pub fn fmt_list(v: &[f64]) -> String {
     let items: Vec<String> = v.iter().map(|x| format!("{x:.4e}")).collect();
@@ -46,7 +52,7 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
         weights: None,
     };
     let derived = derive(c, &opts)?;
-    let toml = toml::to_string_pretty(c).map_err(|e| RunError::Failed(e.to_string()))?;
+    let toml = resolved_toml(c)?;
     let mut s = String::new();
     let w = &mut s;
     // Writing into a String cannot fail.

@@ -17,7 +17,7 @@ use crate::relax::{Solver, StopReason};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
 use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::train::{prepare, RunOptions};
+use crate::run::train::{prepare_with, GivenWeights};
 use crate::run::weights::load_weights;
 use crate::run::RunError;
 use nalgebra::DMatrix;
@@ -85,6 +85,29 @@ impl GradsSummary {
 }
 
 impl GradsSummary {
+    /// The scalars `grads` writes beside the gradients, by name: `energy`,
+    /// `loss`, `max_abs_dF_dz`, `residual`, `at_equilibrium` (0 or 1), then
+    /// `t_relax_tau` (relaxation) or `newton_iterations` (fixed point), and
+    /// `energy_closed_form` for linear MSE networks.
+    pub fn scalars(&self) -> Vec<(&'static str, f64)> {
+        let at_eq = f64::from(u8::from(self.solve.at_equilibrium()));
+        let mut v = vec![
+            ("energy", self.energy),
+            ("loss", self.loss),
+            ("max_abs_dF_dz", self.max_abs_grad_z),
+            ("residual", self.residual),
+            ("at_equilibrium", at_eq),
+        ];
+        v.push(match self.solve {
+            Solve::Relaxation { t_relax_tau, .. } => ("t_relax_tau", t_relax_tau),
+            Solve::FixedPoint { iterations, .. } => ("newton_iterations", iterations as f64),
+        });
+        if let Some(f) = self.energy_closed_form {
+            v.push(("energy_closed_form", f));
+        }
+        v
+    }
+
     /// What `pcchip grads` prints after [`GradsSummary::stop_line`]: the
     /// energy and loss, the closed form where there is one, the cosines, and
     /// the file written.
@@ -201,24 +224,23 @@ fn grads_typed<T: Real>(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    let (chip, x, y) = match batch {
+    let weights = match weights {
+        Some(p) => Some(GivenWeights {
+            matrices: load_weights::<T>(&p, circuit.network.depth, circuit.dtype)
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
+            source: p.display().to_string(),
+        }),
+        None => None,
+    };
+    let batch = match batch {
         Some(p) => {
             let (x, y) = read_batch::<T>(p)?;
-            (chip_for_batch(circuit, weights, &x, &y, p)?, x, y)
+            let source = p.display().to_string();
+            Some(GivenBatch { x, y, source })
         }
-        None => {
-            let opts = RunOptions {
-                out_dir: PathBuf::new(),
-                base_dir: base_dir.into(),
-                weights,
-            };
-            let (chip, train, _, _): (Chip<T>, _, _, _) = prepare(circuit, &opts)?;
-            let (x, y) = first_batch(&train, circuit);
-            (chip, x, y)
-        }
+        None => None,
     };
-    chip.check_step_on_batch(&x, &y).map_err(chip_error)?;
-    let eq = equilibrium(&chip, &x, &y)?;
+    let (eq, summary) = grads_in_memory(circuit, base_dir, weights, batch)?;
     let mut tensors: Vec<(String, Tensor<T>)> = Vec::new();
     for (l, g) in eq.pc.iter().enumerate() {
         tensors.push((format!("pc.W{}", l + 1), Tensor::Matrix(g)));
@@ -226,29 +248,8 @@ fn grads_typed<T: Real>(
     for (l, g) in eq.bp.iter().enumerate() {
         tensors.push((format!("bp.W{}", l + 1), Tensor::Matrix(g)));
     }
-    let at_eq = f64::from(u8::from(eq.solve.at_equilibrium()));
-    for (name, v) in [
-        ("energy", eq.energy),
-        ("loss", eq.loss),
-        ("max_abs_dF_dz", eq.max_abs_grad_z),
-        ("residual", eq.residual),
-        ("at_equilibrium", at_eq),
-    ] {
+    for (name, v) in summary.scalars() {
         tensors.push((name.into(), Tensor::Scalar(v)));
-    }
-    match eq.solve {
-        Solve::Relaxation { t_relax_tau, .. } => {
-            tensors.push(("t_relax_tau".into(), Tensor::Scalar(t_relax_tau)));
-        }
-        Solve::FixedPoint { iterations, .. } => {
-            tensors.push((
-                "newton_iterations".into(),
-                Tensor::Scalar(iterations as f64),
-            ));
-        }
-    }
-    if let Some(f) = eq.energy_closed_form {
-        tensors.push(("energy_closed_form".into(), Tensor::Scalar(f)));
     }
     let meta = [
         ("stop".to_string(), eq.solve.stop_name().to_string()),
@@ -256,7 +257,43 @@ fn grads_typed<T: Real>(
     ];
     write_tensors_with_metadata(out, &tensors, &meta)
         .map_err(|e| RunError::Failed(e.to_string()))?;
-    Ok(GradsSummary {
+    Ok(summary)
+}
+
+/// A batch given to a command: `x` [D, B] and `y` [n_out, B] (column =
+/// sample), and what names it in messages (a file's path, or `x`/`y`).
+#[derive(Clone, Debug)]
+pub struct GivenBatch<T: Real> {
+    pub x: DMatrix<T>,
+    pub y: DMatrix<T>,
+    pub source: String,
+}
+
+/// `grads` in memory, nothing written: the equilibrium of the batch (the
+/// circuit's first training batch when `None`; with a batch the network's
+/// input and output widths are the batch's and `[data]` is not read) at
+/// the given weights (the circuit's initialisation when `None`).
+pub fn grads_in_memory<T: Real>(
+    circuit: &Circuit,
+    base_dir: &Path,
+    weights: Option<GivenWeights<T>>,
+    batch: Option<GivenBatch<T>>,
+) -> Result<(Equilibrium<T>, GradsSummary), RunError> {
+    let (chip, x, y) = match batch {
+        Some(b) => (
+            chip_for_batch(circuit, weights, &b.x, &b.y, &b.source)?,
+            b.x,
+            b.y,
+        ),
+        None => {
+            let (chip, train, _, _): (Chip<T>, _, _, _) = prepare_with(circuit, base_dir, weights)?;
+            let (x, y) = first_batch(&train, circuit);
+            (chip, x, y)
+        }
+    };
+    chip.check_step_on_batch(&x, &y).map_err(chip_error)?;
+    let eq = equilibrium(&chip, &x, &y)?;
+    let summary = GradsSummary {
         cos_global: eq.cos_global(),
         cos_layers: eq.cos_layers(),
         energy: eq.energy,
@@ -266,40 +303,35 @@ fn grads_typed<T: Real>(
         residual: eq.residual,
         max_abs_grad_z: eq.max_abs_grad_z,
         kink_hint: kink_hint(circuit, &eq.solve),
-    })
+    };
+    Ok((eq, summary))
 }
 
-/// The chip for a batch file: input and output widths are the batch's
-/// (`x` [B, D], `y` [B, n_out]), so the circuit's `[data]` is not read;
-/// the preflight (time constants, damping, stability) runs on this batch.
+/// The chip for a batch (`x` [D, B], `y` [n_out, B]): input and output
+/// widths are the batch's, so the circuit's `[data]` is not read; the
+/// preflight (time constants, damping, stability) runs on this batch.
+/// `source` names the batch in messages.
 pub fn chip_for_batch<T: Real>(
     circuit: &Circuit,
-    weights: Option<PathBuf>,
+    weights: Option<GivenWeights<T>>,
     x: &DMatrix<T>,
     y: &DMatrix<T>,
-    path: &Path,
+    source: &str,
 ) -> Result<Chip<T>, RunError> {
     if x.ncols() == 0 || x.ncols() != y.ncols() || x.nrows() == 0 || y.nrows() == 0 {
         return Err(RunError::Invalid(format!(
-            "{}: x is [{}, {}] and y [{}, {}]; expected x [B, D] and y [B, n_out] with the same B ≥ 1 and D, n_out ≥ 1",
-            path.display(),
+            "{source}: x is [{}, {}] and y [{}, {}]; expected x [B, D] and y [B, n_out] with the same B ≥ 1 and D, n_out ≥ 1",
             x.ncols(),
             x.nrows(),
             y.ncols(),
             y.nrows()
         )));
     }
-    let w = match &weights {
-        Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
-                .map_err(|e| RunError::Invalid(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let mut chip =
-        Chip::<T>::build(circuit, x.nrows(), y.nrows(), w).map_err(|e| match (e, &weights) {
-            (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
-                RunError::Invalid(format!("{}: {message}", p.display()))
+    let label = weights.as_ref().map(|w| w.source.clone());
+    let mut chip = Chip::<T>::build(circuit, x.nrows(), y.nrows(), weights.map(|w| w.matrices))
+        .map_err(|e| match (e, &label) {
+            (ChipError::Invalid { key, message }, Some(s)) if key == "weights" => {
+                RunError::Invalid(format!("{s}: {message}"))
             }
             (e, _) => chip_error(e),
         })?;

@@ -8,6 +8,8 @@
 //! - [`sweep`] (the grid, the cells, the files) and [`sweep_cmd`] (from the
 //!   flags to the printed tables).
 //! - [`plot_cmd`]: `pcchip plot`.
+//! - [`prepare`]: the chip and its data for a command, checked before
+//!   anything is written.
 //! - [`input`]: the circuit a command runs (a file with `--set`, or the
 //!   embedded quickstart).
 //! - [`dispatch`]: the one f32/f64 dispatch every command goes through.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod grads;
 pub mod input;
 pub mod plot_cmd;
+pub mod prepare;
 pub mod progress;
 pub mod relax;
 pub mod summary;

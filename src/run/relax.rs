@@ -22,8 +22,9 @@ use crate::relax::{Relaxation, StopReason};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::grads::{first_batch, read_batch};
-use crate::run::train::{prepare, RunOptions};
+use crate::run::grads::{first_batch, read_batch, GivenBatch};
+use crate::run::train::{prepare_with, GivenWeights};
+use crate::run::weights::load_weights;
 use crate::run::RunError;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -145,21 +146,48 @@ fn relax_typed<T: Real>(
     batch: Option<&Path>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
-    let opts = RunOptions {
-        out_dir: out_dir.into(),
-        base_dir: base_dir.into(),
-        weights,
+    let weights = match weights {
+        Some(p) => Some(GivenWeights {
+            matrices: load_weights::<T>(&p, circuit.network.depth, circuit.dtype)
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
+            source: p.display().to_string(),
+        }),
+        None => None,
     };
-    let (mut chip, train, _, _): (Chip<T>, _, _, _) = prepare(circuit, &opts)?;
-    let (x, y) = match batch {
-        Some(p) => read_batch::<T>(p)?,
-        None => first_batch(&train, circuit),
+    let batch = match batch {
+        Some(p) => {
+            let (x, y) = read_batch::<T>(p)?;
+            let source = p.display().to_string();
+            Some(GivenBatch { x, y, source })
+        }
+        None => None,
+    };
+    let (chip, s) = relax_in_memory(circuit, base_dir, weights, batch)?;
+    write_outputs(circuit, &chip, &s, out_dir)
+}
+
+/// `relax` in memory, nothing written: the chip (at the given weights, or
+/// the circuit's initialisation) and its relaxation of the batch (the
+/// circuit's first training batch when `None`).
+pub fn relax_in_memory<T: Real>(
+    circuit: &Circuit,
+    base_dir: &Path,
+    weights: Option<GivenWeights<T>>,
+    batch: Option<GivenBatch<T>>,
+) -> Result<(Chip<T>, RelaxedBatch<T>), RunError> {
+    let (mut chip, train, _, _): (Chip<T>, _, _, _) = prepare_with(circuit, base_dir, weights)?;
+    let (x, y, source) = match batch {
+        Some(b) => (b.x, b.y, b.source),
+        None => {
+            let (x, y) = first_batch(&train, circuit);
+            (x, y, "batch".into())
+        }
     };
     let widths = &chip.topology().widths;
     let (n_in, n_out) = (widths[0], *widths.last().expect("widths"));
     if x.nrows() != n_in || y.nrows() != n_out || x.ncols() != y.ncols() || x.ncols() == 0 {
         return Err(RunError::Invalid(format!(
-            "batch: x is [{}, {}] and y [{}, {}]; the network expects [B, {n_in}] and [B, {n_out}] with B ≥ 1",
+            "{source}: x is [{}, {}] and y [{}, {}]; the network expects [B, {n_in}] and [B, {n_out}] with B ≥ 1",
             x.ncols(),
             x.nrows(),
             y.ncols(),
@@ -167,7 +195,7 @@ fn relax_typed<T: Real>(
         )));
     }
     let s = settle(&mut chip, &x, &y)?;
-    write_outputs(circuit, &chip, &s, out_dir)
+    Ok((chip, s))
 }
 
 /// A relaxation with the batch it relaxed, as clamped.
@@ -210,17 +238,11 @@ pub fn settle<T: Real>(
     })
 }
 
-fn write_outputs<T: Real>(
-    circuit: &Circuit,
-    chip: &Chip<T>,
-    s: &RelaxedBatch<T>,
-    out_dir: &Path,
-) -> Result<RelaxSummary, RunError> {
-    let (r, x, y, wall_s) = (&s.relaxation, &s.x, &s.y, s.wall_s);
-    let fail =
-        |what: &str, e: String| RunError::Failed(format!("{}: {e}", out_dir.join(what).display()));
+/// What `relax.json` says of a relaxation.
+pub fn summarise<T: Real>(circuit: &Circuit, chip: &Chip<T>, s: &RelaxedBatch<T>) -> RelaxSummary {
+    let (r, x, wall_s) = (&s.relaxation, &s.x, s.wall_s);
     let tau_s = circuit.dynamics.tau_s;
-    let summary = RelaxSummary {
+    RelaxSummary {
         circuit: circuit.name.clone(),
         method: circuit.relax.method.name().into(),
         batch: x.ncols(),
@@ -241,7 +263,20 @@ fn write_outputs<T: Real>(
         weight_products: r.n_products,
         wall_s,
         trace_points: r.trace.len(),
-    };
+    }
+}
+
+fn write_outputs<T: Real>(
+    circuit: &Circuit,
+    chip: &Chip<T>,
+    s: &RelaxedBatch<T>,
+    out_dir: &Path,
+) -> Result<RelaxSummary, RunError> {
+    let (r, x, y) = (&s.relaxation, &s.x, &s.y);
+    let fail =
+        |what: &str, e: String| RunError::Failed(format!("{}: {e}", out_dir.join(what).display()));
+    let tau_s = circuit.dynamics.tau_s;
+    let summary = summarise(circuit, chip, s);
     let mut writer = ReportWriter::create(out_dir).map_err(|e| fail("", e.to_string()))?;
     // A fresh relaxation.csv (an earlier one in the folder is replaced).
     writer

@@ -2,16 +2,15 @@
 //! Every failure after the circuit was accepted leaves a valid report.
 
 use crate::chip::{dataset::load_split, Chip, ChipError, EvalRecord, StepRecord};
-use crate::circuit::budget::{check_memory, DataShape};
 use crate::circuit::Circuit;
 use crate::data::{Batches, Dataset};
-use crate::net::Loss;
 use crate::real::Real;
-use crate::report::{median, Derived, Report, ReportWriter, Status, Summary};
+use crate::report::{median, Report, ReportWriter, Status, Summary};
 use crate::run::checkpoint::{self, RunState};
-use crate::run::data_checks;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::weights::{load_weights, save_weights};
+use crate::run::prepare::{fits_memory, invalid};
+pub use crate::run::prepare::{prepare, prepare_with, GivenWeights};
+use crate::run::weights::save_weights;
 use crate::run::RunError;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,87 +44,6 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// Start from these raw weights (safetensors `W1` … `WL`) instead of the initialisation.
     pub weights: Option<PathBuf>,
-}
-
-fn invalid(e: ChipError) -> RunError {
-    match e {
-        ChipError::Relax(r) => RunError::Failed(r.to_string()),
-        ChipError::NonFinite(m) => RunError::Failed(m),
-        other => RunError::Invalid(other.to_string()),
-    }
-}
-
-/// Refuses a run whose chip would not fit in memory on this data, before
-/// the chip is built (`Invalid`, naming the key and both figures).
-fn fits_memory(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Result<(), RunError> {
-    let shape = DataShape {
-        n_features: train.n_features(),
-        n_outputs: train.n_outputs(),
-        n_samples: train.len() + test.len(),
-    };
-    check_memory(circuit, shape).map_err(|e| RunError::Invalid(e.to_string()))
-}
-
-/// Builds the chip and its data, checked, without writing anything.
-pub fn prepare<T: Real>(
-    circuit: &Circuit,
-    opts: &RunOptions,
-) -> Result<(Chip<T>, Dataset, Dataset, Derived), RunError> {
-    let (train, test) =
-        load_split(circuit, &opts.base_dir).map_err(|e| RunError::Invalid(e.to_string()))?;
-    if train.is_empty() {
-        return Err(RunError::Invalid(
-            "data: the training split is empty; lower data.test_frac or add samples".into(),
-        ));
-    }
-    if train.n_features() == 0 || train.n_outputs() == 0 {
-        return Err(RunError::Invalid(data_checks::empty_side(circuit, &train)));
-    }
-    fits_memory(circuit, &train, &test)?;
-    if circuit.network.loss == Loss::CrossEntropy && train.labels.is_none() {
-        return Err(RunError::Invalid("network.loss: \"cross-entropy\" needs class labels, but the data set is a regression; use loss = \"mse\"".into()));
-    }
-    let weights = match &opts.weights {
-        Some(p) => Some(
-            load_weights::<T>(p, circuit.network.depth, circuit.dtype)
-                .map_err(|e| RunError::Invalid(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let mut chip = Chip::<T>::build(circuit, train.n_features(), train.n_outputs(), weights)
-        .map_err(|e| match (e, &opts.weights) {
-            (ChipError::Invalid { key, message }, Some(p)) if key == "weights" => {
-                RunError::Invalid(format!("{}: {message}", p.display()))
-            }
-            (e, _) => invalid(e),
-        })?;
-    let first: Vec<usize> = crate::data::epoch_order(train.len(), circuit.seed, 0)
-        .into_iter()
-        .take(circuit.train.batch_size)
-        .collect();
-    let (x, y) = train.batch::<T>(&first);
-    let spectrum = chip.preflight(&x, &y).map_err(invalid)?;
-    let widths = chip.topology().widths.clone();
-    let warnings = data_checks::warnings(circuit, &train, &test);
-    let derived = Derived {
-        warnings,
-        n_params: chip.topology().n_params(),
-        n_crossbars: chip.cores().len(),
-        n_tiles: chip.geometry().n_tiles(),
-        tile_grids: chip.cores().iter().map(|c| c.stats().tile_grid).collect(),
-        multipliers: chip.param().multipliers(&widths),
-        learning_rates: chip.optimiser().lr.clone(),
-        delay_bound: spectrum.and_then(|s| chip.delay_bound(s.lambda_max)),
-        spectrum,
-        tau_rel: chip.tau_rel(),
-        damping: chip
-            .damping()
-            .filter(|_| circuit.dynamics.order == crate::circuit::Order::Inertial),
-        n_train: train.len(),
-        n_test: test.len(),
-        widths,
-    };
-    Ok((chip, train, test, derived))
 }
 
 /// Runs the circuit in its dtype.
@@ -524,7 +442,7 @@ impl<T: Real> Session<T> {
                     };
                     self.checkpoint(e, b)?;
                 }
-                if obs.stop() {
+                if obs.stop() || crate::interrupt::requested() {
                     self.writer
                         .save(&self.report)
                         .map_err(|e| io(e, "report.json"))?;

@@ -62,19 +62,7 @@ pub fn load_weights<T: Real>(
                         name: name.clone(),
                         depth,
                     })?;
-            let w = all.swap_remove(i).1;
-            for (k, &v) in w.iter().enumerate() {
-                if let Err(source) = check_value(v, dtype) {
-                    return Err(WeightsError::Value {
-                        path: path.into(),
-                        name,
-                        row: k % w.nrows(),
-                        col: k / w.nrows(),
-                        source,
-                    });
-                }
-            }
-            Ok(w.map(T::of))
+            checked(all.swap_remove(i).1, path, name, dtype)
         })
         .collect::<Result<Vec<_>, _>>()
         .and_then(|w| match all.first() {
@@ -86,6 +74,59 @@ pub fn load_weights<T: Real>(
             }),
             None => Ok(w),
         })
+}
+
+/// Checks weights given in memory (`W1` … `WL` in order, `[n_out, n_in]`)
+/// as a weight file's are checked; `source` names them in messages (for
+/// the Python package, `weights`). Shapes are checked by the chip.
+pub fn check_weights<T: Real>(
+    weights: Vec<DMatrix<f64>>,
+    depth: usize,
+    dtype: DType,
+    source: &Path,
+) -> Result<Vec<DMatrix<T>>, WeightsError> {
+    if weights.len() != depth {
+        let name = format!("W{}", weights.len().min(depth) + 1);
+        return Err(if weights.len() < depth {
+            WeightsError::Missing {
+                path: source.into(),
+                name,
+                depth,
+            }
+        } else {
+            WeightsError::Extra {
+                path: source.into(),
+                name,
+                depth,
+            }
+        });
+    }
+    weights
+        .into_iter()
+        .enumerate()
+        .map(|(l, w)| checked(w, source, format!("W{}", l + 1), dtype))
+        .collect()
+}
+
+/// `w` converted to `T`, every value inside the range of `dtype`.
+fn checked<T: Real>(
+    w: DMatrix<f64>,
+    path: &Path,
+    name: String,
+    dtype: DType,
+) -> Result<DMatrix<T>, WeightsError> {
+    for (k, &v) in w.iter().enumerate() {
+        if let Err(source) = check_value(v, dtype) {
+            return Err(WeightsError::Value {
+                path: path.into(),
+                name,
+                row: k % w.nrows(),
+                col: k / w.nrows(),
+                source,
+            });
+        }
+    }
+    Ok(w.map(T::of))
 }
 
 /// Writes the chip's effective weights as `W1` … `WL`.

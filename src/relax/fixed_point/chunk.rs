@@ -227,7 +227,8 @@ impl<T: Real> Block<'_, '_, T> {
             let keep: Vec<usize> = (0..orig.len())
                 .filter(|&c| !converged[c] && !stalled[c])
                 .collect();
-            if keep.is_empty() || out.iterations >= set.max_iterations {
+            let interrupted = crate::interrupt::requested();
+            if keep.is_empty() || out.iterations >= set.max_iterations || interrupted {
                 break;
             }
             if keep.len() < orig.len() {

@@ -1,0 +1,56 @@
+"""Type stubs of the extension module (the public API is pcchip/__init__.py)."""
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+__version__: str
+
+class InputError(ValueError): ...
+class CircuitError(InputError): ...
+class RunError(RuntimeError): ...
+
+class NativeCircuit:
+    @staticmethod
+    def load(path: str, overrides: list[str]) -> NativeCircuit: ...
+    @staticmethod
+    def parse(text: str, label: str, name: str, overrides: list[str], base_dir: str) -> NativeCircuit: ...
+    @staticmethod
+    def quickstart(overrides: list[str]) -> NativeCircuit: ...
+    def resolved_toml(self) -> str: ...
+    def derived_json(self) -> str: ...
+    def check_text(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def base_dir(self) -> str: ...
+
+def relax(
+    circuit: NativeCircuit,
+    weights: Optional[Sequence[np.ndarray]] = None,
+    x: Optional[np.ndarray] = None,
+    y: Optional[np.ndarray] = None,
+    trace: bool = True,
+) -> dict[str, Any]: ...
+def grads(
+    circuit: NativeCircuit,
+    weights: Optional[Sequence[np.ndarray]] = None,
+    x: Optional[np.ndarray] = None,
+    y: Optional[np.ndarray] = None,
+) -> dict[str, Any]: ...
+def run(circuit: NativeCircuit, out: str, progress: bool) -> str: ...
+def bench(
+    circuit: NativeCircuit,
+    out: str,
+    depths: list[int],
+    steps: int,
+    dynamics: list[str],
+    taus: list[float],
+    t_max_tau: Optional[float],
+    compare_threads: bool,
+    progress: bool,
+) -> str: ...

@@ -363,16 +363,25 @@ def run(
     circuit: Circuit,
     out: Optional[str | os.PathLike[str]] = None,
     progress: bool = True,
+    weights: Optional[Sequence[Any]] = None,
 ) -> dict[str, Any]:
     """Trains the chip as ``pcchip run`` does; returns the report (report.json) as
     a dict. With ``out`` the run's files (report.json, relaxation.csv,
     weights.safetensors) stay there; without, they are written to a
-    temporary folder and removed. ``progress`` prints to ``sys.stderr``."""
-    if not isinstance(circuit, Circuit):
-        raise InputError(f"circuit: expected a pcchip.Circuit, got {type(circuit).__name__}")
+    temporary folder and removed. ``weights`` (W1 … WL, each [n_out, n_in])
+    start the run instead of the initialisation, as ``--weights`` does.
+    ``progress`` prints a line to ``sys.stderr`` at most every half second
+    and at every evaluation."""
+    ws, _, _ = _inputs(circuit, weights, None, None)
     folder, tmp = _folder(out, "run")
     try:
-        return json.loads(_native.run(circuit._native, folder, bool(progress)))
+        wfile = None
+        if ws is not None:
+            if tmp is None:
+                tmp = tempfile.mkdtemp(prefix="pcchip-weights-")
+            wfile = os.path.join(tmp, "weights.safetensors")
+            tensors.save(wfile, {f"W{i + 1}": w for i, w in enumerate(ws)})
+        return json.loads(_native.run(circuit._native, folder, wfile, bool(progress)))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -110,9 +110,6 @@ fn relax_typed<'py, T: Scalar>(
         },
         |_, _| {},
     )?;
-    if relaxed.relaxation.stop == pcchip::relax::StopReason::Interrupted {
-        return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(""));
-    }
     let out = PyDict::new(py);
     out.set_item(
         "summary",
@@ -182,9 +179,6 @@ fn grads_typed<'py, T: Scalar>(
         |_| grads_in_memory::<T>(circuit, base, weights, batch),
         |_, _| {},
     )?;
-    if pcchip::interrupt::requested() {
-        return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(""));
-    }
     let out = PyDict::new(py);
     let list = |ms: Vec<DMatrix<T>>| PyList::new(py, ms.into_iter().map(|m| weights_out(py, m)));
     out.set_item("solver", eq.solve.solver().name())?;
@@ -259,12 +253,19 @@ fn to_stderr(py: Python<'_>, line: String) {
     }
 }
 
-/// `run`: trains the chip into `out`; the report as JSON.
-pub fn run(py: Python<'_>, c: &NativeCircuit, out: PathBuf, progress: bool) -> PyResult<String> {
+/// `run`: trains the chip into `out` (from the weights file when given);
+/// the report as JSON.
+pub fn run(
+    py: Python<'_>,
+    c: &NativeCircuit,
+    out: PathBuf,
+    weights: Option<PathBuf>,
+    progress: bool,
+) -> PyResult<String> {
     let opts = RunOptions {
         out_dir: out,
         base_dir: c.base_dir.clone(),
-        weights: None,
+        weights,
     };
     let circuit = &c.circuit;
     let report = interruptible(

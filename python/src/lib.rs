@@ -43,8 +43,15 @@ fn grads<'py>(
 
 /// Trains the chip into `out`; the report as JSON: see `pcchip.run`.
 #[pyfunction]
-fn run(py: Python<'_>, circuit: &NativeCircuit, out: PathBuf, progress: bool) -> PyResult<String> {
-    commands::run(py, circuit, out, progress)
+#[pyo3(signature = (circuit, out, weights, progress))]
+fn run(
+    py: Python<'_>,
+    circuit: &NativeCircuit,
+    out: PathBuf,
+    weights: Option<PathBuf>,
+    progress: bool,
+) -> PyResult<String> {
+    commands::run(py, circuit, out, weights, progress)
 }
 
 /// The speedup bench into `out`; the rows as JSON: see `pcchip.bench`.

@@ -129,11 +129,14 @@ def test_run_report_equals_the_command_line(repo, cli, tmp_path):
     circuit = repo / "circuits" / "quickstart.toml"
     over = {"network.width": 16, "train.max_steps": 4, "train.eval_every_steps": 2, "data.n_samples": 400}
     sets = [a for k, v in over.items() for a in ("--set", f"{k}={v}")]
+    ws, _, _ = random_problem(9, dims=(784, 16, 16, 16, 10))
+    wf = tmp_path / "w0.safetensors"
+    tensors.save(wf, {f"W{i + 1}": w for i, w in enumerate(ws)})
     d = tmp_path / "cli-run"
-    cli("run", circuit, "--out", d, "--quiet", *sets)
+    cli("run", circuit, "--out", d, "--quiet", "--weights", wf, *sets)
     want = json.loads((d / "report.json").read_text())
     out = tmp_path / "py-run"
-    got = pcchip.run(pcchip.Circuit.load(circuit, over), out=out, progress=False)
+    got = pcchip.run(pcchip.Circuit.load(circuit, over), out=out, progress=False, weights=ws)
     assert got["status"] == want["status"] == "complete"
     strip = lambda s: {k: v for k, v in s.items() if "wall" not in k}
     assert [strip(s) for s in got["steps"]] == [strip(s) for s in want["steps"]]

@@ -132,3 +132,15 @@ def test_a_failed_relaxation_raises_run_error(repo):
                              "relax.allow_unstable": True})
     with pytest.raises(pcchip.RunError, match="diverged"):
         pcchip.relax(c)
+
+
+def test_check_on_missing_data_raises_the_command_lines_message(cli, tmp_path):
+    bad = tmp_path / "idx.toml"
+    bad.write_text('[network]\nwidth = 8\ndepth = 2\n[data]\nsource = "idx"\nimages = "nope-images.idx"\nlabels = "nope-labels.idx"\n')
+    p = cli("check", bad, check=False)
+    assert p.returncode == 2
+    c = pcchip.Circuit.load(bad)  # the file itself is valid
+    with pytest.raises(pcchip.InputError) as e:
+        c.check()
+    assert "nope-images.idx" in str(e.value)
+    assert p.stderr.strip() == f"pcchip: {e.value}"

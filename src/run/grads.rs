@@ -18,7 +18,6 @@ use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
 use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
 use crate::run::train::{prepare_with, GivenWeights};
-use crate::run::weights::load_weights;
 use crate::run::RunError;
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
@@ -224,22 +223,10 @@ fn grads_typed<T: Real>(
     batch: Option<&Path>,
     out: &Path,
 ) -> Result<GradsSummary, RunError> {
-    let weights = match weights {
-        Some(p) => Some(GivenWeights {
-            matrices: load_weights::<T>(&p, circuit.network.depth, circuit.dtype)
-                .map_err(|e| RunError::Invalid(e.to_string()))?,
-            source: p.display().to_string(),
-        }),
-        None => None,
-    };
-    let batch = match batch {
-        Some(p) => {
-            let (x, y) = read_batch::<T>(p)?;
-            let source = p.display().to_string();
-            Some(GivenBatch { x, y, source })
-        }
-        None => None,
-    };
+    let weights = weights
+        .map(|p| GivenWeights::<T>::from_file(&p, circuit))
+        .transpose()?;
+    let batch = batch.map(GivenBatch::from_file).transpose()?;
     let (eq, summary) = grads_in_memory(circuit, base_dir, weights, batch)?;
     let mut tensors: Vec<(String, Tensor<T>)> = Vec::new();
     for (l, g) in eq.pc.iter().enumerate() {
@@ -267,6 +254,15 @@ pub struct GivenBatch<T: Real> {
     pub x: DMatrix<T>,
     pub y: DMatrix<T>,
     pub source: String,
+}
+
+impl<T: Real> GivenBatch<T> {
+    /// A batch file: `x` [B, D] and `y` [B, n_out] (row = sample).
+    pub fn from_file(path: &Path) -> Result<Self, RunError> {
+        let (x, y) = read_batch::<T>(path)?;
+        let source = path.display().to_string();
+        Ok(GivenBatch { x, y, source })
+    }
 }
 
 /// `grads` in memory, nothing written: the equilibrium of the batch (the

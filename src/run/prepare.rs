@@ -45,14 +45,11 @@ pub fn prepare<T: Real>(
     circuit: &Circuit,
     opts: &RunOptions,
 ) -> Result<(Chip<T>, Dataset, Dataset, Derived), RunError> {
-    let weights = match &opts.weights {
-        Some(p) => Some(GivenWeights {
-            matrices: load_weights::<T>(p, circuit.network.depth, circuit.dtype)
-                .map_err(|e| RunError::Invalid(e.to_string()))?,
-            source: p.display().to_string(),
-        }),
-        None => None,
-    };
+    let weights = opts
+        .weights
+        .as_deref()
+        .map(|p| GivenWeights::from_file(p, circuit))
+        .transpose()?;
     prepare_with(circuit, &opts.base_dir, weights)
 }
 
@@ -62,6 +59,17 @@ pub fn prepare<T: Real>(
 pub struct GivenWeights<T: Real> {
     pub matrices: Vec<DMatrix<T>>,
     pub source: String,
+}
+
+impl<T: Real> GivenWeights<T> {
+    /// `W1` … `WL` from a weights file (safetensors), checked for the circuit.
+    pub fn from_file(path: &Path, circuit: &Circuit) -> Result<Self, RunError> {
+        Ok(GivenWeights {
+            matrices: load_weights::<T>(path, circuit.network.depth, circuit.dtype)
+                .map_err(|e| RunError::Invalid(e.to_string()))?,
+            source: path.display().to_string(),
+        })
+    }
 }
 
 /// [`prepare`] with the starting weights given in memory (`None`: the

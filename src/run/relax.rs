@@ -22,9 +22,8 @@ use crate::relax::{Relaxation, StopReason};
 use crate::report::tensors::{write_tensors, Tensor};
 use crate::report::ReportWriter;
 use crate::run::dispatch::{dispatch, Job};
-use crate::run::grads::{first_batch, read_batch, GivenBatch};
+use crate::run::grads::{first_batch, GivenBatch};
 use crate::run::train::{prepare_with, GivenWeights};
-use crate::run::weights::load_weights;
 use crate::run::RunError;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -146,22 +145,10 @@ fn relax_typed<T: Real>(
     batch: Option<&Path>,
     out_dir: &Path,
 ) -> Result<RelaxSummary, RunError> {
-    let weights = match weights {
-        Some(p) => Some(GivenWeights {
-            matrices: load_weights::<T>(&p, circuit.network.depth, circuit.dtype)
-                .map_err(|e| RunError::Invalid(e.to_string()))?,
-            source: p.display().to_string(),
-        }),
-        None => None,
-    };
-    let batch = match batch {
-        Some(p) => {
-            let (x, y) = read_batch::<T>(p)?;
-            let source = p.display().to_string();
-            Some(GivenBatch { x, y, source })
-        }
-        None => None,
-    };
+    let weights = weights
+        .map(|p| GivenWeights::<T>::from_file(&p, circuit))
+        .transpose()?;
+    let batch = batch.map(GivenBatch::from_file).transpose()?;
     let (chip, s) = relax_in_memory(circuit, base_dir, weights, batch)?;
     write_outputs(circuit, &chip, &s, out_dir)
 }

@@ -4,7 +4,8 @@ use crate::circuit::budget::check_value;
 use crate::circuit::{Circuit, Source};
 use crate::data::csv::{load_csv, CsvOptions, CsvTarget};
 use crate::data::{
-    idx::load_idx_pair, mnist::mnist_subset, synthetic, DataError, Dataset, Targets,
+    cifar::load_cifar10, idx::load_idx_pair, mnist::mnist_subset, synthetic, DataError, Dataset,
+    Targets,
 };
 use std::path::Path;
 
@@ -33,6 +34,7 @@ pub fn load_split(circuit: &Circuit, base_dir: &Path) -> Result<(Dataset, Datase
             };
             load_csv(&base_dir.join(&d.csv), &opts)?
         }
+        Source::Cifar10 => load_cifar10(&base_dir.join(&d.cifar10))?.with_targets(targets),
         Source::TeacherStudent => synthetic::teacher_student(
             d.teacher_inputs,
             d.teacher_outputs,
@@ -71,6 +73,7 @@ fn check_values(circuit: &Circuit, base_dir: &Path, data: &Dataset) -> Result<()
         let path = match d.source {
             Source::Csv => base_dir.join(&d.csv),
             Source::Idx => base_dir.join(&d.images),
+            Source::Cifar10 => base_dir.join(&d.cifar10),
             _ => Path::new(&data.name).to_path_buf(),
         };
         return Err(DataError::BadHeader {

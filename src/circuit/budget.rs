@@ -166,6 +166,7 @@ impl DataShape {
             Source::Mnist => (784, 10, 5000),
             Source::TeacherStudent => (d.teacher_inputs, d.teacher_outputs, d.teacher_samples),
             Source::GaussianToy => (d.teacher_inputs, 1, d.teacher_samples),
+            Source::Cifar10 => (3072, 10, 0),
             Source::Idx | Source::Csv => (1, 1, 0),
         };
         DataShape {

@@ -260,13 +260,15 @@ pub enum Source {
     TeacherStudent,
     /// The paper's toy regression: D = 40 Gaussian inputs, targets ±1.
     GaussianToy,
+    /// CIFAR-10's binary batch files (`cifar10`: a batch file or their folder).
+    Cifar10,
 }
 
 /// `[data]`: the data set and its split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSpec {
-    /// "mnist", "idx", "csv", "teacher-student" or "gaussian-toy". Default "mnist".
+    /// "mnist", "idx", "csv", "cifar10", "teacher-student" or "gaussian-toy". Default "mnist".
     pub source: Source,
     /// Fraction of samples held out for testing, in [0, 1). Default 0.2.
     pub test_frac: f64,
@@ -278,6 +280,10 @@ pub struct DataSpec {
     pub labels: String,
     /// CSV file (relative to the circuit file).
     pub csv: String,
+    /// CIFAR-10 (binary version): a batch file, or the folder holding
+    /// `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`
+    /// (relative to the circuit file).
+    pub cifar10: String,
     /// CSV: the first line is a header. Default false.
     pub has_header: bool,
     /// CSV: 0-based column of the class label (classification).
@@ -310,6 +316,7 @@ impl Default for DataSpec {
             images: String::new(),
             labels: String::new(),
             csv: String::new(),
+            cifar10: String::new(),
             has_header: false,
             label_column: None,
             target_columns: vec![],

@@ -329,6 +329,13 @@ pub fn validate(c: &Circuit) -> Check {
                 "expected a finite value ≥ 0",
             )?;
         }
+        Source::Cifar10 => {
+            ensure(
+                !data.cifar10.is_empty(),
+                "data.cifar10",
+                "source = \"cifar10\" needs the path of a CIFAR-10 batch file or of the folder holding them (cifar-10-batches-bin)",
+            )?;
+        }
         Source::Mnist => {}
     }
     ensure(c.train.epochs >= 1, "train.epochs", "expected ≥ 1")?;

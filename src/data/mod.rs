@@ -5,10 +5,11 @@
 //! one-hot encoding of labels ([`Targets`]), train/test splitting, the
 //! per-epoch shuffle [`epoch_order`] and the mini-batch chunking
 //! [`Batches`]. The loaders live in siblings: [`mnist`] (embedded subset),
-//! [`idx`] (MNIST-format files), [`csv`] (numeric CSV) and [`synthetic`]
+//! [`idx`] (MNIST-format files), [`cifar`] (CIFAR-10's binary batches), [`csv`] (numeric CSV) and [`synthetic`]
 //! (teacher–student and Gaussian toy regression). Nothing here knows about
 //! networks or circuits.
 
+pub mod cifar;
 pub mod csv;
 mod error;
 pub mod idx;

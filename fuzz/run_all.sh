@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")"
 SECS=${1:-120}; shift || true
-TARGETS=${*:-parse_circuit idx csv safetensors checkpoint report_json}
+TARGETS=${*:-parse_circuit idx csv safetensors checkpoint report_json cifar10}
 cargo +nightly fuzz build >&2 || exit 1
 status=0
 for t in $TARGETS; do

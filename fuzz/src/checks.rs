@@ -6,12 +6,20 @@
 //! the same checks. Each function writes the bytes into `dir` (a scratch
 //! folder the caller owns) because the readers take paths.
 
+use pcchip::data::cifar::load_cifar10;
 use pcchip::data::csv::{parse_csv, CsvOptions};
 use pcchip::data::idx::load_idx_pair;
 use std::path::Path;
 
 /// The readers, by the name of their fuzz target and corpus folder.
-pub const TARGETS: [&str; 5] = ["idx", "csv", "safetensors", "checkpoint", "report_json"];
+pub const TARGETS: [&str; 6] = [
+    "idx",
+    "csv",
+    "safetensors",
+    "checkpoint",
+    "report_json",
+    "cifar10",
+];
 
 /// Runs the check of target `name` on `data`.
 pub fn run(name: &str, data: &[u8], dir: &Path) {
@@ -21,6 +29,7 @@ pub fn run(name: &str, data: &[u8], dir: &Path) {
         "safetensors" => safetensors(data, dir),
         "checkpoint" => checkpoint(data, dir),
         "report_json" => report_json(data, dir),
+        "cifar10" => cifar10(data, dir),
         other => panic!("no fuzz target `{other}`"),
     }
 }
@@ -52,6 +61,17 @@ pub fn idx(data: &[u8], dir: &Path) {
     write(&pl, labels);
     if let Err(e) = load_idx_pair(&pi, &pl) {
         names_file(&e.to_string(), ".idx");
+    }
+}
+
+/// CIFAR-10: the bytes are a folder's first batch file.
+pub fn cifar10(data: &[u8], dir: &Path) {
+    let folder = dir.join("cifar");
+    std::fs::create_dir_all(&folder).expect("scratch folder is writable");
+    write(&folder.join("data_batch_1.bin"), data);
+    match load_cifar10(&folder) {
+        Ok(d) => assert_eq!(d.len() * 3073, data.len(), "every record read"),
+        Err(e) => names_file(&e.to_string(), "data_batch_1.bin"),
     }
 }
 

@@ -197,7 +197,13 @@ impl<T: Real> Layer<T> for Conv2d<'_, T> {
         im2col(s, drive, &mut p);
         let inv_batch = T::of(1.0 / batch.max(1) as f64);
         let mut g = DMatrix::zeros(s.c_out, s.patch_len());
-        gemm_abt(-self.multiplier * precision * inv_batch, &e, &p, T::zero(), &mut g);
+        gemm_abt(
+            -self.multiplier * precision * inv_batch,
+            &e,
+            &p,
+            T::zero(),
+            &mut g,
+        );
         self.scratch.put(e);
         self.scratch.put(p);
         g

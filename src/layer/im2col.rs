@@ -171,15 +171,15 @@ pub(super) fn col2im<T: Real>(s: &ConvShape, q: &DMatrix<T>, out: &mut DMatrix<T
 
 /// `dst ← pixel-major copy of src`: `src` is `(C·P) × B` channel-major
 /// (P pixels), `dst` is `C × (P·B)`.
-pub(super) fn to_pixel_major<T: Real>(
-    channels: usize,
-    src: &DMatrix<T>,
-    dst: &mut DMatrix<T>,
-) {
+pub(super) fn to_pixel_major<T: Real>(channels: usize, src: &DMatrix<T>, dst: &mut DMatrix<T>) {
     let n = src.nrows();
     let pixels = n / channels;
     assert_eq!(pixels * channels, n, "rows not a multiple of the channels");
-    assert_eq!(dst.shape(), (channels, pixels * src.ncols()), "pixel-major shape");
+    assert_eq!(
+        dst.shape(),
+        (channels, pixels * src.ncols()),
+        "pixel-major shape"
+    );
     for (s, d) in src
         .as_slice()
         .chunks_exact(n)
@@ -195,15 +195,15 @@ pub(super) fn to_pixel_major<T: Real>(
 
 /// `dst ← channel-major copy of src`, the inverse of [`to_pixel_major`]:
 /// `src` is `C × (P·B)`, `dst` is `(C·P) × B`.
-pub(super) fn to_channel_major<T: Real>(
-    channels: usize,
-    src: &DMatrix<T>,
-    dst: &mut DMatrix<T>,
-) {
+pub(super) fn to_channel_major<T: Real>(channels: usize, src: &DMatrix<T>, dst: &mut DMatrix<T>) {
     let n = dst.nrows();
     let pixels = n / channels;
     assert_eq!(pixels * channels, n, "rows not a multiple of the channels");
-    assert_eq!(src.shape(), (channels, pixels * dst.ncols()), "pixel-major shape");
+    assert_eq!(
+        src.shape(),
+        (channels, pixels * dst.ncols()),
+        "pixel-major shape"
+    );
     for (d, s) in dst
         .as_mut_slice()
         .chunks_exact_mut(n)
@@ -278,7 +278,10 @@ mod tests {
         let mut back = DMatrix::from_element(d.nrows(), d.ncols(), f64::NAN);
         col2im(&s, &q, &mut back);
         let (lhs, rhs) = (q.dot(&p), back.dot(&d));
-        assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} {rhs}");
+        assert!(
+            (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
+            "{lhs} {rhs}"
+        );
     }
 
     #[test]

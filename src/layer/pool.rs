@@ -25,7 +25,7 @@ impl<T: Real> AvgPool2x2<T> {
     pub fn new(channels: usize, h: usize, w: usize) -> Self {
         assert!(channels > 0, "pooling needs a channel");
         assert!(
-            h > 0 && w > 0 && h % 2 == 0 && w % 2 == 0,
+            h > 0 && w > 0 && h.is_multiple_of(2) && w.is_multiple_of(2),
             "2×2 pooling needs even, positive H and W (got {h}×{w})"
         );
         AvgPool2x2 {

@@ -456,3 +456,82 @@ fn pooling_has_no_weights_and_no_reads() {
 fn pooling_an_odd_image_is_refused() {
     let _ = AvgPool2x2::<f64>::new(1, 3, 4);
 }
+
+/// A small residual CNN (conv → residual conv block → pool → dense) drives
+/// the relaxation field through the `Layer` trait alone, and is the dense
+/// network of its unrolled matrices: same feedforward, force, energy and
+/// Gauss–Newton product, and each kernel gradient is the dense gradient
+/// summed over the entries that share the weight.
+#[test]
+fn a_residual_cnn_in_the_field_is_its_unrolled_dense_network() {
+    use pcchip::net::{Activation, Loss};
+    use pcchip::relax::{Field, FieldSpec};
+    let (s1, s2) = (ConvShape::new(2, 3, 4, 4, 3), ConvShape::new(3, 3, 4, 4, 3));
+    let (w1, w2) = (oihw(&s1, 70), oihw(&s2, 71));
+    let pool = AvgPool2x2::<f64>::new(3, 4, 4);
+    let mut r = rng(72);
+    let head = normal::<f64>(2, pool.n_out(), 0.5, &mut r);
+    let (x, y) = (
+        normal::<f64>(32, 5, 1.0, &mut r),
+        normal::<f64>(2, 5, 1.0, &mut r),
+    );
+    let spec = || FieldSpec {
+        multipliers: vec![0.3, 0.2, 1.0, 0.7],
+        skips: vec![false, true, false, false],
+        activation: Activation::Tanh,
+        loss: Loss::Mse,
+        lambda: 2.0,
+        leak: 0.0,
+    };
+    let (c1, c2) = (conv(&s1, &w1, 0.3, false), conv(&s2, &w2, 0.2, true));
+    let (m1, m2) = (c1.unrolled().unwrap(), c2.unrolled().unwrap());
+    let m_pool = direct_pool(3, 4, 4, &DMatrix::identity(48, 48));
+    let cnn: Vec<Box<dyn Layer<f64>>> = vec![
+        Box::new(c1),
+        Box::new(c2),
+        Box::new(pool),
+        Box::new(Dense::owned(head.clone(), 0.7, false)),
+    ];
+    let dense: Vec<Box<dyn Layer<f64>>> = vec![
+        Box::new(Dense::owned(m1, 0.3, false)),
+        Box::new(Dense::owned(m2, 0.2, true)),
+        Box::new(Dense::owned(m_pool, 1.0, false)),
+        Box::new(Dense::owned(head, 0.7, false)),
+    ];
+    let mut fc = Field::with_layers(cnn, spec(), x.clone(), y.clone());
+    let mut fd = Field::with_layers(dense, spec(), x, y);
+    let rel = |a: &[DMatrix<f64>], b: &[DMatrix<f64>]| rel_err(a, b);
+    assert!(rel(&fc.feedforward(), &fd.feedforward()) < 1e-13);
+    let z: Vec<DMatrix<f64>> = fd
+        .feedforward()
+        .iter()
+        .map(|m| m.map(|v| v + 0.3 * (v * 7.0).sin()))
+        .collect();
+    let (mut f1, mut f2) = (fd.hidden_zeros(), fd.hidden_zeros());
+    fc.force(&z, &mut f1);
+    fd.force(&z, &mut f2);
+    assert!(rel(&f1, &f2) < 1e-13, "force: {}", rel(&f1, &f2));
+    assert!((fc.energy() - fd.energy()).abs() < 1e-13 * fd.energy());
+    fc.linearise();
+    fd.linearise();
+    let v: Vec<DMatrix<f64>> = z.iter().map(|m| m.map(|t| (3.0 * t).cos())).collect();
+    fc.hvp(&v, &mut f1);
+    fd.hvp(&v, &mut f2);
+    assert!(rel(&f1, &f2) < 1e-13, "hvp: {}", rel(&f1, &f2));
+    let (gc, gd) = (fc.weight_grads(&z), fd.weight_grads(&z));
+    assert_eq!(gc[2].shape(), (0, 0), "pooling has no weights");
+    assert!(rel(&gc[3..], &gd[3..]) < 1e-13);
+    for (l, s) in [(0, s1), (1, s2)] {
+        // Label every kernel entry; its label marks the entries it fills.
+        let labels: Vec<f64> = (1..=s.c_out * s.patch_len()).map(|v| v as f64).collect();
+        let map = conv(&s, &labels, 1.0, false).unrolled().unwrap();
+        let mut tied = DMatrix::zeros(s.c_out, s.patch_len());
+        for (m, g) in map.iter().zip(gd[l].iter()) {
+            if *m > 0.0 {
+                let idx = *m as usize - 1;
+                tied[(idx / s.patch_len(), idx % s.patch_len())] += g;
+            }
+        }
+        assert!(rel(&[gc[l].clone()], &[tied]) < 1e-12, "layer {}", l + 1);
+    }
+}

@@ -90,38 +90,45 @@ impl ConvShape {
         let hi = (n + pad).saturating_sub(d).min(n);
         (lo, hi.max(lo))
     }
+
+    /// The source index i + d − k/2 of output index i at kernel offset d,
+    /// if it lies inside `0..n`.
+    pub(super) fn source(&self, i: usize, d: usize, n: usize) -> Option<usize> {
+        (i + d).checked_sub(self.k / 2).filter(|&ii| ii < n)
+    }
 }
 
 /// `p ← patches of d`: `d` is `(C_in·H·W) × B`, `p` is
 /// `(C_in·k²) × (H·W·B)` (see the module doc); padding entries are 0.
 pub(super) fn im2col<T: Real>(s: &ConvShape, d: &DMatrix<T>, p: &mut DMatrix<T>) {
     let (hw, kk, n_in, k, w) = (s.pixels(), s.patch_len(), s.n_in(), s.k, s.w);
-    let pad = k / 2;
     assert_eq!(d.nrows(), n_in, "im2col input rows");
     assert_eq!(p.shape(), (kk, hw * d.ncols()), "im2col output shape");
-    p.fill(T::zero());
     let dst_all = p.as_mut_slice();
     for (src_b, dst_b) in d
         .as_slice()
         .chunks_exact(n_in)
         .zip(dst_all.chunks_exact_mut(hw * kk))
     {
-        for (c, plane) in src_b.chunks_exact(hw).enumerate() {
+        // One output row i at a time: its w patches (w·kk values) stay in cache.
+        for (i, dst_row) in dst_b.chunks_exact_mut(w * kk).enumerate() {
+            dst_row.fill(T::zero());
             for di in 0..k {
-                let (i_lo, i_hi) = s.valid(s.h, di);
+                let Some(ii) = s.source(i, di, s.h) else {
+                    continue;
+                };
                 for dj in 0..k {
                     let (j_lo, j_hi) = s.valid(w, dj);
-                    let r = (c * k + di) * k + dj;
-                    let len = j_hi - j_lo;
-                    if len == 0 {
+                    if j_lo == j_hi {
                         continue;
                     }
-                    for i in i_lo..i_hi {
-                        let start = (i + di - pad) * w + j_lo + dj - pad;
-                        let src = &plane[start..start + len];
-                        let dst = &mut dst_b[(i * w + j_lo) * kk + r..];
-                        for (x, y) in dst.iter_mut().step_by(kk).zip(src) {
-                            *x = *y;
+                    let start = ii * w + j_lo + dj - k / 2;
+                    for (c, plane) in src_b.chunks_exact(hw).enumerate() {
+                        let r = (c * k + di) * k + dj;
+                        let src = &plane[start..start + (j_hi - j_lo)];
+                        for (col, y) in dst_row[j_lo * kk..j_hi * kk].chunks_exact_mut(kk).zip(src)
+                        {
+                            col[r] = *y;
                         }
                     }
                 }
@@ -135,7 +142,6 @@ pub(super) fn im2col<T: Real>(s: &ConvShape, d: &DMatrix<T>, p: &mut DMatrix<T>)
 /// `out` is `(C_in·H·W) × B`.
 pub(super) fn col2im<T: Real>(s: &ConvShape, q: &DMatrix<T>, out: &mut DMatrix<T>) {
     let (hw, kk, n_in, k, w) = (s.pixels(), s.patch_len(), s.n_in(), s.k, s.w);
-    let pad = k / 2;
     assert_eq!(out.nrows(), n_in, "col2im output rows");
     assert_eq!(q.shape(), (kk, hw * out.ncols()), "col2im input shape");
     out.fill(T::zero());
@@ -145,22 +151,25 @@ pub(super) fn col2im<T: Real>(s: &ConvShape, q: &DMatrix<T>, out: &mut DMatrix<T
         .chunks_exact_mut(n_in)
         .zip(src_all.chunks_exact(hw * kk))
     {
-        for (c, plane) in dst_b.chunks_exact_mut(hw).enumerate() {
+        for (i, src_row) in src_b.chunks_exact(w * kk).enumerate() {
             for di in 0..k {
-                let (i_lo, i_hi) = s.valid(s.h, di);
+                let Some(ii) = s.source(i, di, s.h) else {
+                    continue;
+                };
                 for dj in 0..k {
                     let (j_lo, j_hi) = s.valid(w, dj);
-                    let r = (c * k + di) * k + dj;
-                    let len = j_hi - j_lo;
-                    if len == 0 {
+                    if j_lo == j_hi {
                         continue;
                     }
-                    for i in i_lo..i_hi {
-                        let start = (i + di - pad) * w + j_lo + dj - pad;
-                        let dst = &mut plane[start..start + len];
-                        let src = &src_b[(i * w + j_lo) * kk + r..];
-                        for (y, x) in dst.iter_mut().zip(src.iter().step_by(kk)) {
-                            *y += *x;
+                    let start = ii * w + j_lo + dj - k / 2;
+                    for (c, plane) in dst_b.chunks_exact_mut(hw).enumerate() {
+                        let r = (c * k + di) * k + dj;
+                        let dst = &mut plane[start..start + (j_hi - j_lo)];
+                        for (y, col) in dst
+                            .iter_mut()
+                            .zip(src_row[j_lo * kk..j_hi * kk].chunks_exact(kk))
+                        {
+                            *y += col[r];
                         }
                     }
                 }

@@ -136,7 +136,6 @@ fn forward_matches_direct_cross_correlation() {
             max_abs(&(&got - &want)) < 1e-12 * max_abs(&want).max(1.0),
             "{s:?}"
         );
-        // The jvp of the linear branch is the prediction.
         let mut jvp = DMatrix::zeros(s.n_out(), batch);
         layer.jvp_into(&d, &mut jvp);
         assert_eq!(jvp, got, "{s:?}");
@@ -431,8 +430,7 @@ fn pooling_matches_direct_loops_and_its_adjoint() {
             (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
             "{lhs} {rhs}"
         );
-        // The explicit matrix: its transpose is the feedback, its column
-        // norms the reported ones.
+        // The explicit matrix's transpose is the feedback; its column norms.
         let m = direct_pool(c, h, w, &DMatrix::identity(pool.n_in(), pool.n_in()));
         assert!(max_abs(&(back - m.transpose() * &u)) < 1e-15);
         let norms: Vec<f64> = m.column_iter().map(|col| col.norm_squared()).collect();
@@ -518,11 +516,14 @@ fn a_residual_cnn_in_the_field_is_its_unrolled_dense_network() {
     fc.hvp(&v, &mut f1);
     fd.hvp(&v, &mut f2);
     assert!(rel(&f1, &f2) < 1e-13, "hvp: {}", rel(&f1, &f2));
+    assert!(
+        rel(&fc.hessian_diagonal(), &fd.hessian_diagonal()) < 1e-13,
+        "Jacobi diagonal"
+    );
     let (gc, gd) = (fc.weight_grads(&z), fd.weight_grads(&z));
     assert_eq!(gc[2].shape(), (0, 0), "pooling has no weights");
     assert!(rel(&gc[3..], &gd[3..]) < 1e-13);
     for (l, s) in [(0, s1), (1, s2)] {
-        // Label every kernel entry; its label marks the entries it fills.
         let labels: Vec<f64> = (1..=s.c_out * s.patch_len()).map(|v| v as f64).collect();
         let map = conv(&s, &labels, 1.0, false).unrolled().unwrap();
         let mut tied = DMatrix::zeros(s.c_out, s.patch_len());
@@ -534,4 +535,65 @@ fn a_residual_cnn_in_the_field_is_its_unrolled_dense_network() {
         }
         assert!(rel(&[gc[l].clone()], &[tied]) < 1e-12, "layer {}", l + 1);
     }
+}
+
+/// Over a programmed (non-ideal) crossbar: the layer computes with the
+/// array's effective weights, one counted read per product of the batch.
+#[test]
+fn a_conv_over_an_analog_crossbar_reads_it_once_per_product() {
+    use pcchip::analog::{Crossbar, CrossbarConfig};
+    let s = ConvShape::new(2, 3, 3, 4, 3);
+    let kernel = s.kernel_from_oihw(&oihw(&s, 80));
+    let xb = Crossbar::program(&kernel, &CrossbarConfig::default(), &mut rng(81)).unwrap();
+    let w_eff = xb.effective_weights().clone();
+    assert_ne!(w_eff, kernel, "the default device is not ideal");
+    let layer = Conv2d::new(&xb, s, 0.5, false);
+    let exact = Conv2d::owned(w_eff.clone(), s, 0.5, false);
+    let mut r = rng(82);
+    let (d, u) = (
+        normal::<f64>(s.n_in(), 4, 1.0, &mut r),
+        normal::<f64>(s.n_out(), 4, 1.0, &mut r),
+    );
+    let before = xb.reads().unwrap();
+    let y = predict(&layer, &d);
+    assert_eq!(xb.reads().unwrap(), before + 1);
+    assert_eq!(feedback(&layer, &u), feedback(&exact, &u));
+    assert_eq!(xb.reads().unwrap(), before + 2);
+    assert_eq!(y, predict(&exact, &d));
+    let w_oihw: Vec<f64> = w_eff.transpose().as_slice().to_vec();
+    assert!(max_abs(&(y - direct_conv(&s, &w_oihw, &d))) < 1e-12);
+    assert_eq!(layer.column_sq_norms(), exact.column_sq_norms());
+}
+
+/// The f32 layer agrees with the f64 one to single precision.
+#[test]
+fn f32_conv_and_pool_match_f64() {
+    let s = ConvShape::new(3, 4, 6, 5, 3);
+    let w = oihw(&s, 90);
+    let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+    let (c64, c32) = (
+        conv(&s, &w, 1.0, false),
+        Conv2d::owned(s.kernel_from_oihw(&w32), s, 1.0, false),
+    );
+    let mut r = rng(91);
+    let d = normal::<f64>(s.n_in(), 7, 1.0, &mut r);
+    let u = normal::<f64>(s.n_out(), 7, 1.0, &mut r);
+    let (mut y32, mut b32) = (
+        DMatrix::<f32>::zeros(s.n_out(), 7),
+        DMatrix::<f32>::zeros(s.n_in(), 7),
+    );
+    c32.predict_into(&d.map(|v| v as f32), &mut y32);
+    c32.feedback_into(&u.map(|v| v as f32), &mut b32);
+    let g32 = c32.weight_grad(&u.map(|v| v as f32), &d.map(|v| v as f32), 1.0);
+    let close = |a: &DMatrix<f32>, b: &DMatrix<f64>| {
+        max_abs(&(a.map(f64::from) - b)) < 1e-5 * max_abs(b).max(1.0)
+    };
+    assert!(close(&y32, &predict(&c64, &d)));
+    assert!(close(&b32, &feedback(&c64, &u)));
+    assert!(close(&g32, &c64.weight_grad(&u, &d, 1.0)));
+    let pool = AvgPool2x2::<f32>::new(2, 4, 6);
+    let x = normal::<f64>(48, 3, 1.0, &mut r);
+    let mut p32 = DMatrix::<f32>::zeros(12, 3);
+    pool.predict_into(&x.map(|v| v as f32), &mut p32);
+    assert!(close(&p32, &direct_pool(2, 4, 6, &x)));
 }

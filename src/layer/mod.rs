@@ -32,17 +32,24 @@
 //!   ([`Layer::reads_per_sample`]), for the timing model (which does not
 //!   read it yet: today it prices dense layers, one read a sample).
 //!
-//! [`Dense`] (with and without skips) is the implementation today. The
-//! next two fit the same trait:
+//! [`Dense`] (with and without skips), [`Conv2d`] and [`AvgPool2x2`] are
+//! the implementations today:
 //!
-//! - **Convolution** (issue #23): the kernel is one crossbar of
-//!   C_out × (k·k·C_in) conductances; the prediction reads it once per output
-//!   position (im2col: the batch of patches as columns, so
-//!   `reads_per_sample` = H_out·W_out), the feedback is the transposed read
-//!   per position scattered back (col2im), the JVP equals the prediction,
+//! - **Convolution** (issue #23, [`Conv2d`]): activities are images
+//!   flattened per sample, channel-major (c·H·W + i·W + j). The k×k kernel
+//!   (stride 1, same zero padding, no bias) is one crossbar of
+//!   C_out × (C_in·k²) conductances, read once per output pixel (im2col: the
+//!   batch of patches as columns, one batched product, so
+//!   `reads_per_sample` = H·W); the feedback is the transposed read per
+//!   pixel scattered back (col2im), the JVP equals the prediction,
 //!   `LinearBranch` holds, and the weight gradient sums ε·patchᵀ over
-//!   positions. Activities stay flattened (C·H·W per sample), so the field is
-//!   unchanged.
+//!   pixels. A residual block is a `Conv2d` with the skip (C_in = C_out).
+//!   [`ConvShape`] holds the geometry and the layouts.
+//! - **Average pooling** ([`AvgPool2x2`]): 2×2 blocks averaged, no weights,
+//!   no reads (digital or passive); its feedback is its transpose.
+//!
+//! The next fits the same trait:
+//!
 //! - **Transformer block** (issue #24): the analog projections (Q, K, V, O
 //!   and the MLP's two matrices) are crossbars, attention's softmax and
 //!   products are digital; B_ℓ is the whole block (s_ℓ = 1, a_ℓ = 1/√L of
@@ -52,9 +59,15 @@
 //!   nonlinear in d). `reads_per_sample` counts the projections' reads
 //!   (one per token per projection).
 
+mod conv;
 mod dense;
+mod im2col;
+mod pool;
 
+pub use conv::Conv2d;
 pub use dense::Dense;
+pub use im2col::ConvShape;
+pub use pool::AvgPool2x2;
 
 use crate::real::Real;
 use nalgebra::DMatrix;

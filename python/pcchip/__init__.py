@@ -401,7 +401,8 @@ def bench(
 ) -> list[dict[str, Any]]:
     """The layer-parallel speedup against backprop as ``pcchip bench`` measures
     it: one row (a dict, bench.json's) a dynamics × depth × τ point. ``taus``
-    (s) gives the break-even map; ``out`` keeps bench.json, bench.csv and a
+    (s) gives the break-even map; ``t_max_tau`` (τ) caps each relaxation
+    (times become lower bounds); ``out`` keeps bench.json, bench.csv and a
     run folder a point (else a temporary folder, removed)."""
     if not isinstance(circuit, Circuit):
         raise InputError(f"circuit: expected a pcchip.Circuit, got {type(circuit).__name__}")

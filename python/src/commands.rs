@@ -48,7 +48,6 @@ impl<'py> Inputs<'py> {
             .collect::<PyResult<Vec<_>>>()?;
         let matrices = pcchip::run::weights::check_weights::<T>(
             wide,
-            depth,
             c.circuit.dtype,
             std::path::Path::new("weights"),
         )

@@ -76,31 +76,15 @@ pub fn load_weights<T: Real>(
         })
 }
 
-/// Checks weights given in memory (`W1` … `WL` in order, `[n_out, n_in]`)
-/// as a weight file's are checked; `source` names them in messages (for
-/// the Python package, `weights`). Shapes are checked by the chip.
+/// Checks the values of weights given in memory (`W1` … `WL` in order,
+/// `[n_out, n_in]`) as a weight file's are checked; `source` names them in
+/// messages (for the Python package, `weights`). Their count and shapes
+/// are checked by the chip.
 pub fn check_weights<T: Real>(
     weights: Vec<DMatrix<f64>>,
-    depth: usize,
     dtype: DType,
     source: &Path,
 ) -> Result<Vec<DMatrix<T>>, WeightsError> {
-    if weights.len() != depth {
-        let name = format!("W{}", weights.len().min(depth) + 1);
-        return Err(if weights.len() < depth {
-            WeightsError::Missing {
-                path: source.into(),
-                name,
-                depth,
-            }
-        } else {
-            WeightsError::Extra {
-                path: source.into(),
-                name,
-                depth,
-            }
-        });
-    }
     weights
         .into_iter()
         .enumerate()

@@ -37,8 +37,14 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     /// Adds one evaluation's read noise to `out`, the product just computed
     /// from `input` (either direction). Default: none (an exact core).
     fn add_read_noise(&self, _input: &DMatrix<T>, _out: &mut DMatrix<T>, _rng: &mut ChaCha8Rng) {}
+    /// Records one batched product done from [`WeightOperator::matrix`]
+    /// directly (a layer that computes its reads itself, e.g. a direct
+    /// convolution), so [`WeightOperator::reads`] still counts it. Default:
+    /// nothing (a core that does not count).
+    fn count_read(&self) {}
     /// Batched products this core has done so far (each `forward_into` or
-    /// `transpose_into` is one), when the core counts them; `None` by default.
+    /// `transpose_into` is one, and each [`WeightOperator::count_read`]),
+    /// when the core counts them; `None` by default.
     fn reads(&self) -> Option<u64> {
         None
     }

@@ -19,6 +19,7 @@ fn full_circuit() -> Circuit {
     c.dynamics.damping = Some(1.0);
     c.parameterisation.alpha = Some(0.5);
     c.data.label_column = Some(0);
+    c.network.image = Some([1, 28, 28]);
     c
 }
 

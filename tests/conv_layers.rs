@@ -1,9 +1,10 @@
-//! Convolution and pooling as `Layer`s (issue #23): `Conv2d` against direct
-//! nested-loop cross-correlations, its feedback against the adjoint and a
-//! direct transposed convolution, its weight gradient against finite
-//! differences of the layer's energy term, its 1×1 cases against `Dense`,
-//! its column norms and unrolled matrix against an explicit dense matrix,
-//! and `AvgPool2x2` against direct loops and its adjoint.
+//! Convolution and pooling as `Layer`s (issue #23): `Conv2d` (direct and
+//! im2col paths) against nested-loop cross-correlations, its feedback
+//! against the adjoint and a direct transposed convolution, its weight
+//! gradient against finite differences, its 1×1 cases against `Dense`, its
+//! column norms and unrolled matrix against an explicit matrix, and a
+//! residual CNN in the field against its unrolled network (pooling alone:
+//! tests/pool_layers.rs).
 
 mod common;
 use common::*;
@@ -13,12 +14,14 @@ use pcchip::operator::WeightOperator;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Shapes (C_in, C_out, H, W, k) with batch sizes: channels unequal, k = 1,
-/// 3, 5, non-square images, a kernel wider than the image, a 1×1 image.
-const SHAPES: [(usize, usize, usize, usize, usize, usize); 7] = [
+/// 3, 5, non-square images, a kernel wider than the image, a 1×1 image,
+/// more outputs than one register block and rows longer than one vector.
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 8] = [
     (2, 3, 5, 4, 3, 3),
     (3, 2, 4, 6, 5, 2),
     (1, 4, 3, 7, 1, 2),
-    (3, 3, 6, 5, 3, 1),
+    (3, 11, 6, 21, 3, 1),
+    (2, 9, 3, 35, 5, 2),
     (2, 1, 2, 3, 5, 4),
     (2, 2, 1, 1, 3, 2),
     (4, 5, 3, 2, 3, 40),
@@ -216,7 +219,7 @@ fn weight_grad_matches_finite_differences_of_the_energy() {
 }
 
 #[test]
-fn one_by_one_kernel_on_one_pixel_is_dense_exactly() {
+fn one_by_one_kernel_on_one_pixel_is_dense() {
     let mut r = rng(7);
     for (c_in, c_out, skip) in [(3, 5, false), (4, 4, true), (1, 1, false)] {
         let s = ConvShape::new(c_in, c_out, 1, 1, 1);
@@ -231,8 +234,9 @@ fn one_by_one_kernel_on_one_pixel_is_dense_exactly() {
         for batch in [1, 6, 40] {
             let d = normal::<f64>(c_in, batch, 1.0, &mut r);
             let e = normal::<f64>(c_out, batch, 1.0, &mut r);
-            assert_eq!(predict(&cv, &d), predict(&dense, &d));
-            assert_eq!(feedback(&cv, &e), feedback(&dense, &e));
+            // The direct convolution sums in its own order: to rounding.
+            assert!(max_abs(&(predict(&cv, &d) - predict(&dense, &d))) < 1e-14);
+            assert!(max_abs(&(feedback(&cv, &e) - feedback(&dense, &e))) < 1e-14);
             assert_eq!(cv.weight_grad(&e, &d, 1.7), dense.weight_grad(&e, &d, 1.7));
         }
     }
@@ -410,51 +414,6 @@ fn direct_pool(c: usize, h: usize, w: usize, x: &DMatrix<f64>) -> DMatrix<f64> {
     })
 }
 
-#[test]
-fn pooling_matches_direct_loops_and_its_adjoint() {
-    for (n, (c, h, w, batch)) in [(3, 4, 6, 3), (1, 2, 2, 1), (2, 6, 2, 40)]
-        .into_iter()
-        .enumerate()
-    {
-        let pool = AvgPool2x2::<f64>::new(c, h, w);
-        assert_eq!((pool.n_in(), pool.n_out()), (c * h * w, c * h * w / 4));
-        assert_eq!(pool.out_hw(), (h / 2, w / 2));
-        let mut r = rng(60 + n as u64);
-        let v = normal::<f64>(pool.n_in(), batch, 1.0, &mut r);
-        let u = normal::<f64>(pool.n_out(), batch, 1.0, &mut r);
-        let y = predict(&pool, &v);
-        assert!(max_abs(&(&y - direct_pool(c, h, w, &v))) < 1e-15);
-        let back = feedback(&pool, &u);
-        let (lhs, rhs) = (u.dot(&y), back.dot(&v));
-        assert!(
-            (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
-            "{lhs} {rhs}"
-        );
-        // The explicit matrix's transpose is the feedback; its column norms.
-        let m = direct_pool(c, h, w, &DMatrix::identity(pool.n_in(), pool.n_in()));
-        assert!(max_abs(&(back - m.transpose() * &u)) < 1e-15);
-        let norms: Vec<f64> = m.column_iter().map(|col| col.norm_squared()).collect();
-        assert_eq!(pool.column_sq_norms(), Some(norms));
-    }
-}
-
-#[test]
-fn pooling_has_no_weights_and_no_reads() {
-    let pool = AvgPool2x2::<f64>::new(2, 4, 4);
-    let e = DMatrix::zeros(pool.n_out(), 3);
-    let d = DMatrix::zeros(pool.n_in(), 3);
-    assert_eq!(pool.weight_grad(&e, &d, 1.0).shape(), (0, 0));
-    assert_eq!(pool.multiplier(), 1.0);
-    assert!(!pool.has_skip());
-    assert_eq!(pool.reads_per_sample(), 0);
-}
-
-#[test]
-#[should_panic(expected = "even")]
-fn pooling_an_odd_image_is_refused() {
-    let _ = AvgPool2x2::<f64>::new(1, 3, 4);
-}
-
 /// A small residual CNN (conv → residual conv block → pool → dense) drives
 /// the relaxation field through the `Layer` trait alone, and is the dense
 /// network of its unrolled matrices: same feedforward, force, energy and
@@ -476,6 +435,7 @@ fn a_residual_cnn_in_the_field_is_its_unrolled_dense_network() {
     let spec = || FieldSpec {
         multipliers: vec![0.3, 0.2, 1.0, 0.7],
         skips: vec![false, true, false, false],
+        phi_drive: vec![false, true, true, true],
         activation: Activation::Tanh,
         loss: Loss::Mse,
         lambda: 2.0,

@@ -94,10 +94,11 @@ impl NativeCircuit {
         }
     }
 
-    /// Number of weight layers L (`network.depth`).
+    /// Number of PC layers L (`network.depth` for an mlp; a resnet's
+    /// convs, blocks, pools and readout).
     #[getter]
     fn depth(&self) -> usize {
-        self.circuit.network.depth
+        self.circuit.network.n_layers()
     }
 
     /// The folder relative data paths refer to.

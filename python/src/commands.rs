@@ -34,10 +34,10 @@ impl<'py> Inputs<'py> {
         let Some(list) = &self.weights else {
             return Ok(None);
         };
-        let depth = c.circuit.network.depth;
+        let depth = c.circuit.network.n_layers();
         if list.len() != depth {
             return Err(input(format!(
-                "weights: {} arrays given; the network has {depth} layers (W1 … W{depth}, each [n_out, n_in]; network.depth = {depth})",
+                "weights: {} arrays given; the network has {depth} layers (W1 … W{depth}, each [n_out, n_in]; a pool's is [0, 0])",
                 list.len()
             )));
         }

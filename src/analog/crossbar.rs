@@ -523,6 +523,9 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()
     }
+    fn count_read(&self) {
+        self.reads.bump();
+    }
     fn reads(&self) -> Option<u64> {
         Some(self.reads.get())
     }

@@ -22,14 +22,14 @@ pub use settle::{Equilibrated, Settled, TraceRequest};
 pub use step::{accuracy, EvalRecord, StepRecord};
 
 use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};
-use crate::circuit::Circuit;
+use crate::circuit::{Circuit, NetworkKind};
 use crate::controller::{Controller, Optimiser};
-use crate::layer::{Dense, Layer};
-use crate::net::{Network, Parameterisation, Topology};
+use crate::layer::Layer;
+use crate::net::{ArchError, Network, Parameterisation, ResNetSpec, Topology};
 use crate::operator::WeightOperator;
 use crate::real::Real;
 use crate::relax::{Dynamics, Field, FieldSpec};
-use crate::timing::{ChipGeometry, Comparison, Phase, StepCost};
+use crate::timing::{ArraySpec, ChipGeometry, Comparison, Phase, StepCost};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -68,6 +68,60 @@ pub fn stream(seed: u64, k: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k);
     rng
+}
+
+/// The network a circuit describes for data of `d_in` inputs and `d_out`
+/// outputs: a dense chain, or the residual CNN (`network.kind = "resnet"`)
+/// on the data's images.
+pub fn topology_of(circuit: &Circuit, d_in: usize, d_out: usize) -> Result<Topology, ChipError> {
+    let n = &circuit.network;
+    let mut topology = match n.kind {
+        NetworkKind::Mlp => {
+            let mut widths = vec![d_in];
+            if n.hidden_widths.is_empty() {
+                widths.extend(std::iter::repeat_n(n.width, n.depth - 1));
+            } else {
+                widths.extend(&n.hidden_widths);
+            }
+            widths.push(d_out);
+            Topology::uniform(d_in, n.width, d_out, n.depth)
+                .with_skips(n.skips)
+                .with_widths(widths)
+        }
+        NetworkKind::Resnet => {
+            let Some(image) = n.image_of(circuit.data.source) else {
+                return Err(ChipError::invalid(
+                    "network.image",
+                    "a resnet needs the image shape [C, H, W] of this data source",
+                ));
+            };
+            if image.iter().product::<usize>() != d_in {
+                return Err(ChipError::invalid(
+                    "network.image",
+                    format!(
+                        "{image:?} is {} values a sample, but the data has {d_in} features",
+                        image.iter().product::<usize>()
+                    ),
+                ));
+            }
+            let spec = ResNetSpec {
+                image,
+                channels: n.channels,
+                blocks_per_stage: n.blocks_per_stage,
+                stages: n.stages,
+                kernel: n.kernel,
+                n_out: d_out,
+            };
+            let (kinds, widths) = spec
+                .layout()
+                .map_err(|ArchError::Invalid { key, message }| ChipError::invalid(key, message))?;
+            Topology::of_layers(kinds, widths, n.activation)
+        }
+    };
+    topology.activation = n.activation;
+    topology.loss = n.loss;
+    topology.lambda = n.output_precision;
+    Ok(topology)
 }
 
 /// Everything a training step changes in a chip, for checkpoints: the
@@ -123,25 +177,11 @@ impl<T: Real> Chip<T> {
         d_out: usize,
         weights: Option<Vec<DMatrix<T>>>,
     ) -> Result<Self, ChipError> {
-        let n = &circuit.network;
-        let mut widths = vec![d_in];
-        if n.hidden_widths.is_empty() {
-            widths.extend(std::iter::repeat_n(n.width, n.depth - 1));
-        } else {
-            widths.extend(&n.hidden_widths);
-        }
-        widths.push(d_out);
-        let topology = Topology {
-            widths,
-            activation: n.activation,
-            skips: n.skips,
-            loss: n.loss,
-            lambda: n.output_precision,
-        };
+        let topology = topology_of(circuit, d_in, d_out)?;
         topology
             .validate()
             .map_err(|m| ChipError::invalid("network", m))?;
-        let param = circuit.parameterisation.for_topology(n.skips);
+        let param = circuit.parameterisation.for_topology(topology.skips);
         let net = match weights {
             Some(w) => Network::from_weights(topology.clone(), param, w)
                 .map_err(|m| ChipError::invalid("weights", m))?,
@@ -161,7 +201,7 @@ impl<T: Real> Chip<T> {
             .map_err(|m| ChipError::invalid("device", m))?;
         let c = &circuit.controller;
         let lr = (1..=topology.depth())
-            .map(|l| c.lr * param.lr_factor(c.optimiser, &topology.widths, l))
+            .map(|l| c.lr * param.lr_factor_of(c.optimiser, &topology, l))
             .collect();
         let shapes: Vec<_> = net.weights.iter().map(|w| w.shape()).collect();
         let optimiser = Optimiser::new(
@@ -170,7 +210,19 @@ impl<T: Real> Chip<T> {
             (c.momentum, c.beta1, c.beta2, c.eps),
             &shapes,
         );
-        let geometry = ChipGeometry::new(&topology.widths, circuit.tile.rows, circuit.tile.cols)
+        let arrays: Vec<ArraySpec> = (1..=topology.depth())
+            .map(|l| {
+                let (rows, cols) = topology.weight_shape(l);
+                ArraySpec {
+                    rows,
+                    cols,
+                    units_in: topology.widths[l - 1],
+                    units_out: topology.widths[l],
+                    reads_per_sample: topology.kind(l).reads_per_sample(),
+                }
+            })
+            .collect();
+        let geometry = ChipGeometry::of_arrays(&arrays, circuit.tile.rows, circuit.tile.cols)
             .map_err(|e| ChipError::invalid("tile", e.to_string()))?;
         let conv = |cfg, key: &str| Converter::new(cfg).map_err(|m| ChipError::invalid(key, m));
         let pulse = PulseSpec {
@@ -320,17 +372,33 @@ impl<T: Real> Chip<T> {
         Network::from_weights(self.topology.clone(), self.param, w).expect("shapes of the chip")
     }
 
-    /// The network's layers over the crossbars (dense, with the
-    /// parameterisation's multipliers and the topology's skips).
+    /// ℒ and its backprop gradient on the arrays' effective weights for the
+    /// batch (x, y) used as given: the reference of the PC gradients.
+    pub fn backprop(&self, x: &DMatrix<T>, y: &DMatrix<T>) -> crate::net::Backprop<T> {
+        let net = self.network();
+        if self.topology.is_dense_chain() {
+            crate::net::backprop(&net, x, y)
+        } else {
+            Field::of_network(&net, x.clone(), y.clone()).backprop()
+        }
+    }
+
+    /// The network's layers over the crossbars (of the topology's kinds,
+    /// with the parameterisation's multipliers and the topology's skips).
     pub fn layers(&self) -> Vec<Box<dyn Layer<T> + '_>> {
-        let a = self.param.multipliers(&self.topology.widths);
+        let a = self.param.multipliers_of(&self.topology);
         self.cores
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let skip = self.topology.has_skip(i + 1);
-                Box::new(Dense::new(c as &dyn WeightOperator<T>, T::of(a[i]), skip))
-                    as Box<dyn Layer<T> + '_>
+                let l = i + 1;
+                let core = c as &dyn WeightOperator<T>;
+                crate::layer::of_kind(
+                    self.topology.kind(l),
+                    core,
+                    T::of(a[i]),
+                    self.topology.has_skip(l),
+                )
             })
             .collect()
     }

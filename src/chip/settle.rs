@@ -10,9 +10,8 @@
 use super::{Chip, ChipError};
 use crate::analog::Converter;
 use crate::controller::read_weight_grads;
-use crate::operator::WeightOperator;
 use crate::real::{cosine, Real};
-use crate::relax::{fixed_point, relax, Field, FieldSpec, FixedPoint, Relaxation, Signals, System};
+use crate::relax::{fixed_point, relax, Field, FixedPoint, Relaxation, Signals, System};
 use nalgebra::DMatrix;
 use rand_chacha::ChaCha8Rng;
 
@@ -95,13 +94,8 @@ impl<T: Real> Chip<T> {
     /// weights, and the chip's array-read counters do not move.
     pub fn equilibrate(&self, x: &DMatrix<T>, y: &DMatrix<T>) -> Equilibrated<T> {
         let net = self.network();
-        let cores = net
-            .weights
-            .iter()
-            .map(|w| w as &dyn WeightOperator<T>)
-            .collect();
-        let spec = FieldSpec::new(&self.topology, &self.param, T::of(self.config.leak()));
-        let mut field = Field::new(cores, spec, x.clone(), y.clone());
+        let leak = T::of(self.config.leak());
+        let mut field = Field::of_network_with_leak(&net, leak, x.clone(), y.clone());
         let fixed_point = fixed_point::solve(&field, &self.config.equilibrium);
         // The signals are the field's last evaluation: evaluate it there.
         let mut scratch = field.hidden_zeros();

@@ -3,7 +3,7 @@
 
 use super::{Chip, ChipError, TraceRequest};
 use crate::data::Dataset;
-use crate::net::{backprop, loss_of_output};
+use crate::net::loss_of_output;
 use crate::real::{cosine, Real};
 use crate::relax::{StopReason, Trace};
 use nalgebra::DMatrix;
@@ -32,7 +32,8 @@ pub struct StepRecord {
     pub n_integrator_steps: usize,
     pub n_evals: usize,
     /// Cosine of the chip's update direction (ADC-read PC gradient) with the
-    /// backprop gradient on the same weights and batch: all layers, per layer.
+    /// backprop gradient on the same weights and batch: all layers, and per
+    /// layer with weights (pools left out).
     pub cos_bp: Option<f64>,
     pub cos_bp_layers: Option<Vec<f64>>,
     /// Relaxation time until the traced cosine stays ≥ 0.99 (τ), when reached.
@@ -124,7 +125,7 @@ impl<T: Real> Chip<T> {
         let (mut x, mut y) = (x.clone(), y.clone());
         let mut n_conv = self.clamp(&mut x, &mut y);
         self.resolve_tau_rel(&x, &y);
-        let reference = record.then(|| backprop(&self.network(), &x, &y).grads);
+        let reference = record.then(|| self.backprop(&x, &y).grads);
         let trace = match record {
             false => TraceRequest::Off,
             true => TraceRequest::On {
@@ -166,6 +167,7 @@ impl<T: Real> Chip<T> {
                 Some(cosine(&grads, bp)),
                 Some(
                     (0..grads.len())
+                        .filter(|&l| !grads[l].is_empty())
                         .map(|l| cosine(&grads[l..=l], &bp[l..=l]))
                         .collect(),
                 ),

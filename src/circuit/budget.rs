@@ -3,7 +3,7 @@
 //! values inside which its arithmetic stays finite. Each failure names the
 //! key responsible.
 
-use super::schema::{Circuit, DType, Source};
+use super::schema::{Circuit, DType, NetworkKind, NetworkSpec, Source};
 use crate::net::OptimiserKind;
 use std::fmt;
 
@@ -206,7 +206,12 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
     let (d_in, d_out) = (shape.n_features as f64, shape.n_outputs as f64);
     // Without a list the hidden widths are all `width`: sums in closed form,
     // so that a huge depth allocates nothing here.
-    let (n_weights, units) = if n.hidden_widths.is_empty() {
+    let resnet = (n.kind == NetworkKind::Resnet)
+        .then(|| resnet_size(n, c.data.source, shape))
+        .flatten();
+    let (n_weights, units) = if let Some(size) = resnet {
+        size
+    } else if n.hidden_widths.is_empty() {
         let (w, h) = (n.width as f64, n.depth.saturating_sub(1) as f64);
         if h == 0.0 {
             (d_in * d_out, d_in + d_out)
@@ -253,6 +258,35 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
         activities: units * batch * scalar * 24.0,
         data: 8.0 * (2.0 * data_values + teacher),
     }
+}
+
+/// Weights and activity units (per sample) of a resnet on data of
+/// `shape`, counting each convolution's patch matrices as units; `None`
+/// when its layout does not fit the data (the chip's build says why).
+fn resnet_size(n: &NetworkSpec, source: Source, shape: DataShape) -> Option<(f64, f64)> {
+    let image = n.image_of(source)?;
+    let spec = crate::net::ResNetSpec {
+        image,
+        channels: n.channels,
+        blocks_per_stage: n.blocks_per_stage,
+        stages: n.stages,
+        kernel: n.kernel,
+        n_out: shape.n_outputs,
+    };
+    let (kinds, widths) = spec.layout().ok()?;
+    if widths[0] != shape.n_features {
+        return None;
+    }
+    let (mut weights, mut units) = (0.0, widths.iter().sum::<usize>() as f64);
+    for (kind, w) in kinds.iter().zip(widths.windows(2)) {
+        let (rows, cols) = kind.array_shape(w[1], w[0]);
+        weights += (rows * cols) as f64;
+        // Two patch matrices (C_in·k² × pixels) a convolution, live at once.
+        if let crate::net::LayerKind::Conv { h, w, .. } = *kind {
+            units += 2.0 * (cols * h * w) as f64 / 24.0;
+        }
+    }
+    Some((weights, units))
 }
 
 /// Memory this process may still use (bytes): the smaller of the system's
@@ -316,7 +350,9 @@ pub fn check_memory(c: &Circuit, shape: DataShape) -> Result<(), BudgetError> {
         return Ok(());
     }
     let n = &c.network;
-    let net_key = if !n.hidden_widths.is_empty() {
+    let net_key = if n.kind == NetworkKind::Resnet {
+        "network.channels"
+    } else if !n.hidden_widths.is_empty() {
         "network.hidden_widths"
     } else if n.depth > n.width {
         "network.depth"

@@ -81,6 +81,16 @@ impl Default for Circuit {
     }
 }
 
+/// The family of network `[network]` describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    /// A chain of dense layers.
+    Mlp,
+    /// The residual CNN of the limits paper.
+    Resnet,
+}
+
 /// `[network]`: the shape of the PC network. Input and output widths come
 /// from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +100,22 @@ pub struct NetworkSpec {
     pub width: usize,
     /// Number of weight layers L. Default 4, ≥ 1.
     pub depth: usize,
+    /// "mlp" (a chain of dense layers: width, depth, hidden_widths, skips)
+    /// or "resnet" (the residual CNN of the limits paper: channels,
+    /// blocks_per_stage, stages, kernel, image). Default "mlp".
+    pub kind: NetworkKind,
+    /// resnet: channels C of every stage. Default 8, ≥ 1.
+    pub channels: usize,
+    /// resnet: residual blocks per stage. Default 1, ≥ 0.
+    pub blocks_per_stage: usize,
+    /// resnet: stages, each (conv, blocks, 2×2 average pool). Default 3, ≥ 1.
+    pub stages: usize,
+    /// resnet: kernel size k (odd). Default 3.
+    pub kernel: usize,
+    /// resnet: input image [C, H, W]; default by the data source (mnist
+    /// [1, 28, 28], cifar10 [3, 32, 32]); needed for other sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<[usize; 3]>,
     /// Per-layer hidden widths n_1 … n_{L−1} (units); empty = all `width`,
     /// otherwise exactly L − 1 values, each ≥ 1. Default [].
     pub hidden_widths: Vec<usize>,
@@ -103,9 +129,36 @@ pub struct NetworkSpec {
     pub output_precision: f64,
 }
 
+impl NetworkSpec {
+    /// Number of PC layers L: `depth` for an mlp; for a resnet each stage's
+    /// conv, blocks and pool, then the readout.
+    pub fn n_layers(&self) -> usize {
+        match self.kind {
+            NetworkKind::Mlp => self.depth,
+            NetworkKind::Resnet => self.stages * (self.blocks_per_stage + 2) + 1,
+        }
+    }
+
+    /// The resnet's input image: `image`, or the data source's ([1, 28, 28]
+    /// for mnist and idx, [3, 32, 32] for cifar10), `None` for others.
+    pub fn image_of(&self, source: Source) -> Option<[usize; 3]> {
+        self.image.or(match source {
+            Source::Mnist | Source::Idx => Some([1, 28, 28]),
+            Source::Cifar10 => Some([3, 32, 32]),
+            _ => None,
+        })
+    }
+}
+
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
+            kind: NetworkKind::Mlp,
+            channels: 8,
+            blocks_per_stage: 1,
+            stages: 3,
+            kernel: 3,
+            image: None,
             width: 128,
             depth: 4,
             hidden_widths: vec![],

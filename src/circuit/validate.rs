@@ -1,7 +1,7 @@
 //! Range and consistency checks of a parsed circuit, before any work starts.
 //! Each failure names the dotted key and the allowed range or the fix.
 
-use super::schema::{Circuit, DynamicsSpec, Order, Source, TauRule};
+use super::schema::{Circuit, DynamicsSpec, NetworkKind, NetworkSpec, Order, Source, TauRule};
 use crate::relax::Dynamics;
 
 type Check = Result<(), (String, String)>;
@@ -84,10 +84,46 @@ fn check_name(name: &str) -> Check {
     )
 }
 
+/// The residual CNN's keys (the image's fit to the data is checked when
+/// the chip is built, which knows the data's width).
+fn check_resnet(n: &NetworkSpec) -> Check {
+    let range = |key: &str, v: usize, lo: usize, hi: usize| {
+        ensure(
+            (lo..=hi).contains(&v),
+            key,
+            format!("expected {lo} … {hi}, got {v}"),
+        )
+    };
+    range("network.channels", n.channels, 1, 1024)?;
+    range("network.blocks_per_stage", n.blocks_per_stage, 0, 256)?;
+    range("network.stages", n.stages, 1, 8)?;
+    range("network.kernel", n.kernel, 1, 15)?;
+    ensure(
+        n.kernel % 2 == 1,
+        "network.kernel",
+        format!("expected an odd size (same padding), got {}", n.kernel),
+    )?;
+    if let Some(image) = n.image {
+        ensure(
+            !image.contains(&0),
+            "network.image",
+            format!("expected [C, H, W], each ≥ 1, got {image:?}"),
+        )?;
+    }
+    ensure(
+        n.hidden_widths.is_empty(),
+        "network.hidden_widths",
+        "not used by kind = \"resnet\" (its widths are channels × pixels); remove it",
+    )
+}
+
 /// Checks every section; the first failure is returned as (key, message).
 pub fn validate(c: &Circuit) -> Check {
     check_name(&c.name)?;
     let n = &c.network;
+    if n.kind == NetworkKind::Resnet {
+        check_resnet(n)?;
+    }
     ensure(
         n.depth >= 1,
         "network.depth",

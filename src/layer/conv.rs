@@ -14,6 +14,7 @@
 //! Memory: each product holds a (C_in·k²) × (H·W·B) patch matrix and a
 //! C_out × (H·W·B) pixel-major matrix, reused across calls.
 
+use super::direct::{correlate, Taps};
 use super::im2col::{col2im, im2col, to_channel_major, to_pixel_major, ConvShape};
 use super::Layer;
 use crate::operator::WeightOperator;
@@ -159,10 +160,16 @@ impl<T: Real> Layer<T> for Conv2d<'_, T> {
     fn has_skip(&self) -> bool {
         self.skip
     }
-    /// im2col, one batched product W·P through the core, back to
-    /// channel-major.
+    /// A direct convolution with the core's matrix when it exposes one
+    /// (counted as one read of the core), else im2col, one batched product
+    /// W·P through the core, back to channel-major.
     fn predict_into(&self, d: &DMatrix<T>, out: &mut DMatrix<T>) {
         let s = &self.shape;
+        if let Some(w) = self.core().matrix() {
+            correlate(&Taps::forward(s, w), s.h, s.w, d, out);
+            self.core().count_read();
+            return;
+        }
         let cols = s.pixels() * d.ncols();
         let mut p = self.scratch.take(s.patch_len(), cols);
         im2col(s, d, &mut p);
@@ -172,9 +179,15 @@ impl<T: Real> Layer<T> for Conv2d<'_, T> {
         self.scratch.put(p);
         self.scratch.put(y);
     }
-    /// Pixel-major, one batched transposed product Wᵀ·U, col2im.
+    /// The direct transposed convolution when the core exposes its matrix,
+    /// else pixel-major, one batched transposed product Wᵀ·U, col2im.
     fn feedback_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
         let s = &self.shape;
+        if let Some(w) = self.core().matrix() {
+            correlate(&Taps::transposed(s, w), s.h, s.w, u, out);
+            self.core().count_read();
+            return;
+        }
         let cols = s.pixels() * u.ncols();
         let mut up = self.scratch.take(s.c_out, cols);
         to_pixel_major(s.c_out, u, &mut up);

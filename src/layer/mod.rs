@@ -61,6 +61,7 @@
 
 mod conv;
 mod dense;
+mod direct;
 mod im2col;
 mod pool;
 
@@ -69,8 +70,37 @@ pub use dense::Dense;
 pub use im2col::ConvShape;
 pub use pool::AvgPool2x2;
 
+use crate::net::LayerKind;
+use crate::operator::WeightOperator;
 use crate::real::Real;
 use nalgebra::DMatrix;
+
+/// The layer of kind `kind` over the core `w` (unused by a pool), with
+/// branch multiplier `a` and an identity skip when `skip`.
+pub fn of_kind<'a, T: Real>(
+    kind: LayerKind,
+    w: &'a dyn WeightOperator<T>,
+    a: T,
+    skip: bool,
+) -> Box<dyn Layer<T> + 'a> {
+    match kind {
+        LayerKind::Dense => Box::new(Dense::new(w, a, skip)),
+        LayerKind::Conv {
+            c_in,
+            c_out,
+            h,
+            w: width,
+            k,
+            ..
+        } => Box::new(Conv2d::new(
+            w,
+            ConvShape::new(c_in, c_out, h, width, k),
+            a,
+            skip,
+        )),
+        LayerKind::Pool { channels, h, w } => Box::new(AvgPool2x2::new(channels, h, w)),
+    }
+}
 
 /// How the stiff solver gets the layer's second-order term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -147,6 +147,17 @@ impl Activation {
         }
     }
 
+    /// The initialisation gain of φ (PyTorch's `calculate_gain`, as the
+    /// paper's CNN code uses it): 5/3 for tanh, √2 for relu, 1 otherwise
+    /// (linear; gelu and hard-tanh, which it does not define).
+    pub fn init_gain(self) -> f64 {
+        match self {
+            Activation::Tanh => 5.0 / 3.0,
+            Activation::Relu => std::f64::consts::SQRT_2,
+            _ => 1.0,
+        }
+    }
+
     /// True when φ is the identity (the linear theory applies).
     pub fn is_linear(self) -> bool {
         self == Activation::Linear

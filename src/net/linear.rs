@@ -13,6 +13,7 @@
 //!   −Λ_{ℓ+1} M_{ℓ+1}ᵀ (above); H z* = b with b_1 = M_1 x, b_{L−1} += λ M_Lᵀ y,
 //!   solved exactly by block Cholesky elimination (block Thomas algorithm).
 
+use super::arch::LayerKind;
 use super::energy::Activities;
 use super::network::{Loss, Network};
 use crate::real::Real;
@@ -27,7 +28,14 @@ pub enum LinearTheoryError {
     NotMse,
     #[error("the activity Hessian block of layer {0} is not positive definite")]
     NotPositiveDefinite(usize),
+    /// A convolution or pooling layer too large to unroll into a matrix.
+    #[error("layer {layer} has {units} units: too many to unroll its convolution or pooling into a matrix (at most {MAX_UNROLLED_UNITS})")]
+    TooLarge { layer: usize, units: usize },
 }
+
+/// The most units a conv or pool layer may have (in or out) for the linear
+/// theory to unroll it into an explicit matrix.
+pub const MAX_UNROLLED_UNITS: usize = 4096;
 
 fn check<T: Real>(net: &Network<T>) -> Result<(), LinearTheoryError> {
     if !net.topology.activation.is_linear() {
@@ -36,12 +44,28 @@ fn check<T: Real>(net: &Network<T>) -> Result<(), LinearTheoryError> {
     if net.topology.loss != Loss::Mse {
         return Err(LinearTheoryError::NotMse);
     }
+    for l in 1..=net.depth() {
+        let units = net.topology.widths[l - 1].max(net.topology.widths[l]);
+        if net.topology.kind(l) != LayerKind::Dense && units > MAX_UNROLLED_UNITS {
+            return Err(LinearTheoryError::TooLarge { layer: l, units });
+        }
+    }
     Ok(())
 }
 
-/// M_ℓ = a_ℓ W_ℓ + s_ℓ I.
+/// M_ℓ = a_ℓ W_ℓ + s_ℓ I, with a convolution or pooling unrolled into its
+/// explicit (n_ℓ × n_{ℓ−1}) matrix (the layer applied to the identity).
 pub fn layer_map<T: Real>(net: &Network<T>, l: usize) -> DMatrix<T> {
-    let mut m = net.w(l) * net.a(l);
+    let kind = net.topology.kind(l);
+    let mut m = if kind == LayerKind::Dense {
+        net.w(l) * net.a(l)
+    } else {
+        let layer = crate::layer::of_kind(kind, net.w(l), net.a(l), false);
+        let n_in = net.topology.widths[l - 1];
+        let mut m = DMatrix::zeros(net.topology.widths[l], n_in);
+        layer.predict_into(&DMatrix::identity(n_in, n_in), &mut m);
+        m * net.a(l)
+    };
     if net.topology.has_skip(l) {
         for i in 0..m.nrows() {
             m[(i, i)] += T::one();

@@ -3,6 +3,7 @@
 //! reference and the linear theory. Knows nothing of hardware.
 
 pub mod activation;
+pub mod arch;
 pub mod backprop;
 pub mod energy;
 pub mod linear;
@@ -10,6 +11,7 @@ pub mod network;
 pub mod param;
 
 pub use activation::Activation;
+pub use arch::{ArchError, LayerKind, ResNetSpec};
 pub use backprop::{backprop, loss_of_output, Backprop};
 pub use energy::{
     activity_grads, energy, errors, feedforward, layer_energies, layer_weight_grad, output,

@@ -5,6 +5,7 @@
 //! Accessors take this 1-based ℓ; storage is 0-based underneath.
 
 use super::activation::Activation;
+use super::arch::LayerKind;
 use super::param::Parameterisation;
 use crate::real::Real;
 use nalgebra::DMatrix;
@@ -40,6 +41,16 @@ pub enum NetworkError {
         width: usize,
         next_width: usize,
     },
+    /// Another number of layer kinds than the depth L.
+    #[error("expected {depth} layer kinds, got {got}")]
+    KindCount { depth: usize, got: usize },
+    /// Layer `layer` (1-based) maps `io` units, but its widths are `widths`.
+    #[error("layer {layer} maps {} → {} units, but its widths are {} → {}", io.0, io.1, widths.0, widths.1)]
+    KindWidths {
+        layer: usize,
+        widths: (usize, usize),
+        io: (usize, usize),
+    },
     /// Another number of weight matrices than the depth L.
     #[error("expected {depth} weight matrices, got {got}")]
     WeightCount { depth: usize, got: usize },
@@ -65,6 +76,10 @@ pub struct Topology {
     pub loss: Loss,
     /// Output precision λ (dimensionless, > 0).
     pub lambda: f64,
+    /// What each PC layer ℓ = 1..L computes (index ℓ − 1); empty for a
+    /// chain of dense layers (whose skips the `skips` flag sets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerKind>,
 }
 
 impl Topology {
@@ -79,12 +94,32 @@ impl Topology {
             skips: false,
             loss: Loss::Mse,
             lambda: 1.0,
+            layers: vec![],
+        }
+    }
+
+    /// A network of the given layer kinds and widths `[n_0, …, n_L]`
+    /// (a residual CNN: [`super::arch::ResNetSpec::layout`]).
+    pub fn of_layers(layers: Vec<LayerKind>, widths: Vec<usize>, activation: Activation) -> Self {
+        Topology {
+            widths,
+            activation,
+            skips: layers.iter().any(|k| k.is_residual()),
+            loss: Loss::Mse,
+            lambda: 1.0,
+            layers,
         }
     }
 
     /// Sets the activation (builder style).
     pub fn with_activation(mut self, activation: Activation) -> Self {
         self.activation = activation;
+        self
+    }
+
+    /// Sets the widths `[n_0, …, n_L]` (builder style).
+    pub fn with_widths(mut self, widths: Vec<usize>) -> Self {
+        self.widths = widths;
         self
     }
 
@@ -111,9 +146,47 @@ impl Topology {
         self.widths.len() - 1
     }
 
+    /// Whether this is a chain of dense layers (no layer kinds given).
+    pub fn is_dense_chain(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// What layer ℓ (1-based) computes.
+    pub fn kind(&self, l: usize) -> LayerKind {
+        self.layers.get(l - 1).copied().unwrap_or(LayerKind::Dense)
+    }
+
     /// s_ℓ: whether layer ℓ adds its input z_{ℓ−1} to its prediction.
     pub fn has_skip(&self, l: usize) -> bool {
-        self.skips && l >= 2 && l < self.depth()
+        if self.is_dense_chain() {
+            self.skips && l >= 2 && l < self.depth()
+        } else {
+            self.kind(l).is_residual()
+        }
+    }
+
+    /// Whether layer ℓ's branch is driven by φ(z_{ℓ−1}) (else by z_{ℓ−1}
+    /// itself): every dense layer after the first; in a CNN only the
+    /// residual blocks. Always false for a linear φ (φ = identity).
+    pub fn phi_drive(&self, l: usize) -> bool {
+        !self.activation.is_linear()
+            && if self.is_dense_chain() {
+                l >= 2
+            } else {
+                self.kind(l).is_residual()
+            }
+    }
+
+    /// Shape (rows, columns) of layer ℓ's weight matrix: n_ℓ × n_{ℓ−1} for
+    /// a dense layer, the unrolled kernel C_out × C_in·k² for a conv, 0 × 0
+    /// for a pool (no weights).
+    pub fn weight_shape(&self, l: usize) -> (usize, usize) {
+        self.kind(l).array_shape(self.widths[l], self.widths[l - 1])
+    }
+
+    /// Number of residual blocks (a CNN's "depth" in the paper's sense).
+    pub fn n_residual_blocks(&self) -> usize {
+        self.layers.iter().filter(|k| k.is_residual()).count()
     }
 
     /// Total number of hidden units Σ_{ℓ=1}^{L−1} n_ℓ.
@@ -121,9 +194,14 @@ impl Topology {
         self.widths[1..self.depth()].iter().sum()
     }
 
-    /// Number of weights Σ n_ℓ n_{ℓ−1}.
+    /// Number of weights (Σ n_ℓ n_{ℓ−1} for dense layers).
     pub fn n_params(&self) -> usize {
-        self.widths.windows(2).map(|w| w[0] * w[1]).sum()
+        (1..=self.depth())
+            .map(|l| {
+                let (r, c) = self.weight_shape(l);
+                r * c
+            })
+            .sum()
     }
 
     /// Checks the shape: at least one layer, no zero width, λ > 0, equal
@@ -140,6 +218,9 @@ impl Topology {
                 lambda: self.lambda,
             });
         }
+        if !self.is_dense_chain() {
+            return self.validate_layers();
+        }
         if self.skips {
             let hidden = &self.widths[1..self.depth()];
             if let Some(i) = hidden.windows(2).position(|w| w[0] != w[1]) {
@@ -147,6 +228,30 @@ impl Topology {
                     layer: i + 1,
                     width: hidden[i],
                     next_width: hidden[i + 1],
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Topology {
+    /// A layered (CNN) topology: one kind a layer, each kind's sizes the
+    /// widths around it.
+    fn validate_layers(&self) -> Result<(), NetworkError> {
+        if self.layers.len() != self.depth() {
+            return Err(NetworkError::KindCount {
+                depth: self.depth(),
+                got: self.layers.len(),
+            });
+        }
+        for (i, kind) in self.layers.iter().enumerate() {
+            let widths = (self.widths[i], self.widths[i + 1]);
+            if let Some(io) = kind.io().filter(|&io| io != widths) {
+                return Err(NetworkError::KindWidths {
+                    layer: i + 1,
+                    widths,
+                    io,
                 });
             }
         }
@@ -171,8 +276,9 @@ impl<T: Real> Network<T> {
     /// Panics when the topology is invalid (validate it first).
     pub fn init(topology: Topology, param: Parameterisation, rng: &mut ChaCha8Rng) -> Self {
         topology.validate().expect("valid topology");
+        let param = param.for_topology(topology.skips);
         let weights = (1..=topology.depth())
-            .map(|l| param.init_weight(&topology.widths, l, rng))
+            .map(|l| param.init_weight_of(&topology, l, rng))
             .collect();
         Self::from_weights(topology, param, weights).expect("shapes from the topology")
     }
@@ -191,7 +297,7 @@ impl<T: Real> Network<T> {
             });
         }
         for (i, w) in weights.iter().enumerate() {
-            let want = (topology.widths[i + 1], topology.widths[i]);
+            let want = topology.weight_shape(i + 1);
             if w.shape() != want {
                 return Err(NetworkError::WeightShape {
                     layer: i + 1,
@@ -202,7 +308,7 @@ impl<T: Real> Network<T> {
         }
         let param = param.for_topology(topology.skips);
         let multipliers = param
-            .multipliers(&topology.widths)
+            .multipliers_of(&topology)
             .into_iter()
             .map(T::of)
             .collect();
@@ -271,6 +377,7 @@ mod tests {
             skips: false,
             loss: Loss::Mse,
             lambda: 1.0,
+            layers: vec![],
         }
     }
 

@@ -7,6 +7,8 @@
 //! for the first layer its fan-out n_1. A one-layer network (L = 1) uses the
 //! input rule for its only layer.
 
+use super::arch::LayerKind;
+use super::network::Topology;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
@@ -142,6 +144,52 @@ impl Parameterisation {
             .collect()
     }
 
+    /// Forward multipliers a_1 … a_L of a topology (index ℓ − 1): those of
+    /// [`Self::multipliers`] for a dense chain; for a residual CNN, as the
+    /// paper's CNN code (μP and μPC; SP: all 1):
+    ///
+    /// - stage conv: 1/√(C_in·k²) (no gain: no activation precedes it);
+    /// - residual block: gain(φ)/√(C·k²) · 1/B^α over the B blocks of the
+    ///   network (α = ½ by default under μPC, 0 under μP);
+    /// - pool: 1 (it has no weights);
+    /// - readout: 1/(γ₀·fan_in).
+    pub fn multipliers_of(&self, topology: &Topology) -> Vec<f64> {
+        if topology.is_dense_chain() {
+            return self.multipliers(&topology.widths);
+        }
+        let blocks = topology.n_residual_blocks().max(1) as f64;
+        let gain = topology.activation.init_gain();
+        (1..=topology.depth())
+            .map(|l| match topology.kind(l) {
+                _ if self.scheme == Scheme::Sp => 1.0,
+                LayerKind::Conv {
+                    c_in, k, residual, ..
+                } => {
+                    let fan_in = ((c_in * k * k) as f64).sqrt();
+                    if residual {
+                        gain / (fan_in * blocks.powf(self.depth_exponent()))
+                    } else {
+                        1.0 / fan_in
+                    }
+                }
+                LayerKind::Pool { .. } => 1.0,
+                LayerKind::Dense => 1.0 / (self.gamma0 * topology.widths[l - 1] as f64),
+            })
+            .collect()
+    }
+
+    /// Draws the raw weight W_ℓ of layer `l` of a topology, in its
+    /// [`Topology::weight_shape`] (empty for a pool).
+    pub fn init_weight_of<T: crate::Real>(
+        &self,
+        topology: &Topology,
+        l: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> nalgebra::DMatrix<T> {
+        let (rows, cols) = topology.weight_shape(l);
+        self.init_matrix(rows, cols, rng)
+    }
+
     /// Draws the raw weight W_ℓ (`n_ℓ × n_{ℓ−1}`) of layer `l`.
     pub fn init_weight<T: crate::Real>(
         &self,
@@ -149,7 +197,20 @@ impl Parameterisation {
         l: usize,
         rng: &mut ChaCha8Rng,
     ) -> nalgebra::DMatrix<T> {
-        let (rows, cols) = (widths[l], widths[l - 1]);
+        self.init_matrix(widths[l], widths[l - 1], rng)
+    }
+
+    /// A `rows × cols` raw weight (fan-in = `cols`): U(±1/√cols) under SP,
+    /// N(0, 1) otherwise.
+    fn init_matrix<T: crate::Real>(
+        &self,
+        rows: usize,
+        cols: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> nalgebra::DMatrix<T> {
+        if rows * cols == 0 {
+            return nalgebra::DMatrix::zeros(rows, cols);
+        }
         match self.scheme {
             Scheme::Sp => {
                 let bound = 1.0 / (cols as f64).sqrt();
@@ -159,6 +220,17 @@ impl Parameterisation {
             _ => nalgebra::DMatrix::from_fn(rows, cols, |_, _| {
                 T::of(rng.sample::<f64, _>(StandardNormal))
             }),
+        }
+    }
+
+    /// The learning-rate factor of layer `l` of a topology: that of
+    /// [`Self::lr_factor`] for a dense chain, 1 for every layer of a CNN
+    /// (one rate for every layer: no width rule is derived for CNNs here).
+    pub fn lr_factor_of(&self, opt: OptimiserKind, topology: &Topology, l: usize) -> f64 {
+        if topology.is_dense_chain() {
+            self.lr_factor(opt, &topology.widths, l)
+        } else {
+            1.0
         }
     }
 

@@ -11,9 +11,9 @@
 use crate::chip::{Chip, ChipError, TraceRequest};
 use crate::circuit::Circuit;
 use crate::data::Dataset;
-use crate::net::{backprop, equilibrium_energy, errors, weight_grads, Activation};
+use crate::net::{equilibrium_energy, errors, weight_grads, Activation};
 use crate::real::{cosine, Real};
-use crate::relax::{Solver, StopReason};
+use crate::relax::{Field, Solver, StopReason};
 use crate::report::tensors::{read_tensors, write_tensors_with_metadata, Tensor};
 use crate::run::check::fmt_list;
 use crate::run::dispatch::{dispatch, Job};
@@ -441,7 +441,7 @@ impl<T: Real> Equilibrium<T> {
         cosine(&self.pc, &self.bp)
     }
 
-    /// cos(PC, BP) of each layer ℓ = 1..L.
+    /// cos(PC, BP) of each layer ℓ = 1..L with weights.
     pub fn cos_layers(&self) -> Vec<f64> {
         per_layer(&self.pc, &self.bp)
     }
@@ -452,8 +452,12 @@ impl<T: Real> Equilibrium<T> {
     }
 }
 
+/// Per layer with weights (a pool, which has none, is left out).
 fn per_layer<T: Real>(a: &[DMatrix<T>], b: &[DMatrix<T>]) -> Vec<f64> {
-    (0..a.len()).map(|l| cosine(&a[l..=l], &b[l..=l])).collect()
+    (0..a.len())
+        .filter(|&l| !a[l].is_empty())
+        .map(|l| cosine(&a[l..=l], &b[l..=l]))
+        .collect()
 }
 
 /// The equilibrium of (x, y) by the circuit's `equilibrium.solver`
@@ -468,7 +472,7 @@ pub fn equilibrium<T: Real>(
     y: &DMatrix<T>,
 ) -> Result<Equilibrium<T>, RunError> {
     let net = chip.network();
-    let bp = backprop(&net, x, y);
+    let bp = chip.backprop(x, y);
     let cfg = chip.config();
     let solver = cfg.equilibrium.solver.resolve(&cfg.relax);
     let (activities, signals, solve, residual) = match solver {
@@ -504,13 +508,24 @@ pub fn equilibrium<T: Real>(
     let per_sample = scratch.iter().map(|f| f.amax().f64()).fold(0.0, f64::max);
     let max_abs_grad_z = per_sample / x.ncols().max(1) as f64;
     let read = chip.read(&signals).grads;
-    let mut z = vec![x.clone()];
-    z.extend(activities);
-    z.push(y.clone());
-    let pc = weight_grads(&net, &z, &errors(&net, &z));
+    let energy_closed_form = equilibrium_energy(&net, x, y).ok();
+    let (pc, energy) = if net.topology.is_dense_chain() {
+        let mut z = vec![x.clone()];
+        z.extend(activities);
+        z.push(y.clone());
+        let pc = weight_grads(&net, &z, &errors(&net, &z));
+        (pc, crate::net::energy(&net, &z))
+    } else {
+        // Other layer kinds: the field's own gradients and energy, at the
+        // equilibrium just evaluated (on the arrays' effective weights).
+        let mut exact = Field::of_network(&net, x.clone(), y.clone());
+        let mut scratch = exact.hidden_zeros();
+        exact.force(&activities, &mut scratch);
+        (exact.weight_grads(&activities), exact.energy())
+    };
     Ok(Equilibrium {
-        energy: crate::net::energy(&net, &z),
-        energy_closed_form: equilibrium_energy(&net, x, y).ok(),
+        energy,
+        energy_closed_form,
         pc,
         read,
         bp: bp.grads,

@@ -65,7 +65,7 @@ impl<T: Real> GivenWeights<T> {
     /// `W1` … `WL` from a weights file (safetensors), checked for the circuit.
     pub fn from_file(path: &Path, circuit: &Circuit) -> Result<Self, RunError> {
         Ok(GivenWeights {
-            matrices: load_weights::<T>(path, circuit.network.depth, circuit.dtype)
+            matrices: load_weights::<T>(path, circuit.network.n_layers(), circuit.dtype)
                 .map_err(|e| RunError::Invalid(e.to_string()))?,
             source: path.display().to_string(),
         })
@@ -120,7 +120,7 @@ pub fn prepare_with<T: Real>(
         n_crossbars: chip.cores().len(),
         n_tiles: chip.geometry().n_tiles(),
         tile_grids: chip.cores().iter().map(|c| c.stats().tile_grid).collect(),
-        multipliers: chip.param().multipliers(&widths),
+        multipliers: chip.param().multipliers_of(chip.topology()),
         learning_rates: chip.optimiser().lr.clone(),
         delay_bound: spectrum.and_then(|s| chip.delay_bound(s.lambda_max)),
         spectrum,

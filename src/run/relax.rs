@@ -16,7 +16,6 @@
 
 use crate::chip::{Chip, TraceRequest};
 use crate::circuit::Circuit;
-use crate::net::backprop;
 use crate::real::Real;
 use crate::relax::{Relaxation, StopReason};
 use crate::report::tensors::{write_tensors, Tensor};
@@ -206,8 +205,7 @@ pub fn settle<T: Real>(
     chip.clamp(&mut x, &mut y);
     chip.resolve_tau_rel(&x, &y);
     let traced = chip.config().relax.trace_every_tau > 0.0;
-    let reference =
-        (chip.config().trace_alignment && traced).then(|| backprop(&chip.network(), &x, &y).grads);
+    let reference = (chip.config().trace_alignment && traced).then(|| chip.backprop(&x, &y).grads);
     let mut rng = chip.noise_stream();
     let start = Instant::now();
     let trace = TraceRequest::On {

@@ -17,7 +17,10 @@
 //! update      as for PC (`update.rs`)
 //! ```
 //!
-//! Times of clamp, forward and backward are multiplied by R and energies by B.
+//! A layer's forward and backward t and E are per read: multiplied by its
+//! reads per sample (1 for dense, H·W for a conv on its one array, 0 for
+//! a pool, which is passive). Times of clamp, forward and backward are
+//! multiplied by R and energies by B.
 //! Layer 1's input conversion is the clamp, so its forward product has no DAC.
 //! Every tile has its own DACs and ADCs; partial sums of a row of tiles are
 //! added digitally.
@@ -41,9 +44,9 @@
 //! Digital accelerator, whole batch at once (1 GFLOP/s = 1 flop/ns):
 //!
 //! ```text
-//! forward   flops = 2 B Σ_ℓ n_weights_ℓ,          launches L
-//! backward  flops = 2 B Σ_{ℓ≥2} n_weights_ℓ,      launches L − 1
-//! update    flops = 2 B Σ_ℓ n_weights_ℓ + Σ_ℓ n_weights_ℓ, launches L
+//! forward   flops = 2 B Σ_ℓ n_weights_ℓ reads_ℓ,          launches L
+//! backward  flops = 2 B Σ_{ℓ≥2} n_weights_ℓ reads_ℓ,      launches L − 1
+//! update    flops = 2 B Σ_ℓ n_weights_ℓ reads_ℓ + Σ_ℓ n_weights_ℓ reads_ℓ, launches L
 //! t = flops / throughput_gflops + launches · launch_overhead_us,  E = flops · e_per_flop_pj
 //! ```
 //!
@@ -73,7 +76,9 @@ fn forward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry, first: bool, last: bool)
         + l.n_weights as f64 * cfg.e_mac_pj
         + (l.n_out * l.n_block_cols) as f64 * cfg.e_adc_pj
         + l.n_out as f64 * k_f * cfg.e_digital_op_pj;
-    (t, e)
+    // One read per output pixel of a conv (in turn on its one array), none for a pool.
+    let reads = l.reads_per_sample as f64;
+    (reads * t, reads * e)
 }
 
 /// `(time_ns, energy_pj)` of one sample's transposed product through layer `l`.
@@ -84,7 +89,8 @@ fn backward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry) -> (f64, f64) {
         + l.n_weights as f64 * cfg.e_mac_pj
         + (l.n_in * l.n_block_rows) as f64 * cfg.e_adc_pj
         + l.n_in as f64 * k_b * cfg.e_digital_op_pj;
-    (t, e)
+    let reads = l.reads_per_sample as f64;
+    (reads * t, reads * e)
 }
 
 /// Cost of one step of sequential backprop on the crossbars, batch of `batch`.
@@ -177,8 +183,8 @@ pub fn digital_bp_step(acc: &DigitalAccelerator, geom: &ChipGeometry, batch: usi
     }
     let b = batch as f64;
     let depth = geom.depth();
-    let all = geom.n_weights() as f64;
-    let not_first = (geom.n_weights() - geom.layers[0].n_weights) as f64;
+    let all = geom.macs_per_sample() as f64;
+    let not_first = (geom.macs_per_sample() - geom.layers[0].macs_per_sample()) as f64;
     let passes = [
         ("forward", 2.0 * b * all, depth),
         ("backward", 2.0 * b * not_first, depth - 1),

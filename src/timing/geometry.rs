@@ -38,13 +38,40 @@ pub struct LayerGeometry {
     pub n_integrators: usize,
     /// Error units forming ε_ℓ: n_out for every layer.
     pub n_error_units: usize,
+    /// Activities into the layer per sample (n_in for a dense layer,
+    /// C_in·H·W for a conv).
+    pub n_units_in: usize,
+    /// Array reads of one product per sample: 1 for a dense layer, one
+    /// per output pixel (H·W) for a conv, 0 for a pool (no array).
+    pub reads_per_sample: usize,
 }
 
 impl LayerGeometry {
+    /// Multiply–accumulates of one product per sample: weights × reads.
+    pub fn macs_per_sample(&self) -> usize {
+        self.n_weights * self.reads_per_sample
+    }
+
     /// Activity nodes that draw bias power: integrators plus error units.
     pub fn n_nodes(&self) -> usize {
         self.n_integrators + self.n_error_units
     }
+}
+
+/// One layer's array as the geometry needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArraySpec {
+    /// Array rows (outputs of one read; 0 for a layer without an array).
+    pub rows: usize,
+    /// Array columns (inputs of one read).
+    pub cols: usize,
+    /// Activities into the layer per sample.
+    pub units_in: usize,
+    /// Activities out of the layer per sample (its error units and, for a
+    /// hidden layer, integrators).
+    pub units_out: usize,
+    /// Reads of the array per sample and product.
+    pub reads_per_sample: usize,
 }
 
 /// Every layer of the chip, tiled.
@@ -59,19 +86,46 @@ pub struct ChipGeometry {
 }
 
 impl ChipGeometry {
-    /// Tiles `widths = [n_0, …, n_L]` onto `tile_rows × tile_cols` arrays.
+    /// Tiles dense layers of `widths = [n_0, …, n_L]` onto
+    /// `tile_rows × tile_cols` arrays.
     ///
     /// Errors when fewer than two widths are given, a width is 0, or a tile
     /// dimension is 0.
     pub fn new(widths: &[usize], tile_rows: usize, tile_cols: usize) -> Result<Self, TimingError> {
+        if widths.len() < 2 || widths.contains(&0) {
+            let e = "at least two widths [n_0, …, n_L], each ≥ 1";
+            return Err(TimingError::OutOfRange {
+                key: "geometry.widths",
+                expected: e,
+                found: format!("{widths:?}"),
+            });
+        }
+        let arrays: Vec<ArraySpec> = widths
+            .windows(2)
+            .map(|w| ArraySpec {
+                rows: w[1],
+                cols: w[0],
+                units_in: w[0],
+                units_out: w[1],
+                reads_per_sample: 1,
+            })
+            .collect();
+        Self::of_arrays(&arrays, tile_rows, tile_cols)
+    }
+
+    /// Tiles layers of any kind (one [`ArraySpec`] a layer, ℓ = 1..L).
+    pub fn of_arrays(
+        arrays: &[ArraySpec],
+        tile_rows: usize,
+        tile_cols: usize,
+    ) -> Result<Self, TimingError> {
         let bad = |key, expected, found: String| TimingError::OutOfRange {
             key,
             expected,
             found,
         };
-        if widths.len() < 2 || widths.contains(&0) {
-            let e = "at least two widths [n_0, …, n_L], each ≥ 1";
-            return Err(bad("geometry.widths", e, format!("{widths:?}")));
+        if arrays.is_empty() {
+            return Err(bad("geometry.widths", "at least one layer", "none".into()));
         }
         if tile_rows == 0 {
             return Err(bad("geometry.tile_rows", "tile_rows ≥ 1", "0".into()));
@@ -79,10 +133,11 @@ impl ChipGeometry {
         if tile_cols == 0 {
             return Err(bad("geometry.tile_cols", "tile_cols ≥ 1", "0".into()));
         }
-        let depth = widths.len() - 1;
+        let depth = arrays.len();
         let layers = (1..=depth)
             .map(|l| {
-                let (n_out, n_in) = (widths[l], widths[l - 1]);
+                let a = &arrays[l - 1];
+                let (n_out, n_in) = (a.rows, a.cols);
                 let n_block_rows = n_out.div_ceil(tile_rows);
                 let n_block_cols = n_in.div_ceil(tile_cols);
                 let n_weights = n_out * n_in;
@@ -96,8 +151,10 @@ impl ChipGeometry {
                     cols_per_tile: n_in.min(tile_cols),
                     n_weights,
                     n_devices: DEVICES_PER_WEIGHT * n_weights,
-                    n_integrators: if l < depth { n_out } else { 0 },
-                    n_error_units: n_out,
+                    n_integrators: if l < depth { a.units_out } else { 0 },
+                    n_error_units: a.units_out,
+                    n_units_in: a.units_in,
+                    reads_per_sample: a.reads_per_sample,
                 }
             })
             .collect();
@@ -113,14 +170,33 @@ impl ChipGeometry {
         self.layers.len()
     }
 
-    /// Input width n_0.
+    /// Input width n_0 (activities per sample).
     pub fn n_input(&self) -> usize {
-        self.layers[0].n_in
+        self.layers[0].n_units_in
     }
 
-    /// Output width n_L.
+    /// Output width n_L (activities per sample).
     pub fn n_output(&self) -> usize {
-        self.layers[self.layers.len() - 1].n_out
+        self.layers[self.layers.len() - 1].n_error_units
+    }
+
+    /// Multiply–accumulates of one product through every layer, per sample.
+    pub fn macs_per_sample(&self) -> usize {
+        self.layers.iter().map(LayerGeometry::macs_per_sample).sum()
+    }
+
+    /// How many times the busiest array is read in turn for one product
+    /// of a sample (its reads per sample, ≥ 1): a conv layer on one array
+    /// serves its H·W pixels one after another, so each pixel's loop is
+    /// closed this fraction of the time and the relaxation runs this much
+    /// slower than with one array per pixel.
+    pub fn multiplexing(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.reads_per_sample)
+            .max()
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// Tiles over all layers.

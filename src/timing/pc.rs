@@ -5,11 +5,11 @@
 //! ```text
 //! clamp    t = R · t_dac_ns
 //!          E = B · (n_0 · n_block_rows_1 + n_L) · e_dac_pj      (x onto every tile row of layer 1, y onto the output error units)
-//! relax    t = R · T_relax
-//!          E = B · T_relax · (P_array + P_nodes)
-//!          P_array = n_relax_products · Σ_ℓ n_weights_ℓ · e_mac_pj / t_settle_ns
+//! relax    t = R · M · T_relax                                (M = max_ℓ reads_ℓ, the multiplexing)
+//!          E = B · T_relax · (P_array + M · P_nodes)
+//!          P_array = n_relax_products · Σ_ℓ n_weights_ℓ · reads_ℓ · e_mac_pj / t_settle_ns
 //!          P_nodes = p_node_uw · Σ_ℓ (n_integrators_ℓ + n_error_units_ℓ)
-//! readout  V_ℓ = n_ℓ + [ℓ > 1] · n_{ℓ−1}                    (ε_ℓ and φ(z_{ℓ−1}); x is already digital)
+//! readout  V_ℓ = n_ℓ + [ℓ > 1] · n_{ℓ−1}  (activities)                    (ε_ℓ and φ(z_{ℓ−1}); x is already digital)
 //!          t = R · max_ℓ ⌈V_ℓ / (n_tiles_ℓ · n_adc_per_tile)⌉ · t_adc_ns
 //!          E = B · Σ_ℓ V_ℓ · e_adc_pj
 //! update   see `update.rs`
@@ -21,6 +21,12 @@
 //! spreads a layer's values evenly over all its tiles' ADCs (an optimistic
 //! multiplexer). T_relax comes from the simulator and must include any settling
 //! used to reach the initial state; nothing here assumes its value.
+//!
+//! A conv layer's one array is read once per output pixel (reads_ℓ = H·W);
+//! its pixels share it in turn, so each pixel's loop is closed 1/M of the
+//! time and the relaxation takes M times the dynamics' T_relax (the array
+//! energy is unchanged: the same reads, spread out; the nodes draw bias for
+//! the longer time). Dense layers have reads_ℓ = 1, so M = 1 for an MLP.
 
 use super::config::TimingConfig;
 use super::cost::{Phase, StepCost};
@@ -49,18 +55,22 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
         b * dac_per_sample as f64 * cfg.e_dac_pj,
     );
 
+    // A conv layer's array serves its pixels in turn: the relaxation is
+    // that much slower than the dynamics' time with one array per pixel.
     let t_relax_ns = t_relax_s * 1e9;
+    let mux = geom.multiplexing() as f64;
     let relax = Phase::from_ns_pj(
         "relax",
-        rounds * t_relax_ns,
-        b * t_relax_ns * relax_power_pj_per_ns(cfg, geom),
+        rounds * mux * t_relax_ns,
+        b * t_relax_ns * (array_power_pj_per_ns(cfg, geom) + mux * node_power_pj_per_ns(cfg, geom)),
     );
 
     let mut adc_rounds = 0;
     let mut conversions = 0;
     for (i, l) in geom.layers.iter().enumerate() {
-        let values = l.n_out + if i > 0 { l.n_in } else { 0 };
-        adc_rounds = adc_rounds.max(values.div_ceil(l.n_tiles * cfg.n_adc_per_tile.max(1)));
+        let values = l.n_error_units + if i > 0 { l.n_units_in } else { 0 };
+        let adcs = (l.n_tiles * cfg.n_adc_per_tile).max(1);
+        adc_rounds = adc_rounds.max(values.div_ceil(adcs));
         conversions += values;
     }
     let readout = Phase::from_ns_pj(
@@ -75,9 +85,18 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
 }
 
 /// Power of one relaxing chip replica (arrays plus activity nodes), pJ/ns = mW.
+/// (Without multiplexing: with it, the array part is spread over M times
+/// the time.)
 pub fn relax_power_pj_per_ns(cfg: &TimingConfig, geom: &ChipGeometry) -> f64 {
-    let array =
-        cfg.n_relax_products as f64 * geom.n_weights() as f64 * cfg.e_mac_pj / cfg.t_settle_ns;
-    let nodes = cfg.p_node_uw * PJ_PER_NS_PER_UW * geom.n_nodes() as f64;
-    array + nodes
+    array_power_pj_per_ns(cfg, geom) + node_power_pj_per_ns(cfg, geom)
+}
+
+/// The arrays' share of [`relax_power_pj_per_ns`].
+fn array_power_pj_per_ns(cfg: &TimingConfig, geom: &ChipGeometry) -> f64 {
+    cfg.n_relax_products as f64 * geom.macs_per_sample() as f64 * cfg.e_mac_pj / cfg.t_settle_ns
+}
+
+/// The activity nodes' share of [`relax_power_pj_per_ns`].
+fn node_power_pj_per_ns(cfg: &TimingConfig, geom: &ChipGeometry) -> f64 {
+    cfg.p_node_uw * PJ_PER_NS_PER_UW * geom.n_nodes() as f64
 }

@@ -29,7 +29,7 @@ pub(crate) fn update_ns_pj(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize
     let mut time_ns: f64 = 0.0;
     let mut energy_pj = 0.0;
     for l in &geom.layers {
-        let macs = b * l.n_weights as f64;
+        let macs = b * l.macs_per_sample() as f64;
         let t_outer = macs / cfg.digital_macs_per_ns;
         let row_groups = l.rows_per_tile.div_ceil(cfg.n_rows_write_parallel.max(1));
         let pulses = cfg.n_write_pulses as f64;

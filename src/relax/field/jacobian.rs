@@ -35,18 +35,18 @@ impl<T: Real> Field<'_, T> {
             Activation::Linear | Activation::Relu | Activation::HardTanh
         );
         self.lin.curv.par_iter_mut().enumerate().for_each(|(k, c)| {
-            if flat {
+            let l = k + 1;
+            if flat || !spec.phi_drive[l] {
                 c.fill(T::zero());
                 return;
             }
-            let l = k + 1;
             layers[l].feedback_into(&eps[l], c);
             let s = -layers[l].multiplier() * spec.precision(l + 1);
             c.zip_apply(&z[k], |ci, zi| *ci *= s * act.d2phi(zi));
         });
         self.lin.exact = true;
         if !flat {
-            self.n_products += depth - 1;
+            self.n_products += self.spec.phi_drive[1..].iter().filter(|&&d| d).count();
         }
     }
 
@@ -76,7 +76,7 @@ impl<T: Real> Field<'_, T> {
         out: &mut DMatrix<T>,
     ) {
         let i = l - 1;
-        let drive = if self.spec.activation.is_linear() {
+        let drive = if !self.spec.phi_drive[i] {
             v
         } else {
             let dp = self.lin.dpre[i].columns(c0, v.ncols());
@@ -101,7 +101,7 @@ impl<T: Real> Field<'_, T> {
         layer.feedback_into(u, out);
         let a = layer.multiplier();
         let skip = layer.has_skip();
-        if self.spec.activation.is_linear() {
+        if !self.spec.phi_drive[i] {
             if skip {
                 out.zip_apply(u, |o, s| *o = a * *o + s);
             } else {
@@ -148,7 +148,7 @@ impl<T: Real> Field<'_, T> {
         if he.shape() != (self.y.nrows(), w) {
             *he = DMatrix::zeros(self.y.nrows(), w);
         }
-        let linear = self.spec.activation.is_linear();
+        let linear = !self.spec.phi_drive[i];
         let dp = self.lin.dpre[i].columns(c0, w);
         let drive = if linear {
             v

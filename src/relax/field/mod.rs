@@ -25,8 +25,12 @@ use crate::real::{elementwise, Real};
 use nalgebra::{DMatrix, DMatrixView};
 use rayon::prelude::*;
 
+mod backprop;
 mod jacobian;
+mod signals;
 mod single;
+
+pub use signals::{LayerSignals, Signals};
 
 /// What the field needs to know of the network besides its cores.
 #[derive(Clone, Debug)]
@@ -35,6 +39,9 @@ pub struct FieldSpec<T: Real> {
     pub multipliers: Vec<T>,
     /// s_ℓ (identity skip into layer ℓ) at index ℓ − 1.
     pub skips: Vec<bool>,
+    /// Whether layer ℓ's branch is driven by φ(z_{ℓ−1}) (else z_{ℓ−1}
+    /// itself), at index ℓ − 1 ([`Topology::phi_drive`]).
+    pub phi_drive: Vec<bool>,
     pub activation: Activation,
     pub loss: Loss,
     /// Output precision λ.
@@ -50,12 +57,15 @@ impl<T: Real> FieldSpec<T> {
         FieldSpec {
             multipliers: param
                 .for_topology(topology.skips)
-                .multipliers(&topology.widths)
+                .multipliers_of(topology)
                 .into_iter()
                 .map(T::of)
                 .collect(),
             skips: (1..=topology.depth())
                 .map(|l| topology.has_skip(l))
+                .collect(),
+            phi_drive: (1..=topology.depth())
+                .map(|l| topology.phi_drive(l))
                 .collect(),
             activation: topology.activation,
             loss: topology.loss,
@@ -165,10 +175,9 @@ impl<'a, T: Real> Field<'a, T> {
         let cores = &layers;
         let batch = x.ncols();
         let m = |r: usize| DMatrix::zeros(r, batch);
-        let linear = spec.activation.is_linear();
         let pre_like: Vec<DMatrix<T>> = (0..depth)
             .map(|i| {
-                if i == 0 || linear {
+                if !spec.phi_drive[i] {
                     m(0)
                 } else {
                     m(cores[i].n_in())
@@ -198,12 +207,26 @@ impl<'a, T: Real> Field<'a, T> {
 
     /// The ideal field of a mathematical network.
     pub fn of_network(net: &'a Network<T>, x: DMatrix<T>, y: DMatrix<T>) -> Self {
-        let cores = net
-            .weights
-            .iter()
-            .map(|w| w as &dyn WeightOperator<T>)
+        Self::of_network_with_leak(net, T::zero(), x, y)
+    }
+
+    /// The field of a mathematical network (of any layer kinds) with
+    /// integrator leak `leak` (1/A per τ).
+    pub fn of_network_with_leak(
+        net: &'a Network<T>,
+        leak: T,
+        x: DMatrix<T>,
+        y: DMatrix<T>,
+    ) -> Self {
+        let spec = FieldSpec::new(&net.topology, &net.param, leak);
+        let layers = (1..=net.depth())
+            .map(|l| {
+                let (a, skip) = (spec.multipliers[l - 1], spec.skips[l - 1]);
+                let core = &net.weights[l - 1] as &dyn WeightOperator<T>;
+                crate::layer::of_kind(net.topology.kind(l), core, a, skip)
+            })
             .collect();
-        Field::new(cores, FieldSpec::of_network(net), x, y)
+        Self::with_layers(layers, spec, x, y)
     }
 
     /// Number of weight layers L.
@@ -255,10 +278,10 @@ impl<'a, T: Real> Field<'a, T> {
         let mut z: Vec<DMatrix<T>> = Vec::with_capacity(k);
         for l in 1..=k {
             let inp = input(&self.x, &z, l);
-            let pre = if l == 1 {
-                inp.clone()
-            } else {
+            let pre = if self.spec.phi_drive[l - 1] {
                 act.of_matrix(inp)
+            } else {
+                inp.clone()
             };
             let layer = &self.layers[l - 1];
             let mut mu = DMatrix::zeros(layer.n_out(), self.batch());
@@ -288,7 +311,6 @@ impl<'a, T: Real> Field<'a, T> {
         let spec = &self.spec;
         let (x, y, layers) = (&self.x, &self.y, &self.layers);
         let act = spec.activation;
-        let linear = act.is_linear();
         let cross_entropy = spec.loss == Loss::CrossEntropy;
         let inv_batch = 1.0 / self.x.ncols() as f64;
         // Phase 1: predictions and errors, every layer at once.
@@ -301,7 +323,7 @@ impl<'a, T: Real> Field<'a, T> {
             .for_each(|(i, (((pre, dpre), eps), energy))| {
                 let l = i + 1;
                 let zin = input(x, z, l);
-                let drive: &DMatrix<T> = if l == 1 || linear {
+                let drive: &DMatrix<T> = if !spec.phi_drive[i] {
                     zin
                 } else {
                     let (p, d) = (pre.as_mut_slice(), dpre.as_mut_slice());
@@ -356,7 +378,7 @@ impl<'a, T: Real> Field<'a, T> {
                 },
                 z[k].as_slice(),
             );
-            let d = (!linear).then(|| &dpre[l].as_slice()[..n]);
+            let d = spec.phi_drive[l].then(|| &dpre[l].as_slice()[..n]);
             // f = (c·Wᵀε_{ℓ+1})⊙φ'(z_ℓ) − ε_ℓ [+ Λ s ε_{ℓ+1}] [− g_leak z_ℓ]
             let up = skip.then_some(e_up);
             elementwise::force_of_layer(f, c, d, e_own, up, lam, leak, zk);
@@ -388,11 +410,7 @@ impl<'a, T: Real> Field<'a, T> {
         (1..=self.depth())
             .into_par_iter()
             .map(|l| {
-                let drive = if l == 1 || self.spec.activation.is_linear() {
-                    input(&self.x, z, l)
-                } else {
-                    &self.pre[l - 1]
-                };
+                let drive = self.drive(z, l);
                 let lam = self.spec.precision(l);
                 self.layers[l - 1].weight_grad(&self.eps[l - 1], drive, lam)
             })
@@ -414,7 +432,6 @@ impl<'a, T: Real> Field<'a, T> {
         let depth = self.depth();
         self.n_products += 2 * (depth - 1);
         let (spec, layers, lin) = (&self.spec, &self.layers, &self.lin);
-        let linear = spec.activation.is_linear();
         self.h_in
             .par_iter_mut()
             .zip(self.h_eps.par_iter_mut())
@@ -426,7 +443,7 @@ impl<'a, T: Real> Field<'a, T> {
                     return;
                 }
                 let vin = &v[l - 2];
-                let drive: &DMatrix<T> = if linear {
+                let drive: &DMatrix<T> = if !spec.phi_drive[i] {
                     vin
                 } else {
                     hin.zip_zip_apply(vin, &lin.dpre[i], |h, a, d| *h = a * d);
@@ -464,6 +481,7 @@ impl<'a, T: Real> Field<'a, T> {
                 },
                 v[k].as_slice(),
             );
+            let linear = !spec.phi_drive[l];
             let d = if linear {
                 &[][..]
             } else {
@@ -488,10 +506,10 @@ impl<'a, T: Real> Field<'a, T> {
     /// from the cores' column norms (skip cross terms dropped); 1 where the
     /// cores cannot report their norms. Used as a Jacobi preconditioner.
     pub fn hessian_diagonal(&self) -> Vec<DMatrix<T>> {
-        let linear = self.spec.activation.is_linear();
         (0..self.depth() - 1)
             .map(|k| {
                 let l = k + 1;
+                let linear = !self.spec.phi_drive[l];
                 let lam = self.spec.precision(l + 1);
                 let a = self.layers[l].multiplier();
                 let s = if self.layers[l].has_skip() {
@@ -545,49 +563,5 @@ fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>) {
     for (mut dc, pc) in d.column_iter_mut().zip(p.column_iter()) {
         let pd = pc.dot(&dc);
         dc.zip_apply(&pc, |v, q| *v = q * (*v - pd));
-    }
-}
-
-/// What the controller reads of one layer ℓ after a force evaluation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerSignals<T: Real> {
-    /// ε_ℓ (for the output, y − μ_L or y − softmax(μ_L)), n_out × B.
-    pub error: DMatrix<T>,
-    /// The layer's input φ(z_{ℓ−1}) (x for ℓ = 1), n_in × B.
-    pub input: DMatrix<T>,
-    /// The precision Λ_ℓ of the layer's error (λ for the output, 1 otherwise).
-    pub precision: T,
-}
-
-/// What the field writes for the controller: every layer's signals, ℓ = 1..L
-/// (index ℓ − 1), at the last evaluated state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Signals<T: Real> {
-    pub layers: Vec<LayerSignals<T>>,
-}
-
-impl<T: Real> Field<'_, T> {
-    /// The signals of the last force evaluation, which was at `z`.
-    pub fn signals(&self, z: &[DMatrix<T>]) -> Signals<T> {
-        let layers = (1..=self.depth())
-            .map(|l| {
-                let drive = if l == 1 || self.spec.activation.is_linear() {
-                    input(&self.x, z, l)
-                } else {
-                    &self.pre[l - 1]
-                };
-                LayerSignals {
-                    error: self.eps[l - 1].clone(),
-                    input: drive.clone(),
-                    precision: self.spec.precision(l),
-                }
-            })
-            .collect();
-        Signals { layers }
-    }
-
-    /// Λ_ℓ (λ for the output layer, 1 otherwise).
-    pub fn precision_of(&self, l: usize) -> T {
-        self.spec.precision(l)
     }
 }

@@ -35,6 +35,7 @@ impl<T: Real> Field<'_, T> {
         let spec = FieldSpec {
             multipliers: layers.iter().map(|l| l.multiplier()).collect(),
             skips: layers.iter().map(|l| l.has_skip()).collect(),
+            phi_drive: s.phi_drive.clone(),
             activation: s.activation,
             loss: s.loss,
             lambda: s.lambda.f64() as f32,

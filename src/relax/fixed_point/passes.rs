@@ -45,7 +45,16 @@ pub(super) struct Jacobian<T: Real> {
 }
 
 fn pick<T: Real>(m: &[DMatrix<T>], cols: &[usize]) -> Vec<DMatrix<T>> {
-    m.iter().map(|x| x.select_columns(cols)).collect()
+    // An empty matrix (no φ kept for a layer) stays empty.
+    m.iter()
+        .map(|x| {
+            if x.is_empty() {
+                x.clone()
+            } else {
+                x.select_columns(cols)
+            }
+        })
+        .collect()
 }
 
 impl<T: Real> Point<T> {
@@ -138,11 +147,15 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
         self.field.spec.activation
     }
 
+    /// Whether layer ℓ's branch is driven by φ(z_{ℓ−1}) (else z_{ℓ−1}).
+    fn phi_drive(&self, l: usize) -> bool {
+        self.field.spec.phi_drive[l - 1]
+    }
+
     /// The point with errors `eps`: one forward pass (L products).
     pub fn forward(&mut self, eps: Vec<DMatrix<T>>) -> Point<T> {
         let depth = self.depth();
         let act = self.act();
-        let linear = act.is_linear();
         let spec = &self.field.spec;
         let w = self.width();
         let mut z: Vec<DMatrix<T>> = Vec::with_capacity(depth - 1);
@@ -155,7 +168,7 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
             let layer = layer_of(self.field, l);
             let (drive, zin) = if l == 1 {
                 (&self.x, &self.x)
-            } else if linear {
+            } else if !spec.phi_drive[l - 1] {
                 (&z[l - 2], &z[l - 2])
             } else {
                 (&pre[l - 2], &z[l - 2])
@@ -181,7 +194,11 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
                     };
                     *en += 0.5 * (sq + leak);
                 }
-                if !linear {
+                if !spec.phi_drive[l] {
+                    // Layer ℓ + 1 reads z_ℓ itself: no φ kept for it.
+                    pre.push(DMatrix::zeros(0, 0));
+                    dpre.push(DMatrix::zeros(0, 0));
+                } else {
                     let mut pm = DMatrix::zeros(mu.nrows(), w);
                     let mut dm = DMatrix::zeros(mu.nrows(), w);
                     if act == Activation::Tanh {
@@ -250,7 +267,7 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
         self.products += rep;
         let a = layer.multiplier();
         let skip = layer.has_skip();
-        let linear = self.act().is_linear();
+        let linear = !self.phi_drive(l);
         for j in 0..u.ncols() {
             let b = j / rep;
             let mut oc = out.column_mut(j);
@@ -270,7 +287,7 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
     /// `B_ℓ t` at `pt` (2 ≤ ℓ ≤ L) for t of the block's width: one product.
     fn jvp(&mut self, pt: &Point<T>, l: usize, t: &DMatrix<T>) -> DMatrix<T> {
         let layer = layer_of(self.field, l);
-        let drive = if self.act().is_linear() {
+        let drive = if !self.phi_drive(l) {
             t.clone()
         } else {
             t.component_mul(&pt.dpre[l - 2])
@@ -294,27 +311,28 @@ impl<'a, 'f, T: Real> Block<'a, 'f, T> {
         let depth = self.depth();
         let leak = self.field.spec.leak;
         let act = self.act();
-        let linear = act.is_linear();
         let mut gz: Vec<DMatrix<T>> = Vec::with_capacity(depth - 1);
         let mut curv: Vec<DMatrix<T>> = Vec::with_capacity(depth - 1);
         for k in 1..depth {
             // Hidden z_k is fed back by layer k + 1's error ε̃_{k+1}.
             let up = if k + 1 == depth { &pt.out } else { &pt.eps[k] };
             let layer = layer_of(self.field, k + 1);
+            let linear = !self.phi_drive(k + 1);
             let mut raw = DMatrix::zeros(layer.n_in(), up.ncols());
             layer.feedback_into(up, &mut raw);
             self.products += 1;
             let a = layer.multiplier();
             let zk = &pt.z[k - 1];
             let mut c = DMatrix::from_element(raw.nrows(), raw.ncols(), leak);
-            if act == Activation::Tanh {
+            if linear {
+            } else if act == Activation::Tanh {
                 // φ'' = −2 φ φ' for tanh: no second tanh.
                 let (t, d) = (&pt.pre[k - 1], &pt.dpre[k - 1]);
                 for ((cv, r), (tv, dv)) in c.iter_mut().zip(raw.iter()).zip(t.iter().zip(d.iter()))
                 {
                     *cv += T::of(2.0) * a * *tv * *dv * *r;
                 }
-            } else if !linear {
+            } else {
                 c.zip_zip_apply(&raw, zk, |cv, r, zv| *cv -= a * act.d2phi(zv) * r);
             }
             let mut g = pt.eps[k - 1].clone();

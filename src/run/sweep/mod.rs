@@ -21,7 +21,7 @@ pub use cell::CellResult;
 pub use grid::{parse_list, Cell, Grid, GridError, Shard};
 pub use output::{merge, seed_table, SweepFile};
 
-use crate::circuit::{self, Circuit};
+use crate::circuit::{self, Circuit, NetworkKind};
 use crate::run::RunError;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -72,15 +72,23 @@ impl CircuitSource {
     }
 
     /// The circuit of one cell, validated.
+    /// For a resnet (`network.kind = "resnet"`) the width is the channels
+    /// and the depth the residual blocks per stage.
     pub fn cell(&self, c: &Cell) -> Result<Circuit, RunError> {
         let mut sets = self.sets.clone();
-        sets.extend([
-            format!("network.width={}", c.width),
-            format!("network.depth={}", c.depth),
-            format!("seed={}", c.seed),
-            "network.hidden_widths=[]".into(),
-            "dynamics.tau_rel=[]".into(),
-        ]);
+        if self.base()?.network.kind == NetworkKind::Resnet {
+            sets.extend([
+                format!("network.channels={}", c.width),
+                format!("network.blocks_per_stage={}", c.depth),
+            ]);
+        } else {
+            sets.extend([
+                format!("network.width={}", c.width),
+                format!("network.depth={}", c.depth),
+                "network.hidden_widths=[]".into(),
+            ]);
+        }
+        sets.extend([format!("seed={}", c.seed), "dynamics.tau_rel=[]".into()]);
         circuit::parse(&self.text, &self.label, &self.stem, &sets).map_err(|e| {
             RunError::Invalid(format!(
                 "cell width {} depth {} seed {}: {e}",

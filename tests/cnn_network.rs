@@ -7,10 +7,11 @@
 
 use nalgebra::DMatrix;
 use pcchip::net::{
-    backprop, Activation, LayerKind, Loss, Network, Parameterisation, ResNetSpec, Topology,
+    backprop, Activation, LayerKind, Loss, Network, OptimiserKind, Parameterisation, ResNetSpec,
+    Topology,
 };
 use pcchip::relax::fixed_point::{self, FixedPointSettings};
-use pcchip::relax::{relax, Dynamics, Field, RelaxConfig, System};
+use pcchip::relax::{relax, Dynamics, Field, Method, Precond, RelaxConfig, StopReason, System};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -100,6 +101,42 @@ fn the_layout_and_its_mupc_scalings_follow_the_paper_code() {
     assert_eq!(top.weight_shape(2), (3, 27));
     assert_eq!(top.weight_shape(3), (0, 0));
     assert_eq!(top.n_params(), 3 * 18 + 3 * 27 * 3 + 4 * 3);
+}
+
+#[test]
+fn the_learning_rates_follow_the_paper_code() {
+    // Adam: first conv 1, blocks 1/√(C·B), other convs and readout 1/√C;
+    // SGD γ₀²·C everywhere; SP 1 (C = 3 channels, B = 2 blocks).
+    let top = topology(Activation::Tanh, Loss::Mse, 3);
+    let p = Parameterisation::default().for_topology(true);
+    let (c, b) = (3f64, 2f64);
+    let adam = [
+        1.0,
+        1.0 / (c * b).sqrt(),
+        1.0,
+        1.0 / c.sqrt(),
+        1.0 / (c * b).sqrt(),
+        1.0,
+        1.0 / c.sqrt(),
+    ];
+    for (l, want) in (1..=7).zip(adam) {
+        let got = p.lr_factor_of(OptimiserKind::Adam, &top, l);
+        assert!(
+            (got - want).abs() < 1e-15,
+            "Adam layer {l}: {got}, want {want}"
+        );
+        let sgd = p.lr_factor_of(OptimiserKind::Sgd, &top, l);
+        let want_sgd = if matches!(top.kind(l), LayerKind::Pool { .. }) {
+            1.0
+        } else {
+            c
+        };
+        assert!((sgd - want_sgd).abs() < 1e-15, "SGD layer {l}: {sgd}");
+        assert_eq!(
+            Parameterisation::sp().lr_factor_of(OptimiserKind::Adam, &top, l),
+            1.0
+        );
+    }
 }
 
 #[test]
@@ -363,4 +400,51 @@ fn relaxation_and_backprop_do_not_depend_on_the_thread_count() {
         same(&g1, &g2),
         "backprop gradients differ with 1 and 2 threads"
     );
+}
+
+#[test]
+fn stiff_relaxations_reach_the_fixed_point_equilibrium() {
+    // Rosenbrock stage solves through the layers' own shapes (convs, pools
+    // and the readout differ in width), with either preconditioner.
+    let n = net(topology(Activation::Tanh, Loss::Mse, 4), 120);
+    let (x, y) = batch(&n, 6, 121);
+    let eq = fixed_point::solve(
+        &Field::of_network(&n, x.clone(), y.clone()),
+        &FixedPointSettings::default(),
+    );
+    let hidden = n.topology.widths.len() - 2;
+    for (method, preconditioner) in [
+        (Method::Ros2, Precond::Sweep),
+        (Method::Ros3, Precond::Sweep),
+        (Method::Ros2, Precond::Tridiagonal),
+    ] {
+        let mut field = Field::of_network(&n, x.clone(), y.clone());
+        let z0 = field.feedforward();
+        let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; hidden]);
+        let cfg = RelaxConfig {
+            method,
+            preconditioner,
+            dt_tau: 0.1,
+            rtol: 1e-3,
+            atol: 1e-6,
+            residual_tol: 1e-9,
+            t_max_tau: 1e6,
+            trace_every_tau: 0.0,
+            ..Default::default()
+        };
+        let out = relax(&mut sys, z0, &cfg, &mut rng(122), None).unwrap();
+        assert_eq!(
+            out.stop,
+            StopReason::Residual,
+            "{method:?} {preconditioner:?}"
+        );
+        for (k, (z, want)) in out.state.iter().zip(&eq.activities).enumerate() {
+            let err = (z - want).amax() / want.amax();
+            assert!(
+                err < 1e-6,
+                "{method:?} {preconditioner:?}: z_{} off by {err:e}",
+                k + 1
+            );
+        }
+    }
 }

@@ -224,13 +224,34 @@ impl Parameterisation {
     }
 
     /// The learning-rate factor of layer `l` of a topology: that of
-    /// [`Self::lr_factor`] for a dense chain, 1 for every layer of a CNN
-    /// (one rate for every layer: no width rule is derived for CNNs here).
+    /// [`Self::lr_factor`] for a dense chain; for a CNN the rule of the
+    /// limits paper's CNN code (after Everett et al. 2023), with C the
+    /// channel count and B the number of residual blocks: SGD γ₀²·C for
+    /// every layer; Adam 1 for the first stage conv, 1/(√C·B^α) for a
+    /// residual block's conv, 1/√C for the other stage convs and the
+    /// readout. SP: 1. Pools have no weights (factor 1).
     pub fn lr_factor_of(&self, opt: OptimiserKind, topology: &Topology, l: usize) -> f64 {
         if topology.is_dense_chain() {
-            self.lr_factor(opt, &topology.widths, l)
-        } else {
-            1.0
+            return self.lr_factor(opt, &topology.widths, l);
+        }
+        if self.scheme == Scheme::Sp {
+            return 1.0;
+        }
+        let channels = (1..=topology.depth())
+            .find_map(|m| match topology.kind(m) {
+                LayerKind::Conv { c_out, .. } => Some(c_out as f64),
+                _ => None,
+            })
+            .unwrap_or(1.0);
+        let blocks = topology.n_residual_blocks().max(1) as f64;
+        match (opt, topology.kind(l)) {
+            (_, LayerKind::Pool { .. }) => 1.0,
+            (OptimiserKind::Sgd, _) => self.gamma0 * self.gamma0 * channels,
+            (OptimiserKind::Adam, _) if l == 1 => 1.0,
+            (OptimiserKind::Adam, kind) if kind.is_residual() => {
+                1.0 / (channels.sqrt() * blocks.powf(self.depth_exponent()))
+            }
+            (OptimiserKind::Adam, _) => 1.0 / channels.sqrt(),
         }
     }
 

@@ -54,8 +54,9 @@ pub(super) struct Half<T: Real> {
     pub x: State<T>,
     /// The stopping weights' columns.
     w: State<T>,
-    tmp: DMatrix<T>,
-    prod: DMatrix<T>,
+    /// Per-layer scratch of the layers' shapes (CNN layers differ).
+    tmp: State<T>,
+    prod: State<T>,
     he: DMatrix<T>,
 }
 
@@ -80,7 +81,6 @@ impl<T: Real> Half<T> {
                 .map(|m| DMatrix::zeros(m.nrows(), width))
                 .collect()
         };
-        let m = || DMatrix::zeros(like[0].nrows(), width);
         Half {
             c0,
             r: z(),
@@ -90,8 +90,8 @@ impl<T: Real> Half<T> {
             t: z(),
             x: z(),
             w: z(),
-            tmp: m(),
-            prod: m(),
+            tmp: z(),
+            prod: z(),
             he: DMatrix::zeros(0, width),
         }
     }
@@ -186,12 +186,12 @@ impl<T: Real> Half<T> {
         field.output_gn_cols(
             c0,
             &self.q[n - 1],
-            &mut self.tmp,
+            &mut self.tmp[n - 1],
             &mut self.he,
-            &mut self.prod,
+            &mut self.prod[n - 1],
         );
         products += 2;
-        self.t[n - 1].zip_apply(&self.prod, |ti, ri| *ti += g * ri);
+        self.t[n - 1].zip_apply(&self.prod[n - 1], |ti, ri| *ti += g * ri);
         products += backward(cx, c0, &self.t, &mut self.s, &mut self.prod);
         // s += γh(p − Eq).
         for k in 0..n {
@@ -212,15 +212,15 @@ fn backward<T: Real>(
     c0: usize,
     t: &State<T>,
     u: &mut State<T>,
-    prod: &mut DMatrix<T>,
+    prod: &mut State<T>,
 ) -> usize {
     let n = u.len();
     for k in (0..n).rev() {
         let inv_d = T::one() / cx.d[k];
         if k + 1 < n {
             let (cur, next) = u.split_at_mut(k + 1);
-            cx.field.prediction_vjp(k + 2, c0, &next[0], prod);
-            cur[k].zip_zip_apply(&t[k], prod, |ui, ti, pi| *ui = (ti + pi) * inv_d);
+            cx.field.prediction_vjp(k + 2, c0, &next[0], &mut prod[k]);
+            cur[k].zip_zip_apply(&t[k], &prod[k], |ui, ti, pi| *ui = (ti + pi) * inv_d);
         } else {
             u[k].zip_apply(&t[k], |ui, ti| *ui = ti * inv_d);
         }
@@ -236,16 +236,17 @@ fn forward<T: Real>(
     c0: usize,
     y: &State<T>,
     q: &mut State<T>,
-    tmp: &mut DMatrix<T>,
-    prod: &mut DMatrix<T>,
+    tmp: &mut State<T>,
+    prod: &mut State<T>,
 ) -> usize {
     let n = q.len();
     for k in 0..n {
         let inv_d = T::one() / cx.d[k];
         if k > 0 {
             let (done, rest) = q.split_at_mut(k);
-            cx.field.prediction_jvp(k + 1, c0, &done[k - 1], tmp, prod);
-            rest[0].zip_zip_apply(&y[k], prod, |qi, yi, pi| *qi = (yi + pi) * inv_d);
+            cx.field
+                .prediction_jvp(k + 1, c0, &done[k - 1], &mut tmp[k - 1], &mut prod[k]);
+            rest[0].zip_zip_apply(&y[k], &prod[k], |qi, yi, pi| *qi = (yi + pi) * inv_d);
         } else {
             q[0].zip_apply(&y[0], |qi, yi| *qi = yi * inv_d);
         }

@@ -24,7 +24,7 @@ fn every_example_circuit_is_valid() {
         let derived = derive(&c, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(
             derived.widths.len(),
-            c.network.depth + 1,
+            c.network.n_layers() + 1,
             "{}",
             path.display()
         );

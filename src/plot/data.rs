@@ -286,6 +286,9 @@ pub(crate) struct SweepGrid {
     pub cos: Vec<Vec<Option<f64>>>,
     /// Number of seeds averaged in each cell.
     pub n_seeds: Vec<Vec<usize>>,
+    /// A residual-CNN sweep (widths are channels, depths blocks per stage),
+    /// from `sweep.json` beside the table.
+    pub cnn: bool,
 }
 
 /// Reads `dir/sweep.csv` and averages `cos_global` over seeds.
@@ -330,10 +333,15 @@ pub(crate) fn read_sweep(dir: &Path) -> Result<SweepGrid, PlotError> {
                 .collect()
         })
         .collect();
+    let cnn = std::fs::read_to_string(dir.join("sweep.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v["circuit"]["network"]["kind"] == "resnet");
     Ok(SweepGrid {
         widths,
         depths,
         cos,
         n_seeds: n,
+        cnn,
     })
 }

@@ -90,8 +90,16 @@ impl Figure for GridFigure<'_> {
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc("width n (units per hidden layer)")
-            .y_desc("depth L (layers)")
+            .x_desc(if g.cnn {
+                "channels C (per stage)"
+            } else {
+                "width n (units per hidden layer)"
+            })
+            .y_desc(if g.cnn {
+                "residual blocks per stage"
+            } else {
+                "depth L (layers)"
+            })
             .label_style(text(LABEL_PX))
             .axis_desc_style(text(LABEL_PX))
             .x_labels(nw as usize + 1)

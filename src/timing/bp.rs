@@ -17,9 +17,10 @@
 //! update      as for PC (`update.rs`)
 //! ```
 //!
-//! A layer's forward and backward t and E are per read: multiplied by its
-//! reads per sample (1 for dense, H·W for a conv on its one array, 0 for
-//! a pool, which is passive). Times of clamp, forward and backward are
+//! A layer's forward and backward t and E are per read: E multiplied by its
+//! reads per sample (1 for dense, H·W for a conv, 0 for a pool, which is
+//! passive), t by the reads one array copy makes in turn (⌈H·W / R_c⌉ for
+//! a conv on `conv_replicas` = R_c copies). Times of clamp, forward and backward are
 //! multiplied by R and energies by B.
 //! Layer 1's input conversion is the clamp, so its forward product has no DAC.
 //! Every tile has its own DACs and ADCs; partial sums of a row of tiles are
@@ -76,9 +77,10 @@ fn forward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry, first: bool, last: bool)
         + l.n_weights as f64 * cfg.e_mac_pj
         + (l.n_out * l.n_block_cols) as f64 * cfg.e_adc_pj
         + l.n_out as f64 * k_f * cfg.e_digital_op_pj;
-    // One read per output pixel of a conv (in turn on its one array), none for a pool.
-    let reads = l.reads_per_sample as f64;
-    (reads * t, reads * e)
+    // One read per output pixel of a conv (in turn on each of its array
+    // copies), none for a pool.
+    let (in_turn, reads) = (cfg.reads_in_turn(l.reads_per_sample), l.reads_per_sample);
+    (in_turn as f64 * t, reads as f64 * e)
 }
 
 /// `(time_ns, energy_pj)` of one sample's transposed product through layer `l`.
@@ -89,8 +91,8 @@ fn backward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry) -> (f64, f64) {
         + l.n_weights as f64 * cfg.e_mac_pj
         + (l.n_in * l.n_block_rows) as f64 * cfg.e_adc_pj
         + l.n_in as f64 * k_b * cfg.e_digital_op_pj;
-    let reads = l.reads_per_sample as f64;
-    (reads * t, reads * e)
+    let (in_turn, reads) = (cfg.reads_in_turn(l.reads_per_sample), l.reads_per_sample);
+    (in_turn as f64 * t, reads as f64 * e)
 }
 
 /// Cost of one step of sequential backprop on the crossbars, batch of `batch`.

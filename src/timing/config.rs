@@ -84,6 +84,12 @@ pub struct TimingConfig {
     /// Samples the chip processes at once (replicated cores); a batch of B runs
     /// in ⌈B/P⌉ rounds, for PC and BP alike. Default 1. Range ≥ 1.
     pub n_parallel_samples: usize,
+    /// Copies of each convolution's kernel array, each serving its share of
+    /// the layer's H·W output pixels (capped at H·W): a conv's reads per
+    /// sample in turn are ⌈H·W / R⌉, for PC and BP alike (equal area);
+    /// the reads' energy is unchanged (the nodes' bias follows the time).
+    /// Default 1. Range ≥ 1.
+    pub conv_replicas: usize,
     /// Optional digital backprop baseline. Default none.
     pub digital: Option<DigitalAccelerator>,
 }
@@ -109,6 +115,7 @@ impl Default for TimingConfig {
             digital_macs_per_ns: 256.0,
             e_digital_mac_pj: 1.5,
             n_parallel_samples: 1,
+            conv_replicas: 1,
             digital: None,
         }
     }
@@ -233,6 +240,8 @@ impl TimingConfig {
             usize::MAX,
             "n_parallel_samples ≥ 1",
         )?;
+        let n = "timing.conv_replicas";
+        check_count(n, self.conv_replicas, 1, usize::MAX, "conv_replicas ≥ 1")?;
         if let Some(d) = &self.digital {
             let n = "timing.digital.throughput_gflops";
             f(n, d.throughput_gflops, true, "0 < throughput_gflops < ∞")?;
@@ -253,6 +262,19 @@ impl TimingConfig {
     /// Sequential ADC rounds to convert `n_values` values on one tile.
     pub fn adc_rounds(&self, n_values: usize) -> usize {
         n_values.div_ceil(self.n_adc_per_tile.max(1))
+    }
+
+    /// Reads one array copy makes in turn for `reads` reads of a layer per
+    /// sample, spread over its `conv_replicas` copies: ⌈reads / R⌉ (a
+    /// dense layer's one read and a pool's none stay as they are).
+    pub fn reads_in_turn(&self, reads: usize) -> usize {
+        reads.div_ceil(self.array_copies(reads))
+    }
+
+    /// Copies of an array read `reads` times per sample: `conv_replicas`,
+    /// capped at `reads`; 1 for a dense layer (one read) or a pool.
+    pub fn array_copies(&self, reads: usize) -> usize {
+        self.conv_replicas.clamp(1, reads.max(1))
     }
 
     /// Rounds a batch of `batch` samples needs: ⌈batch / n_parallel_samples⌉.

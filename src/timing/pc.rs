@@ -5,12 +5,13 @@
 //! ```text
 //! clamp    t = R · t_dac_ns
 //!          E = B · (n_0 · n_block_rows_1 + n_L) · e_dac_pj      (x onto every tile row of layer 1, y onto the output error units)
-//! relax    t = R · M · T_relax                                (M = max_ℓ reads_ℓ, the multiplexing)
+//! relax    t = R · M · T_relax                                (M = ⌈max_ℓ reads_ℓ / conv_replicas⌉, the multiplexing)
 //!          E = B · T_relax · (P_array + M · P_nodes)
 //!          P_array = n_relax_products · Σ_ℓ n_weights_ℓ · reads_ℓ · e_mac_pj / t_settle_ns
 //!          P_nodes = p_node_uw · Σ_ℓ (n_integrators_ℓ + n_error_units_ℓ)
-//! readout  V_ℓ = n_ℓ + [ℓ > 1] · n_{ℓ−1}  (activities)                    (ε_ℓ and φ(z_{ℓ−1}); x is already digital)
-//!          t = R · max_ℓ ⌈V_ℓ / (n_tiles_ℓ · n_adc_per_tile)⌉ · t_adc_ns
+//! readout  V_ℓ = n_ℓ + [ℓ > 1] · n_{ℓ−1}  (activities)                    (ε_ℓ and φ(z_{ℓ−1}); x is already digital;
+//!                                                                       none for a pool, which has no weights)
+//!          t = R · max_ℓ ⌈V_ℓ / (n_tiles_ℓ · n_adc_per_tile · copies_ℓ)⌉ · t_adc_ns   (copies_ℓ: a conv's array copies)
 //!          E = B · Σ_ℓ V_ℓ · e_adc_pj
 //! update   see `update.rs`
 //! ```
@@ -55,10 +56,10 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
         b * dac_per_sample as f64 * cfg.e_dac_pj,
     );
 
-    // A conv layer's array serves its pixels in turn: the relaxation is
-    // that much slower than the dynamics' time with one array per pixel.
+    // A conv layer's array copies serve its pixels in turn: the relaxation
+    // is that much slower than the dynamics' time with one array per pixel.
     let t_relax_ns = t_relax_s * 1e9;
-    let mux = geom.multiplexing() as f64;
+    let mux = cfg.reads_in_turn(geom.multiplexing()) as f64;
     let relax = Phase::from_ns_pj(
         "relax",
         rounds * mux * t_relax_ns,
@@ -68,8 +69,13 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
     let mut adc_rounds = 0;
     let mut conversions = 0;
     for (i, l) in geom.layers.iter().enumerate() {
+        if l.n_weights == 0 {
+            continue; // a pool: no weights, so nothing of it is read
+        }
         let values = l.n_error_units + if i > 0 { l.n_units_in } else { 0 };
-        let adcs = (l.n_tiles * cfg.n_adc_per_tile).max(1);
+        // Every copy of a conv's array brings its tiles' ADCs.
+        let copies = cfg.array_copies(l.reads_per_sample);
+        let adcs = (l.n_tiles * cfg.n_adc_per_tile * copies).max(1);
         adc_rounds = adc_rounds.max(values.div_ceil(adcs));
         conversions += values;
     }

@@ -34,6 +34,7 @@ pub(super) fn hand_config() -> TimingConfig {
         digital_macs_per_ns: 4.0,
         e_digital_mac_pj: 0.25,
         n_parallel_samples: 2,
+        conv_replicas: 3, // no conv here: no effect
         digital: Some(DigitalAccelerator {
             throughput_gflops: 2.0,   // 2 flop/ns
             launch_overhead_us: 0.01, // 10 ns
@@ -217,6 +218,91 @@ fn parallel_samples_divide_time_not_energy() {
     }
 }
 
+/// A conv layer (3 × 2·9 kernel, 14×14 pixels) between dense layers.
+fn conv_geometry(conv_reads: usize) -> ChipGeometry {
+    let spec = |rows, cols, units_in, units_out, reads| ArraySpec {
+        rows,
+        cols,
+        units_in,
+        units_out,
+        reads_per_sample: reads,
+    };
+    let arrays = [
+        spec(2, 4, 4, 2 * 196, 1),
+        spec(3, 18, 2 * 196, 3 * 196, conv_reads),
+        spec(5, 3 * 196, 3 * 196, 5, 1),
+    ];
+    ChipGeometry::of_arrays(&arrays, 64, 64).unwrap()
+}
+
+#[test]
+fn conv_replicas_divide_the_reads_in_turn_not_the_energy() {
+    // 4 copies of the conv's array: its 196 reads take ⌈196/4⌉ = 49 turns,
+    // the times of a chip whose conv reads 49 times; the energies those of
+    // all 196 reads, but for the nodes' bias over the shorter relaxation.
+    let (geom, turns) = (conv_geometry(196), conv_geometry(49));
+    let replicated = TimingConfig {
+        conv_replicas: 4,
+        ..hand_config()
+    };
+    let single = TimingConfig {
+        conv_replicas: 1,
+        ..hand_config()
+    };
+    assert_eq!(replicated.reads_in_turn(196), 49);
+    assert_eq!(replicated.reads_in_turn(1), 1);
+    assert_eq!(replicated.reads_in_turn(0), 0);
+    let cases = [
+        (
+            pc_step(&replicated, &geom, 4, 1e-6),
+            pc_step(&single, &turns, 4, 1e-6),
+            pc_step(&single, &geom, 4, 1e-6),
+        ),
+        (
+            bp_step(&replicated, &geom, 4),
+            bp_step(&single, &turns, 4),
+            bp_step(&single, &geom, 4),
+        ),
+        (
+            bp_pipelined_step(&replicated, &geom, 4),
+            bp_pipelined_step(&single, &turns, 4),
+            bp_pipelined_step(&single, &geom, 4),
+        ),
+    ];
+    // The nodes draw bias for the (shorter) relaxation: 4 samples · 1000 ns
+    // · (196 − 49) turns fewer · 1 pJ/ns a node.
+    let node_saving_j = 4.0 * 1000.0 * 147.0 * geom.n_nodes() as f64 * 1e-12;
+    for (rep, fewer_reads, one_copy) in cases {
+        for ((r, f), o) in rep
+            .phases
+            .iter()
+            .zip(&fewer_reads.phases)
+            .zip(&one_copy.phases)
+        {
+            if r.name == "readout" {
+                // The copies' ADCs: the conv's 980 values take ⌈980/4⌉ = 245
+                // rounds, below layer 1's 392 (1 ADC a tile, 2 batch rounds, 5 ns).
+                assert_close(r.time_s, 392.0 * 2.0 * 5e-9);
+            } else if r.name != "update" {
+                assert_close(r.time_s, f.time_s);
+            }
+            let saving = if r.name == "relax" {
+                node_saving_j
+            } else {
+                0.0
+            };
+            assert_close(r.energy_j, o.energy_j - saving);
+        }
+        assert!(rep.time_s < one_copy.time_s);
+    }
+    // More copies than pixels: one read each.
+    let all = TimingConfig {
+        conv_replicas: 1000,
+        ..hand_config()
+    };
+    assert_eq!(all.reads_in_turn(196), 1);
+}
+
 #[test]
 fn validate_accepts_the_defaults_and_rejects_negative_times_by_name() {
     TimingConfig::default().validate().unwrap();
@@ -304,7 +390,7 @@ fn every_key_is_documented_in_docs_timing_md() {
     };
     let value = toml::Value::try_from(&cfg).unwrap();
     let table = value.as_table().unwrap();
-    assert_eq!(table.len(), 19);
+    assert_eq!(table.len(), 20);
     for (key, v) in table {
         assert!(
             doc.contains(&format!("| `{key}` |")),

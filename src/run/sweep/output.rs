@@ -158,7 +158,8 @@ pub fn seed_table(
     digits: usize,
 ) -> String {
     let g = &f.grid;
-    let mut s = String::from("| L \\ N |");
+    let cnn = f.circuit["network"]["kind"] == "resnet";
+    let mut s = String::from(if cnn { "| B \\ C |" } else { "| L \\ N |" });
     for w in &g.widths {
         write!(s, " {w} |").expect("String");
     }

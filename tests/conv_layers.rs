@@ -7,6 +7,7 @@
 //! tests/pool_layers.rs).
 
 mod common;
+use common::layers::*;
 use common::*;
 use nalgebra::DMatrix;
 use pcchip::layer::{AvgPool2x2, Conv2d, ConvShape, Dense, Layer};
@@ -103,22 +104,6 @@ fn direct_conv_t(s: &ConvShape, w: &[f64], u: &DMatrix<f64>) -> DMatrix<f64> {
 /// The convolution's explicit matrix, column by column from the loops.
 fn dense_of(s: &ConvShape, w: &[f64]) -> DMatrix<f64> {
     direct_conv(s, w, &DMatrix::identity(s.n_in(), s.n_in()))
-}
-
-fn max_abs(m: &DMatrix<f64>) -> f64 {
-    m.iter().fold(0.0, |a, v| a.max(v.abs()))
-}
-
-fn predict(l: &dyn Layer<f64>, d: &DMatrix<f64>) -> DMatrix<f64> {
-    let mut out = DMatrix::from_element(l.n_out(), d.ncols(), f64::NAN);
-    l.predict_into(d, &mut out);
-    out
-}
-
-fn feedback(l: &dyn Layer<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
-    let mut out = DMatrix::from_element(l.n_in(), u.ncols(), f64::NAN);
-    l.feedback_into(u, &mut out);
-    out
 }
 
 fn conv(s: &ConvShape, w: &[f64], a: f64, skip: bool) -> Conv2d<'static, f64> {
@@ -397,21 +382,6 @@ fn a_kernel_of_the_wrong_shape_is_refused() {
 #[should_panic(expected = "odd")]
 fn an_even_kernel_is_refused() {
     let _ = ConvShape::new(1, 1, 4, 4, 2);
-}
-
-/// 2×2 means by loops: y[c, i, j] = ¼ Σ_{a,b∈{0,1}} x[c, 2i + a, 2j + b].
-fn direct_pool(c: usize, h: usize, w: usize, x: &DMatrix<f64>) -> DMatrix<f64> {
-    let (ho, wo) = (h / 2, w / 2);
-    DMatrix::from_fn(c * ho * wo, x.ncols(), |row, b| {
-        let (ch, i, j) = (row / (ho * wo), (row % (ho * wo)) / wo, row % wo);
-        let mut s = 0.0;
-        for a in 0..2 {
-            for e in 0..2 {
-                s += x[(ch * h * w + (2 * i + a) * w + 2 * j + e, b)];
-            }
-        }
-        s / 4.0
-    })
 }
 
 /// A small residual CNN (conv → residual conv block → pool → dense) drives

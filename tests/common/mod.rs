@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: seeded random networks and batches.
 #![allow(dead_code)]
 
+pub mod layers;
+
 use nalgebra::DMatrix;
 use pcchip::net::{Loss, Network, Parameterisation, Topology};
 use pcchip::relax::{relax, Dynamics, Field, RelaxConfig, Relaxation, System};

@@ -121,7 +121,10 @@ fn bench_at_margins_of_each_points_bound() {
         let t_min = pair[0].tau_min_s.expect("a bound");
         assert_eq!(pair[1].tau_min_s, Some(t_min), "one bound a point");
         for (r, m) in pair.iter().zip([1.5, 4.0]) {
-            assert!(r.stable && ((r.tau_s / t_min - m) / m).abs() < 1e-12, "{r:?}");
+            assert!(
+                r.stable && ((r.tau_s / t_min - m) / m).abs() < 1e-12,
+                "{r:?}"
+            );
         }
         assert_eq!(
             pair[0].derivative_gain.is_some(),

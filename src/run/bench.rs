@@ -10,9 +10,9 @@ use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, DType, Order};
 use crate::relax::Method;
 use crate::report::{median, Report};
+pub use crate::run::bench_csv::CSV_HEADER;
 use crate::run::check::derive;
 use crate::run::train::{run, Observer, RunOptions};
-pub use crate::run::bench_csv::CSV_HEADER;
 use crate::run::{bench_csv, RunError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -452,10 +452,15 @@ pub fn bench(
             });
         }
         let probe = point(depth, order, circuit.dynamics.tau_s);
-        crate::circuit::validate::validate(&probe)
-            .map_err(|(key, m)| RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name())))?;
+        crate::circuit::validate::validate(&probe).map_err(|(key, m)| {
+            RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name()))
+        })?;
         let t_min = smallest_stable_tau(&probe, base_dir)?.unwrap_or(circuit.dynamics.tau_s);
-        Ok(opts.tau_margins.iter().map(|m| (m * t_min).min(1.0)).collect())
+        Ok(opts
+            .tau_margins
+            .iter()
+            .map(|m| (m * t_min).min(1.0))
+            .collect())
     };
     let mut plan = Vec::new();
     for &order in &opts.orders {
@@ -573,4 +578,3 @@ fn simulate(
         state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
     })
 }
-

@@ -49,10 +49,7 @@ fn unit_interval(key: &str, v: f64) -> Check {
 impl Circuit {
     /// The chip's loop delay d (ns): `dynamics.loop_delay_ns`, 0 when absent.
     pub fn loop_delay_ns(&self) -> f64 {
-        match self.dynamics.loop_delay_ns {
-            Some(d) => d,
-            None => 0.0,
-        }
+        self.dynamics.loop_delay_ns.unwrap_or(0.0)
     }
 
     /// Whether the relaxation simulates the loop delay: a delay set in the

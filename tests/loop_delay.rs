@@ -118,6 +118,16 @@ fn principal_root(h: f64, d: f64, (m, g, b): (f64, f64, f64)) -> (f64, f64) {
     best.expect("a root")
 }
 
+/// A span (τ) of at least one and about `about` τ worth of whole periods
+/// of the angular frequency `omega` (1/τ); `about` itself without ringing.
+fn whole_periods(omega: f64, about: f64) -> f64 {
+    if omega <= 1e-9 {
+        return about;
+    }
+    let period = 2.0 * std::f64::consts::PI / omega;
+    period * (about / period).ceil().max(1.0)
+}
+
 /// The rate at which the residual of `dynamics` with delay `d` decays (or
 /// grows, 1/τ) from `t1` over `span` (τ; a whole number of periods).
 fn simulated_rate(dynamics: Dynamics, method: Method, d: f64, dt: f64, t1: f64, span: f64) -> f64 {
@@ -134,11 +144,7 @@ fn decay_rate_matches_the_characteristic_root() {
         let d = hd / h;
         let (sigma, omega) = principal_root(h, d, (0.0, 1.0, 0.0));
         // Two times a whole number of periods apart, past the transients.
-        let span = if omega > 1e-9 {
-            (2.0 * std::f64::consts::PI / omega) * (6.0 / h * omega).ceil().max(1.0)
-        } else {
-            6.0 / h
-        };
+        let span = whole_periods(omega, 6.0 / h);
         let dt = 1e-3 / h;
         let measured = simulated_rate(Dynamics::FirstOrder, Method::Euler, d, dt, 12.0 / h, span);
         assert!(
@@ -329,11 +335,7 @@ fn finite_gain_bandwidth_adds_the_op_amps_pole() {
         };
         let dynamics = Dynamics::inertial(1.0, a);
         let t1 = 10.0 / sigma.abs();
-        let span = if omega > 0.0 {
-            (2.0 * std::f64::consts::PI / omega) * (4.0 / sigma.abs() * omega / 6.3).ceil().max(1.0)
-        } else {
-            4.0 / sigma.abs()
-        };
+        let span = whole_periods(omega, 4.0 / sigma.abs());
         let dt = 1e-3 * a.min(1.0 / h);
         let e1 = error_at(dynamics, Method::SymplecticEuler, 0.0, dt, t1);
         let e2 = error_at(dynamics, Method::SymplecticEuler, 0.0, dt, t1 + span);
@@ -397,11 +399,7 @@ fn derivative_feedback_decay_matches_its_characteristic_root() {
         let d = frac * d_crit;
         let (sigma, omega) = principal_root(h, d, (m, g, b));
         assert!(sigma < 0.0, "stable below the bound: σ = {sigma}");
-        let periods = if omega > 1e-9 {
-            (2.0 * std::f64::consts::PI / omega) * (4.0 / sigma.abs() * omega / 6.3).ceil().max(1.0)
-        } else {
-            4.0 / sigma.abs()
-        };
+        let periods = whole_periods(omega, 4.0 / sigma.abs());
         let dt = 1e-3 / h;
         let t1 = 8.0 / sigma.abs();
         let measured = simulated_rate(pd, Method::SymplecticEuler, d, dt, t1, periods);

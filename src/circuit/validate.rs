@@ -51,17 +51,6 @@ impl Circuit {
     pub fn loop_delay_ns(&self) -> f64 {
         self.dynamics.loop_delay_ns.unwrap_or(0.0)
     }
-
-    /// Whether the relaxation simulates the loop delay: a delay set in the
-    /// file always is (methods that cannot carry it are refused); the
-    /// derived default is where the method can carry it (euler,
-    /// symplectic-euler) and otherwise only bounds τ (a warning says so).
-    pub fn simulates_loop_delay(&self) -> bool {
-        use crate::relax::Method;
-        self.loop_delay_ns() > 0.0
-            && (self.dynamics.loop_delay_ns.is_some()
-                || matches!(self.relax.method, Method::Euler | Method::SymplecticEuler))
-    }
 }
 
 /// The dynamics the relaxation will run (damping and derivative gain
@@ -308,7 +297,7 @@ pub fn validate(c: &Circuit) -> Check {
             ),
         )?;
     }
-    if c.simulates_loop_delay() {
+    if delay > 0.0 {
         let steps = delay * 1e-9 / d.tau_s / c.relax.dt_tau;
         ensure(
             steps <= crate::relax::delay::MAX_DELAY_STEPS as f64,

@@ -137,19 +137,6 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
         let _ = writeln!(w, "# warning: {warning}");
     }
     if let Some(b) = &derived.delay_bound {
-        let source = match c.dynamics.loop_delay_ns {
-            Some(_) => "dynamics.loop_delay_ns",
-            None => "default: timing.t_settle_ns, the arrays' settling",
-        };
-        let simulated = match c.simulates_loop_delay() {
-            true => "simulated",
-            false => "not simulated by this method",
-        };
-        let _ = writeln!(
-            w,
-            "# loop delay       {} ns ({source}; {simulated})",
-            c.loop_delay_ns()
-        );
         let _ = writeln!(
             w,
             "# loop delay       d = {:.4} τ; stable for d < {:.4} τ ({}, λ_max ≈ {:.4}); margin d_crit/d = {:.2}; smallest stable τ {:.3e} s",

@@ -243,7 +243,7 @@ fn run_figures_as_svg_carry_titles_and_units() {
     assert_eq!(files.len(), 3);
     check_svg(
         &files[0],
-        &["Relaxation", "t / τ", "100 ns", "layer 4", "step 1"],
+        &["Relaxation", "t / τ", "300 ns", "layer 4", "step 1"],
     );
     check_svg(
         &files[1],

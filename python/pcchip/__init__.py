@@ -394,6 +394,7 @@ def bench(
     steps: int = 3,
     dynamics: Sequence[str] = ("first-order", "inertial"),
     taus: Sequence[float] = (),
+    tau_margins: Sequence[float] = (),
     t_max_tau: Optional[float] = None,
     compare_threads: bool = False,
     out: Optional[str | os.PathLike[str]] = None,
@@ -401,7 +402,9 @@ def bench(
 ) -> list[dict[str, Any]]:
     """The layer-parallel speedup against backprop as ``pcchip bench`` measures
     it: one row (a dict, bench.json's) a dynamics × depth × τ point. ``taus``
-    (s) gives the break-even map; ``t_max_tau`` (τ) caps each relaxation
+    (s) gives the break-even map; ``tau_margins`` instead runs each point at
+    those multiples (≥ 1) of its own smallest stable τ for the circuit's loop
+    delay (``--tau-margins``); ``t_max_tau`` (τ) caps each relaxation
     (times become lower bounds); ``out`` keeps bench.json, bench.csv and a
     run folder a point (else a temporary folder, removed)."""
     if not isinstance(circuit, Circuit):
@@ -415,6 +418,7 @@ def bench(
             int(steps),
             [str(d) for d in dynamics],
             [float(t) for t in taus],
+            [float(m) for m in tau_margins],
             None if t_max_tau is None else float(t_max_tau),
             bool(compare_threads),
             bool(progress),

@@ -289,6 +289,8 @@ pub struct BenchArgs {
     pub steps: usize,
     pub dynamics: Vec<String>,
     pub taus: Vec<f64>,
+    /// Multiples of each point's smallest stable τ (exclusive with `taus`).
+    pub tau_margins: Vec<f64>,
     pub t_max_tau: Option<f64>,
     pub compare_threads: bool,
 }
@@ -310,6 +312,7 @@ pub fn bench_cmd(
         a.t_max_tau,
         a.taus,
     )
+    .and_then(|o| o.with_tau_margins(a.tau_margins))
     .map_err(crate::errors::to_py)?;
     let (circuit, base) = (&c.circuit, &c.base_dir);
     let rows = interruptible(

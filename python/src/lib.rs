@@ -65,6 +65,7 @@ fn bench_points(
     steps: usize,
     dynamics: Vec<String>,
     taus: Vec<f64>,
+    tau_margins: Vec<f64>,
     t_max_tau: Option<f64>,
     compare_threads: bool,
     progress: bool,
@@ -74,6 +75,7 @@ fn bench_points(
         steps,
         dynamics,
         taus,
+        tau_margins,
         t_max_tau,
         compare_threads,
     };

@@ -164,3 +164,18 @@ def test_bench_rows(repo, tmp_path):
     on_disk = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert on_disk == rows
     assert all(r["median_t_relax_tau"] > 0 for r in rows)
+
+
+def test_bench_at_margins_of_each_points_bound(repo, tmp_path):
+    c = pcchip.Circuit.load(
+        repo / "circuits" / "quickstart.toml",
+        {"network.width": 16, "data.n_samples": 200, "dynamics.loop_delay_ns": 50.0},
+    )
+    rows = pcchip.bench(c, depths=[2, 4], steps=1, dynamics=["first-order"], tau_margins=[1.5],
+                        out=tmp_path / "b", progress=False)
+    assert [r["depth"] for r in rows] == [2, 4]
+    for r in rows:
+        assert r["stable"]
+        assert abs(r["tau_s"] / r["tau_min_s"] - 1.5) < 1e-9
+    with pytest.raises(pcchip.InputError, match="tau-margins"):
+        pcchip.bench(c, depths=[2], steps=1, taus=[1e-6], tau_margins=[1.5], progress=False)

@@ -93,6 +93,24 @@ fn check(ok: bool, key: &'static str, value: f64, range: &str) -> Result<(), Ana
 }
 
 impl DeviceConfig {
+    /// Whether the device has no non-ideality: continuous levels, no
+    /// programming, device-to-device or read noise, no stuck devices, no
+    /// drift (the "ideal" preset and the default).
+    pub fn is_ideal(&self) -> bool {
+        self.n_levels == 0
+            && [
+                self.prog_noise_abs_us,
+                self.prog_noise_rel,
+                self.d2d_variability_rel,
+                self.stuck_at_min_frac,
+                self.stuck_at_max_frac,
+                self.read_noise_rel,
+                self.drift_nu,
+            ]
+            .iter()
+            .all(|v| *v == 0.0)
+    }
+
     /// Checks every field against its documented range; the message names the
     /// field, the offending value and the allowed range.
     pub fn validate(&self) -> Result<(), AnalogError> {

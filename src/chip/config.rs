@@ -22,6 +22,10 @@ pub struct ChipConfig {
     pub timing: TimingConfig,
     /// Whether recorded relaxations trace the cosine to the backprop gradient.
     pub trace_alignment: bool,
+    /// The chip's loop delay d (ns), set or derived ([`Circuit::loop_delay_ns`]).
+    pub loop_delay_ns: f64,
+    /// Whether the relaxation simulates it ([`Circuit::simulates_loop_delay`]).
+    pub simulate_delay: bool,
 }
 
 impl ChipConfig {
@@ -34,17 +38,18 @@ impl ChipConfig {
             equilibrium: circuit.equilibrium.clone(),
             timing: circuit.timing.clone(),
             trace_alignment: circuit.record.trace_alignment,
+            loop_delay_ns: circuit.loop_delay_ns(),
+            simulate_delay: circuit.simulates_loop_delay(),
         }
     }
 
-    /// The loop delay d (ns; 0 = the ideal loop).
-    pub fn loop_delay_ns(&self) -> f64 {
-        self.dynamics.loop_delay_ns.unwrap_or(0.0)
-    }
-
-    /// The loop delay d in units of τ.
+    /// The loop delay the relaxation simulates, in units of τ (0 when it
+    /// does not).
     pub fn loop_delay_tau(&self) -> f64 {
-        self.loop_delay_ns() * 1e-9 / self.dynamics.tau_s
+        match self.simulate_delay {
+            true => self.loop_delay_ns * 1e-9 / self.dynamics.tau_s,
+            false => 0.0,
+        }
     }
 
     /// Integrator leak g_leak = 1/A of an op-amp of DC gain A (per τ; 0 when ideal).

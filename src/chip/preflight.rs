@@ -122,7 +122,7 @@ impl<T: Real> Chip<T> {
     /// smallest stable τ (s) for the circuit's delay
     /// ([`critical_delay_band`]); `None` without a delay.
     pub fn delay_bound(&self, spectrum: &Spectrum) -> Option<DelayBound> {
-        let (d, delay_ns) = (&self.config.dynamics, self.config.loop_delay_ns());
+        let (d, delay_ns) = (&self.config.dynamics, self.config.loop_delay_ns);
         if delay_ns <= 0.0 {
             return None;
         }
@@ -151,7 +151,7 @@ impl<T: Real> Chip<T> {
             "dynamics.loop_delay_ns",
             format!(
                 "{} ns = {:.4} τ is above the loop's stability bound d < {:.4} τ ({}; fastest rate λ_max ≈ {:.3} at the feedforward state): raise dynamics.tau_s above {:.3e} s, lower the delay, or set relax.allow_unstable = true to study the instability",
-                self.config.loop_delay_ns(),
+                self.config.loop_delay_ns,
                 b.delay_tau,
                 b.d_crit_tau,
                 b.formula(self.config.dynamics.order),

@@ -185,8 +185,9 @@ pub struct Periphery {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DynamicsSpec {
-    /// Integrator time constant τ = C/g (s), 0 < τ ≤ 1. Default 1e-7 (100 ns,
-    /// above the ≈ 50 ns settling time of a crossbar read).
+    /// Integrator time constant τ = C/g (s), 0 < τ ≤ 1. Default 3e-7 (300 ns:
+    /// six times the default 50 ns loop delay, the arrays' settling, which
+    /// keeps a first-order loop stable up to λ_max ≈ 9).
     pub tau_s: f64,
     /// "first-order" (τ dz/dt = −∂F/∂z), "inertial" (MODEL.md §7) or
     /// "inertial-pd" (inertial with a derivative branch on the error
@@ -214,8 +215,9 @@ pub struct DynamicsSpec {
     pub tau_rule: TauRule,
     /// Loop delay of every node's feedback (crossbar read, error amplifier,
     /// φ/φ′ circuit), ns, ≥ 0; simulated as a delay-differential equation
-    /// (src/relax/delay.rs; euler and symplectic-euler). Absent = 0 (the
-    /// ideal loop; [`Circuit::loop_delay_ns`]).
+    /// (src/relax/delay.rs; euler and symplectic-euler). Absent =
+    /// `timing.t_settle_ns` on non-ideal devices, 0 on ideal ones
+    /// ([`Circuit::loop_delay_ns`]).
     pub loop_delay_ns: Option<f64>,
     /// Gain–bandwidth product of the integrators' op-amps (MHz), ≥ 0; 0 =
     /// ideal. A first-order loop then gains the op-amp's pole τ_a = 1/(2π GBW):
@@ -239,7 +241,7 @@ pub use crate::relax::Order;
 impl Default for DynamicsSpec {
     fn default() -> Self {
         DynamicsSpec {
-            tau_s: 1e-7,
+            tau_s: 3e-7,
             order: Order::FirstOrder,
             damping: None,
             mass: 1.0,

@@ -47,9 +47,27 @@ fn unit_interval(key: &str, v: f64) -> Check {
 }
 
 impl Circuit {
-    /// The chip's loop delay d (ns): `dynamics.loop_delay_ns`, 0 when absent.
+    /// The chip's loop delay d (ns): `dynamics.loop_delay_ns` when set;
+    /// when absent, the arrays' settling `timing.t_settle_ns` on a chip
+    /// with any device non-ideality, and 0 on ideal devices (the "ideal"
+    /// preset is the mathematical network, as jpc relaxes it).
     pub fn loop_delay_ns(&self) -> f64 {
-        self.dynamics.loop_delay_ns.unwrap_or(0.0)
+        match self.dynamics.loop_delay_ns {
+            Some(d) => d,
+            None if self.device.is_ideal() => 0.0,
+            None => self.timing.t_settle_ns,
+        }
+    }
+
+    /// Whether the relaxation simulates the loop delay: a delay set in the
+    /// file always is (methods that cannot carry it are refused); the
+    /// derived default is where the method can carry it (euler,
+    /// symplectic-euler) and otherwise only bounds τ (a warning says so).
+    pub fn simulates_loop_delay(&self) -> bool {
+        use crate::relax::Method;
+        self.loop_delay_ns() > 0.0
+            && (self.dynamics.loop_delay_ns.is_some()
+                || matches!(self.relax.method, Method::Euler | Method::SymplecticEuler))
     }
 }
 
@@ -297,7 +315,7 @@ pub fn validate(c: &Circuit) -> Check {
             ),
         )?;
     }
-    if delay > 0.0 {
+    if c.simulates_loop_delay() {
         let steps = delay * 1e-9 / d.tau_s / c.relax.dt_tau;
         ensure(
             steps <= crate::relax::delay::MAX_DELAY_STEPS as f64,

@@ -137,6 +137,19 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
         let _ = writeln!(w, "# warning: {warning}");
     }
     if let Some(b) = &derived.delay_bound {
+        let source = match c.dynamics.loop_delay_ns {
+            Some(_) => "dynamics.loop_delay_ns",
+            None => "default: timing.t_settle_ns, the arrays' settling",
+        };
+        let simulated = match c.simulates_loop_delay() {
+            true => "simulated",
+            false => "not simulated by this method",
+        };
+        let _ = writeln!(
+            w,
+            "# loop delay       {} ns ({source}; {simulated})",
+            c.loop_delay_ns()
+        );
         let _ = writeln!(
             w,
             "# loop delay       d = {:.4} τ; stable for d < {:.4} τ ({}, λ_max ≈ {:.4}); margin d_crit/d = {:.2}; smallest stable τ {:.3e} s",
@@ -146,6 +159,11 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
             b.lambda_max,
             b.margin(),
             b.tau_min_s
+        );
+    } else if c.dynamics.loop_delay_ns.is_none() {
+        let _ = writeln!(
+            w,
+            "# loop delay       none (ideal devices: the ideal loop; set dynamics.loop_delay_ns to add one)"
         );
     }
     let _ = writeln!(

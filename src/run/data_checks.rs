@@ -1,7 +1,8 @@
 //! The data against the circuit, before a chip is built: a data set with no
 //! input or no target column is refused naming the key, and settings that
 //! exceed the data become warnings naming the key and what is used instead
-//! (issue #21: no silent clamps; docs/circuit-format.md).
+//! (issue #21: no silent clamps; docs/circuit-format.md), as does a
+//! derived loop delay the method cannot simulate.
 
 use crate::circuit::{Circuit, Source};
 use crate::data::Dataset;
@@ -41,6 +42,13 @@ pub fn warnings(circuit: &Circuit, train: &Dataset, test: &Dataset) -> Vec<Strin
             circuit.train.batch_size,
             train.len(),
             train.len()
+        ));
+    }
+    let delay = circuit.loop_delay_ns();
+    if delay > 0.0 && !circuit.simulates_loop_delay() {
+        out.push(format!(
+            "dynamics.loop_delay_ns is absent, so the loop delay is timing.t_settle_ns = {delay} ns: it bounds τ (checked), but \"{}\" cannot simulate it and relaxes an ideal loop; use method \"euler\" or \"symplectic-euler\" to simulate it, or set dynamics.loop_delay_ns = 0",
+            circuit.relax.method.name()
         ));
     }
     out

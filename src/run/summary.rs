@@ -89,6 +89,16 @@ pub fn run_summary(report: &Report, out: &Path) -> String {
             c.bp.energy_j,
             phases(&c.bp)
         );
+        let sources = |p: &StepCost| {
+            p.sources
+                .named()
+                .iter()
+                .map(|(n, e)| format!("{n} {e:.2e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(w, "  energy by source, J: PC {}", sources(&c.pc));
+        let _ = writeln!(w, "                       BP {}", sources(&c.bp));
     }
     let _ = writeln!(w, "  written to {}", out.display());
     o

@@ -54,12 +54,17 @@
 //! Elementwise work (activations) and idle power during launches are ignored.
 
 use super::config::{DigitalAccelerator, TimingConfig};
-use super::cost::{Phase, StepCost};
+use super::cost::{EnergySources, Phase, StepCost};
 use super::geometry::{ChipGeometry, LayerGeometry};
 use super::update::update_ns_pj;
 
 /// `(time_ns, energy_pj)` of one sample's forward product through layer `l`.
-fn forward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry, first: bool, last: bool) -> (f64, f64) {
+fn forward_ns_pj(
+    cfg: &TimingConfig,
+    l: &LayerGeometry,
+    first: bool,
+    last: bool,
+) -> (f64, EnergySources) {
     let k_f = (l.n_block_cols - 1 + if last { 1 } else { 2 }) as f64;
     let (t_dac, e_dac) = if first {
         (0.0, 0.0)
@@ -73,26 +78,31 @@ fn forward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry, first: bool, last: bool)
         + cfg.t_settle_ns
         + cfg.adc_rounds(l.rows_per_tile) as f64 * cfg.t_adc_ns
         + k_f * cfg.t_digital_op_ns;
-    let e = e_dac
-        + l.n_weights as f64 * cfg.e_mac_pj
-        + (l.n_out * l.n_block_cols) as f64 * cfg.e_adc_pj
-        + l.n_out as f64 * k_f * cfg.e_digital_op_pj;
+    let e = EnergySources {
+        arrays: l.n_weights as f64 * cfg.e_mac_pj,
+        converters: e_dac + (l.n_out * l.n_block_cols) as f64 * cfg.e_adc_pj,
+        digital: l.n_out as f64 * k_f * cfg.e_digital_op_pj,
+        ..Default::default()
+    };
     // One read per output pixel of a conv (in turn on each of its array
     // copies), none for a pool.
     let (in_turn, reads) = (cfg.reads_in_turn(l.reads_per_sample), l.reads_per_sample);
-    (in_turn as f64 * t, reads as f64 * e)
+    (in_turn as f64 * t, e.scaled(reads as f64))
 }
 
 /// `(time_ns, energy_pj)` of one sample's transposed product through layer `l`.
-fn backward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry) -> (f64, f64) {
+fn backward_ns_pj(cfg: &TimingConfig, l: &LayerGeometry) -> (f64, EnergySources) {
     let k_b = l.n_block_rows as f64;
     let t = cfg.t_mvm_ns(l.cols_per_tile) + k_b * cfg.t_digital_op_ns;
-    let e = (l.n_out * l.n_block_cols) as f64 * cfg.e_dac_pj
-        + l.n_weights as f64 * cfg.e_mac_pj
-        + (l.n_in * l.n_block_rows) as f64 * cfg.e_adc_pj
-        + l.n_in as f64 * k_b * cfg.e_digital_op_pj;
+    let e = EnergySources {
+        arrays: l.n_weights as f64 * cfg.e_mac_pj,
+        converters: (l.n_out * l.n_block_cols) as f64 * cfg.e_dac_pj
+            + (l.n_in * l.n_block_rows) as f64 * cfg.e_adc_pj,
+        digital: l.n_in as f64 * k_b * cfg.e_digital_op_pj,
+        ..Default::default()
+    };
     let (in_turn, reads) = (cfg.reads_in_turn(l.reads_per_sample), l.reads_per_sample);
-    (in_turn as f64 * t, reads as f64 * e)
+    (in_turn as f64 * t, e.scaled(reads as f64))
 }
 
 /// Cost of one step of sequential backprop on the crossbars, batch of `batch`.
@@ -104,27 +114,39 @@ pub fn bp_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) -> StepCos
     let depth = geom.depth();
 
     let x_dacs = (geom.n_input() * geom.layers[0].n_block_rows) as f64;
-    let clamp = Phase::from_ns_pj("clamp", rounds * cfg.t_dac_ns, b * x_dacs * cfg.e_dac_pj);
+    let clamp = Phase::new(
+        "clamp",
+        rounds * cfg.t_dac_ns,
+        dacs(b * x_dacs * cfg.e_dac_pj),
+    );
 
-    let (mut t_fwd, mut e_fwd) = (0.0, 0.0);
+    let (mut t_fwd, mut e_fwd) = (0.0, EnergySources::default());
     for (i, l) in geom.layers.iter().enumerate() {
         let (t, e) = forward_ns_pj(cfg, l, i == 0, i + 1 == depth);
         t_fwd += t;
         e_fwd += e;
     }
-    let forward = Phase::from_ns_pj("forward", rounds * t_fwd, b * e_fwd);
+    let forward = Phase::new("forward", rounds * t_fwd, e_fwd.scaled(b));
 
-    let (mut t_bwd, mut e_bwd) = (0.0, 0.0);
+    let (mut t_bwd, mut e_bwd) = (0.0, EnergySources::default());
     for l in geom.layers.iter().skip(1).rev() {
         let (t, e) = backward_ns_pj(cfg, l);
         t_bwd += t;
         e_bwd += e;
     }
-    let backward = Phase::from_ns_pj("backward", rounds * t_bwd, b * e_bwd);
+    let backward = Phase::new("backward", rounds * t_bwd, e_bwd.scaled(b));
 
     let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
-    let update = Phase::from_ns_pj("update", t_update, e_update);
+    let update = Phase::new("update", t_update, e_update);
     StepCost::from_phases(vec![clamp, forward, backward, update])
+}
+
+/// Energy spent on DAC conversions alone, pJ.
+fn dacs(pj: f64) -> EnergySources {
+    EnergySources {
+        converters: pj,
+        ..Default::default()
+    }
 }
 
 /// Makespan of `jobs` identical jobs through `stages` (times in order) when
@@ -148,30 +170,30 @@ pub fn bp_pipelined_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) 
     let depth = geom.depth();
     let x_dacs = (geom.n_input() * geom.layers[0].n_block_rows) as f64;
     let mut fwd_stages = vec![cfg.t_dac_ns];
-    let mut e_fwd = x_dacs * cfg.e_dac_pj;
+    let mut e_fwd = dacs(x_dacs * cfg.e_dac_pj);
     for (i, l) in geom.layers.iter().enumerate() {
         let (t, e) = forward_ns_pj(cfg, l, i == 0, i + 1 == depth);
         fwd_stages.push(t);
         e_fwd += e;
     }
-    let (mut bwd_stages, mut e_bwd) = (vec![], 0.0);
+    let (mut bwd_stages, mut e_bwd) = (vec![], EnergySources::default());
     for l in geom.layers.iter().skip(1).rev() {
         let (t, e) = backward_ns_pj(cfg, l);
         bwd_stages.push(t);
         e_bwd += e;
     }
-    let forward = Phase::from_ns_pj(
+    let forward = Phase::new(
         "forward",
         flow_shop_makespan(&fwd_stages, rounds),
-        b * e_fwd,
+        e_fwd.scaled(b),
     );
-    let backward = Phase::from_ns_pj(
+    let backward = Phase::new(
         "backward",
         flow_shop_makespan(&bwd_stages, rounds),
-        b * e_bwd,
+        e_bwd.scaled(b),
     );
     let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
-    let update = Phase::from_ns_pj("update", t_update, e_update);
+    let update = Phase::new("update", t_update, e_update);
     StepCost::from_phases(vec![forward, backward, update])
 }
 
@@ -180,7 +202,7 @@ pub fn bp_pipelined_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) 
 /// Phases: `forward`, `backward`, `update`. A batch of 0 costs nothing.
 pub fn digital_bp_step(acc: &DigitalAccelerator, geom: &ChipGeometry, batch: usize) -> StepCost {
     if batch == 0 {
-        let zero = |n| Phase::from_ns_pj(n, 0.0, 0.0);
+        let zero = |n| Phase::new(n, 0.0, EnergySources::default());
         return StepCost::from_phases(vec![zero("forward"), zero("backward"), zero("update")]);
     }
     let b = batch as f64;
@@ -197,7 +219,11 @@ pub fn digital_bp_step(acc: &DigitalAccelerator, geom: &ChipGeometry, batch: usi
         .iter()
         .map(|&(name, flops, launches)| {
             let t = flops / acc.throughput_gflops + launches as f64 * launch_ns;
-            Phase::from_ns_pj(name, t, flops * acc.e_per_flop_pj)
+            let e = EnergySources {
+                digital: flops * acc.e_per_flop_pj,
+                ..Default::default()
+            };
+            Phase::new(name, t, e)
         })
         .collect();
     StepCost::from_phases(phases)

@@ -26,6 +26,6 @@ mod tests;
 
 pub use bp::{bp_pipelined_step, bp_step, digital_bp_step, flow_shop_makespan};
 pub use config::{DigitalAccelerator, TimingConfig, TimingError};
-pub use cost::{Comparison, Phase, StepCost};
+pub use cost::{Comparison, EnergySources, Phase, StepCost};
 pub use geometry::{ArraySpec, ChipGeometry, LayerGeometry, DEVICES_PER_WEIGHT};
 pub use pc::{pc_step, relax_power_pj_per_ns};

@@ -30,7 +30,7 @@
 //! the longer time). Dense layers have reads_ℓ = 1, so M = 1 for an MLP.
 
 use super::config::TimingConfig;
-use super::cost::{Phase, StepCost};
+use super::cost::{EnergySources, Phase, StepCost};
 use super::geometry::ChipGeometry;
 use super::update::update_ns_pj;
 
@@ -50,20 +50,27 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
     let b = batch as f64;
 
     let dac_per_sample = geom.n_input() * geom.layers[0].n_block_rows + geom.n_output();
-    let clamp = Phase::from_ns_pj(
+    let clamp = Phase::new(
         "clamp",
         rounds * cfg.t_dac_ns,
-        b * dac_per_sample as f64 * cfg.e_dac_pj,
+        EnergySources {
+            converters: b * dac_per_sample as f64 * cfg.e_dac_pj,
+            ..Default::default()
+        },
     );
 
     // A conv layer's array copies serve its pixels in turn: the relaxation
     // is that much slower than the dynamics' time with one array per pixel.
     let t_relax_ns = t_relax_s * 1e9;
     let mux = cfg.reads_in_turn(geom.multiplexing()) as f64;
-    let relax = Phase::from_ns_pj(
+    let relax = Phase::new(
         "relax",
         rounds * mux * t_relax_ns,
-        b * t_relax_ns * (array_power_pj_per_ns(cfg, geom) + mux * node_power_pj_per_ns(cfg, geom)),
+        EnergySources {
+            arrays: b * t_relax_ns * array_power_pj_per_ns(cfg, geom),
+            node_bias: b * t_relax_ns * mux * node_power_pj_per_ns(cfg, geom),
+            ..Default::default()
+        },
     );
 
     let mut adc_rounds = 0;
@@ -79,14 +86,17 @@ pub fn pc_step(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize, t_relax_s:
         adc_rounds = adc_rounds.max(values.div_ceil(adcs));
         conversions += values;
     }
-    let readout = Phase::from_ns_pj(
+    let readout = Phase::new(
         "readout",
         rounds * adc_rounds as f64 * cfg.t_adc_ns,
-        b * conversions as f64 * cfg.e_adc_pj,
+        EnergySources {
+            converters: b * conversions as f64 * cfg.e_adc_pj,
+            ..Default::default()
+        },
     );
 
     let (t_update, e_update) = update_ns_pj(cfg, geom, batch);
-    let update = Phase::from_ns_pj("update", t_update, e_update);
+    let update = Phase::new("update", t_update, e_update);
     StepCost::from_phases(vec![clamp, relax, readout, update])
 }
 

@@ -18,16 +18,22 @@
 //! optimiser with per-weight state (Adam) would add elementwise work.
 
 use super::config::TimingConfig;
+use super::cost::EnergySources;
 use super::geometry::ChipGeometry;
 
-/// `(time_ns, energy_pj)` of one batch's update.
-pub(crate) fn update_ns_pj(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize) -> (f64, f64) {
+/// `(time_ns, energy_pj)` of one batch's update: digital outer products and
+/// programming pulses.
+pub(crate) fn update_ns_pj(
+    cfg: &TimingConfig,
+    geom: &ChipGeometry,
+    batch: usize,
+) -> (f64, EnergySources) {
+    let mut energy_pj = EnergySources::default();
     if batch == 0 {
-        return (0.0, 0.0);
+        return (0.0, energy_pj);
     }
     let b = batch as f64;
     let mut time_ns: f64 = 0.0;
-    let mut energy_pj = 0.0;
     for l in &geom.layers {
         let macs = b * l.macs_per_sample() as f64;
         let t_outer = macs / cfg.digital_macs_per_ns;
@@ -35,8 +41,8 @@ pub(crate) fn update_ns_pj(cfg: &TimingConfig, geom: &ChipGeometry, batch: usize
         let pulses = cfg.n_write_pulses as f64;
         let t_write = row_groups as f64 * pulses * cfg.t_write_pulse_ns;
         time_ns = time_ns.max(t_outer + t_write);
-        energy_pj += macs * cfg.e_digital_mac_pj;
-        energy_pj += l.n_weights as f64 * pulses * cfg.e_write_pulse_pj;
+        energy_pj.digital += macs * cfg.e_digital_mac_pj;
+        energy_pj.programming += l.n_weights as f64 * pulses * cfg.e_write_pulse_pj;
     }
     (time_ns, energy_pj)
 }

@@ -6,12 +6,15 @@
 //! - [`geometry`]: widths and tile size → tiles, devices and activity nodes per layer.
 //! - [`pc`]: [`pc_step`]; [`bp`]: [`bp_step`], [`digital_bp_step`]; the shared
 //!   update lives in `update.rs`.
-//! - [`cost`]: [`StepCost`], [`Phase`], [`Comparison`].
+//! - [`cost`]: [`StepCost`], [`Phase`], [`EnergySources`], [`Comparison`].
+//! - [`attention`]: the controller's digital attention of a transformer block
+//!   (issue #24): its work, its sampled-data loop and the delay it imposes.
 //!
 //! The relaxation time is an input, measured by the simulator; this module
 //! never estimates it. It knows nothing of the network's values, only its shape.
 //! Equations, constants and sources: `docs/timing.md`.
 
+pub mod attention;
 pub mod bp;
 pub mod config;
 pub mod cost;

@@ -1,0 +1,252 @@
+//! The digital side of a transformer block (issue #24): causal multi-head
+//! self-attention multiplies activities by activities, so it cannot sit in
+//! a crossbar; the controller computes it. Its projections (Q, K, V, O and
+//! the MLP) are crossbars priced like any layer; this file prices what the
+//! controller adds.
+//!
+//! Per sequence of T tokens, model width N, H heads (d = N/H), with the
+//! causal P = T(T+1)/2 query–key pairs a head:
+//!
+//! ```text
+//! forward  MACs = 2·N·P   (scores q·k: d a pair a head; values: d a pair a head)
+//!          ops  = 3·H·P   (exp, running sum, divide; the mask costs nothing)
+//! VJP      MACs = 4·N·P   (dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q)
+//!          ops  = 3·H·P   (dS = P ⊙ (dP − Σ P ⊙ dP): multiply, sum, subtract)
+//! t = (MACs + ops) / digital_macs_per_ns,  E = MACs · e_digital_mac_pj + ops · e_digital_op_pj
+//! ```
+//!
+//! Backprop pays one forward and one VJP a sample and block. The PC chip's
+//! relaxation is a sampled-data loop through the controller: each period it
+//! reads q, k, v and the error at the attention output (4·N·T values),
+//! computes the forward and the VJP, and writes the attention output and
+//! the feedback into q, k, v (4·N·T values) back through DACs:
+//!
+//! ```text
+//! period = ⌈4NT / n_adcs⌉ · t_adc + t_forward + t_vjp + ⌈4NT / n_dacs⌉ · t_dac
+//! loop delay ≈ 1.5 · period     (the latency of one period plus the zero-order hold's P/2)
+//! evaluations = ⌈T_relax / period⌉ a block (blocks in parallel, each its own digital unit)
+//! ```
+//!
+//! The loop delay is what bounds τ for the block's layers (docs/model.md,
+//! "Loop delay"): with a period of microseconds, a transformer chip's τ is
+//! set by its controller, not by its arrays.
+
+use super::config::TimingConfig;
+use super::cost::EnergySources;
+
+/// One attention's shape, per sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionShape {
+    /// Tokens a sequence, T.
+    pub seq_len: usize,
+    /// Model width N (a multiple of `n_heads`).
+    pub d_model: usize,
+    /// Heads, H.
+    pub n_heads: usize,
+}
+
+/// Digital work: multiply–accumulates and other elementwise operations.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DigitalWork {
+    pub macs: f64,
+    pub ops: f64,
+}
+
+impl DigitalWork {
+    /// `(time_ns, energy_pj)` of this work on one layer's digital unit.
+    pub fn ns_pj(&self, cfg: &TimingConfig) -> (f64, EnergySources) {
+        let t = (self.macs + self.ops) / cfg.digital_macs_per_ns;
+        let e = EnergySources {
+            digital: self.macs * cfg.e_digital_mac_pj + self.ops * cfg.e_digital_op_pj,
+            ..Default::default()
+        };
+        (t, e)
+    }
+}
+
+impl AttentionShape {
+    /// Causal query–key pairs a head, T(T+1)/2.
+    pub fn pairs(&self) -> f64 {
+        let t = self.seq_len as f64;
+        t * (t + 1.0) / 2.0
+    }
+
+    /// The forward pass for one sequence (module docs).
+    pub fn forward(&self) -> DigitalWork {
+        DigitalWork {
+            macs: 2.0 * self.d_model as f64 * self.pairs(),
+            ops: 3.0 * self.n_heads as f64 * self.pairs(),
+        }
+    }
+
+    /// The vector–Jacobian product for one sequence (module docs).
+    pub fn vjp(&self) -> DigitalWork {
+        DigitalWork {
+            macs: 4.0 * self.d_model as f64 * self.pairs(),
+            ops: 3.0 * self.n_heads as f64 * self.pairs(),
+        }
+    }
+
+    /// Values the controller reads (and writes) a period: q, k, v and the
+    /// output error (the attention output and the feedback into q, k, v).
+    pub fn values_per_period(&self) -> usize {
+        4 * self.d_model * self.seq_len
+    }
+}
+
+/// The controller's attention loop during one relaxation of one sequence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionLoop {
+    /// One read–compute–write period, ns.
+    pub period_ns: f64,
+    /// The loop delay it puts on the block's layers, ns (≈ 1.5 periods).
+    pub loop_delay_ns: f64,
+    /// Periods a block runs during the relaxation.
+    pub evaluations: u64,
+    /// Energy of those periods over all blocks, pJ.
+    pub energy_pj: EnergySources,
+}
+
+/// The attention loop of `n_blocks` blocks of `shape`, whose values go
+/// through `n_adcs` ADCs and `n_dacs` DACs a block, over a relaxation of
+/// `t_relax_ns` (ns, ≥ 0).
+pub fn attention_loop(
+    cfg: &TimingConfig,
+    shape: AttentionShape,
+    n_blocks: usize,
+    n_adcs: usize,
+    n_dacs: usize,
+    t_relax_ns: f64,
+) -> AttentionLoop {
+    let values = shape.values_per_period();
+    let (t_fwd, e_fwd) = shape.forward().ns_pj(cfg);
+    let (t_vjp, e_vjp) = shape.vjp().ns_pj(cfg);
+    let t_read = values.div_ceil(n_adcs.max(1)) as f64 * cfg.t_adc_ns;
+    let t_write = values.div_ceil(n_dacs.max(1)) as f64 * cfg.t_dac_ns;
+    let period_ns = t_read + t_fwd + t_vjp + t_write;
+    let evaluations = if period_ns > 0.0 {
+        (t_relax_ns / period_ns).ceil() as u64
+    } else {
+        0
+    };
+    let per_period = e_fwd
+        + e_vjp
+        + EnergySources {
+            converters: values as f64 * (cfg.e_adc_pj + cfg.e_dac_pj),
+            ..Default::default()
+        };
+    AttentionLoop {
+        period_ns,
+        loop_delay_ns: 1.5 * period_ns,
+        evaluations,
+        energy_pj: per_period.scaled((evaluations * n_blocks as u64) as f64),
+    }
+}
+
+/// `((forward_ns, forward_pj), (backward_ns, backward_pj))` backprop adds
+/// for the attention of one block and one sample.
+pub fn bp_attention_ns_pj(
+    cfg: &TimingConfig,
+    shape: AttentionShape,
+) -> ((f64, EnergySources), (f64, EnergySources)) {
+    (shape.forward().ns_pj(cfg), shape.vjp().ns_pj(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the work of a direct causal attention loop nest.
+    fn counted(shape: AttentionShape) -> (DigitalWork, DigitalWork) {
+        let d = shape.d_model / shape.n_heads;
+        let (mut f, mut b) = (DigitalWork::default(), DigitalWork::default());
+        for _head in 0..shape.n_heads {
+            for t in 0..shape.seq_len {
+                for _s in 0..=t {
+                    f.macs += (2 * d) as f64; // q·k, then p·v
+                    f.ops += 3.0; // exp, sum, divide
+                    b.macs += (4 * d) as f64; // dV, dP, dQ, dK
+                    b.ops += 3.0; // softmax backward
+                }
+            }
+        }
+        (f, b)
+    }
+
+    #[test]
+    fn the_counts_are_those_of_the_loop_nest() {
+        for shape in [
+            AttentionShape {
+                seq_len: 1,
+                d_model: 4,
+                n_heads: 1,
+            },
+            AttentionShape {
+                seq_len: 7,
+                d_model: 12,
+                n_heads: 3,
+            },
+            AttentionShape {
+                seq_len: 16,
+                d_model: 32,
+                n_heads: 4,
+            },
+        ] {
+            let (f, b) = counted(shape);
+            assert_eq!(shape.forward(), f, "{shape:?}");
+            assert_eq!(shape.vjp(), b, "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn a_hand_checked_loop() {
+        let cfg = TimingConfig {
+            digital_macs_per_ns: 10.0,
+            t_adc_ns: 5.0,
+            t_dac_ns: 2.0,
+            e_adc_pj: 1.0,
+            e_dac_pj: 0.5,
+            e_digital_mac_pj: 0.25,
+            e_digital_op_pj: 0.1,
+            ..TimingConfig::default()
+        };
+        // T = 2, N = 2, H = 1: P = 3 pairs. Forward 12 MACs + 9 ops, VJP 24 + 9.
+        let shape = AttentionShape {
+            seq_len: 2,
+            d_model: 2,
+            n_heads: 1,
+        };
+        // 16 values through 4 ADCs (4 rounds · 5 = 20 ns) and 8 DACs (2 · 2 = 4 ns);
+        // compute (21 + 33) / 10 = 5.4 ns: period 29.4 ns.
+        let l = attention_loop(&cfg, shape, 3, 4, 8, 100.0);
+        assert!((l.period_ns - 29.4).abs() < 1e-12, "{}", l.period_ns);
+        assert!((l.loop_delay_ns - 44.1).abs() < 1e-12);
+        assert_eq!(l.evaluations, 4); // ⌈100 / 29.4⌉
+                                      // A period: digital 36 · 0.25 + 18 · 0.1 = 10.8 pJ, converters 16 · 1.5 = 24 pJ;
+                                      // 4 periods × 3 blocks.
+        assert!((l.energy_pj.digital - 12.0 * 10.8).abs() < 1e-9);
+        assert!((l.energy_pj.converters - 12.0 * 24.0).abs() < 1e-9);
+        assert_eq!(l.energy_pj.arrays, 0.0);
+        let ((tf, ef), (tb, eb)) = bp_attention_ns_pj(&cfg, shape);
+        assert!((tf - 2.1).abs() < 1e-12 && (tb - 3.3).abs() < 1e-12);
+        assert!((ef.digital - 3.9).abs() < 1e-12 && (eb.digital - 6.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_work_grows_as_t_squared_and_the_loop_as_its_period() {
+        let cfg = TimingConfig::default();
+        let at = |t| AttentionShape {
+            seq_len: t,
+            d_model: 64,
+            n_heads: 4,
+        };
+        let ratio = at(64).forward().macs / at(32).forward().macs;
+        assert!((ratio - 64.0 * 65.0 / (32.0 * 33.0)).abs() < 1e-12);
+        // No relaxation, no periods; a longer one, proportionally more.
+        assert_eq!(attention_loop(&cfg, at(8), 2, 256, 256, 0.0).evaluations, 0);
+        let one = attention_loop(&cfg, at(8), 2, 256, 256, 1e5);
+        let ten = attention_loop(&cfg, at(8), 2, 256, 256, 1e6);
+        assert!(ten.evaluations >= 10 * one.evaluations - 10);
+        assert!(ten.evaluations <= 10 * one.evaluations);
+    }
+}

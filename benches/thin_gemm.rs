@@ -60,19 +60,20 @@ fn shape<T: Real>(c: &mut Criterion, width: usize, cols: usize) {
     g.finish();
 }
 
-/// The stiff relaxation's pattern: `layers` different 128×128 f64 matrices
-/// (8 MB at 64 layers, more than L2), each times 8 columns in turn, so
-/// that W comes from the outer caches as in `Field::force`.
-fn layers(c: &mut Criterion, layers: usize) {
-    let (width, cols) = (128, 8);
+/// A deep net's pattern: `layers` different width² matrices, each times
+/// `cols` columns in turn, so that W comes from the outer caches as in
+/// `Field::force` (the stiff relaxation: 64 layers of 128², 8 columns, f64,
+/// 8 MB; perf_pair's 128 × 32: 32 layers of 128², 64 columns, f32).
+fn layers<T: Real>(c: &mut Criterion, layers: usize, width: usize, cols: usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let ws: Vec<DMatrix<f64>> = (0..layers)
+    let ws: Vec<DMatrix<T>> = (0..layers)
         .map(|_| random(width, width, &mut rng))
         .collect();
-    let v = random::<f64>(width, cols, &mut rng);
-    let mut out = DMatrix::<f64>::zeros(width, cols);
+    let v = random::<T>(width, cols, &mut rng);
+    let mut out = DMatrix::<T>::zeros(width, cols);
     let mut g = c.benchmark_group(format!(
-        "thin_{layers}_layers_{width}x{width}_by_{cols}_f64"
+        "thin_{layers}_layers_{width}x{width}_by_{cols}_{}",
+        T::NAME
     ));
     g.throughput(Throughput::Elements(
         (2 * width * width * cols * layers) as u64,
@@ -82,14 +83,28 @@ fn layers(c: &mut Criterion, layers: usize) {
         g.bench_function(format!("packed_{dir}"), |b| {
             b.iter(|| {
                 for w in &ws {
-                    gemm_packed(1.0, black_box(w), transpose, black_box(&v), 0.0, &mut out);
+                    gemm_packed(
+                        T::one(),
+                        black_box(w),
+                        transpose,
+                        black_box(&v),
+                        T::zero(),
+                        &mut out,
+                    );
                 }
             })
         });
         g.bench_function(format!("thin_{dir}"), |b| {
             b.iter(|| {
                 for w in &ws {
-                    gemm_thin(1.0, black_box(w), transpose, black_box(&v), 0.0, &mut out);
+                    gemm_thin(
+                        T::one(),
+                        black_box(w),
+                        transpose,
+                        black_box(&v),
+                        T::zero(),
+                        &mut out,
+                    );
                 }
             })
         });
@@ -99,7 +114,9 @@ fn layers(c: &mut Criterion, layers: usize) {
 
 fn benches(c: &mut Criterion) {
     shape::<f64>(c, 128, 8);
-    layers(c, 64);
+    layers::<f64>(c, 64, 128, 8);
+    layers::<f32>(c, 32, 128, 64);
+    layers::<f32>(c, 8, 256, 64);
     for cols in [8, 16, 32, 64] {
         shape::<f64>(c, 512, cols);
         shape::<f32>(c, 512, cols);

@@ -30,7 +30,7 @@ use super::error::{AnalogError, StateError};
 use super::mapping::{Mapping, MappingConfig};
 use super::tile::TileConfig;
 use crate::operator::{ReadCounter, WeightOperator};
-use crate::real::{gemm, Real};
+use crate::real::{gemm, gemm_transposed, Real};
 use nalgebra::DMatrix;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
@@ -98,6 +98,10 @@ pub struct Crossbar<T: Real> {
     pub(super) stuck_pos: Vec<Stuck>,
     pub(super) stuck_neg: Vec<Stuck>,
     pub(super) w_eff: DMatrix<T>,
+    /// W_effᵀ, kept beside it so the feedback Wᵀ·u of a wide batch is a
+    /// plain product (matrixmultiply packs a transposed operand at half the
+    /// speed: docs/performance.md).
+    pub(super) w_eff_t: DMatrix<T>,
     pub(super) clock: DriftClock,
     pub(super) n_saturated_program: usize,
     pub(super) n_saturated_update: usize,
@@ -235,6 +239,7 @@ impl<T: Real> Crossbar<T> {
             stuck_pos,
             stuck_neg,
             w_eff: DMatrix::zeros(n_out, n_in),
+            w_eff_t: DMatrix::zeros(n_in, n_out),
             clock: DriftClock::new(n_out * n_in, cfg.device.drift_nu > 0.0),
             n_saturated_program,
             n_saturated_update: 0,
@@ -244,7 +249,7 @@ impl<T: Real> Crossbar<T> {
         Ok(xb)
     }
 
-    /// Recomputes the cached W_eff = (G⁺ − G⁻)/s.
+    /// Recomputes the cached W_eff = (G⁺ − G⁻)/s and its transpose.
     pub(super) fn refresh(&mut self) {
         let m = self.mapping;
         for ((w, &p), &n) in self
@@ -255,6 +260,7 @@ impl<T: Real> Crossbar<T> {
         {
             *w = T::of(m.to_weight(p, n));
         }
+        self.w_eff.transpose_to(&mut self.w_eff_t);
     }
 
     /// The effective weights W_eff = (G⁺ − G⁻)/s the array computes with.
@@ -518,7 +524,7 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
     }
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
         self.reads.bump();
-        gemm(T::one(), &self.w_eff, true, u, T::zero(), out);
+        gemm_transposed(&self.w_eff, &self.w_eff_t, u, out);
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()

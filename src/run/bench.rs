@@ -263,14 +263,14 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 /// Bytes of the chip's state (MB): per weight the effective weight read
-/// back from the arrays, the optimiser moments, two conductances (f64) and
-/// their two fault flags (1 byte each); per unit and sample the activity and
-/// its error.
+/// back from the arrays and its transposed copy, the optimiser moments, two
+/// conductances (f64) and their two fault flags (1 byte each); per unit and
+/// sample the activity and its error.
 pub fn state_mb(widths: &[usize], batch: usize, scalar_bytes: usize, adam: bool) -> f64 {
     let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
     let units: usize = widths.iter().sum();
     let moments = if adam { 2 } else { 1 };
-    let per_weight = scalar_bytes * (1 + moments) + 2 * 8 + 2;
+    let per_weight = scalar_bytes * (2 + moments) + 2 * 8 + 2;
     let bytes = weights * per_weight + units * batch * scalar_bytes * 2;
     bytes as f64 / 1e6
 }

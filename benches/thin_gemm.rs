@@ -12,7 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nalgebra::DMatrix;
-use pcchip::real::{gemm_packed, gemm_thin};
+use pcchip::real::{gemm_packed, gemm_thin, gemm_transposed};
 use pcchip::Real;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -109,6 +109,15 @@ fn layers<T: Real>(c: &mut Criterion, layers: usize, width: usize, cols: usize) 
             })
         });
     }
+    // The feedback from a transposed copy (what the crossbars do).
+    let wts: Vec<DMatrix<T>> = ws.iter().map(|w| w.transpose()).collect();
+    g.bench_function("copy_transposed", |b| {
+        b.iter(|| {
+            for (w, wt) in ws.iter().zip(&wts) {
+                gemm_transposed(black_box(w), black_box(wt), black_box(&v), &mut out);
+            }
+        })
+    });
     g.finish();
 }
 

@@ -58,13 +58,22 @@
 //!   derivative, and the block declares `GaussNewton` (its branch is
 //!   nonlinear in d). `reads_per_sample` counts the projections' reads
 //!   (one per token per projection).
+//!
+//!   Its mathematics is in place, not yet as a `Layer`: [`TransformerBlock`]
+//!   (causal multi-head attention and the GELU MLP, token-major activities
+//!   t·N + i per sequence) gives the forward pass, the VJP, the JVP, the
+//!   weight gradients and the [`ProjectionReads`] of each pass.
 
+mod attention;
 mod conv;
 mod dense;
 mod direct;
 mod im2col;
 mod pool;
 
+pub use attention::{
+    Backward, BlockCache, BlockError, BlockWeights, ProjectionReads, TransformerBlock,
+};
 pub use conv::Conv2d;
 pub use dense::Dense;
 pub use im2col::ConvShape;

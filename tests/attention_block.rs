@@ -196,7 +196,9 @@ fn one_token_is_value_then_output_projection() {
     let x = normal::<f64>(n, 2, 1.0, &mut rng(91));
     let h = &x + (&w.wo * &w.wv * &x) * c;
     let want = &h + (&w.w2 * (&w.w1 * &h).map(gelu)) * c;
-    assert!(rel_err(&[out(&bl, &x)], &[want]) < 1e-14);
+    let (y, cache) = bl.forward(&x);
+    assert!(rel_err(&[y], &[want]) < 1e-14);
+    assert!(rel_err(&[cache.after_attention()], &[h]) < 1e-15);
 }
 
 #[test]

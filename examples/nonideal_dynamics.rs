@@ -60,10 +60,7 @@ fn dynamics(p: &Problem) -> [(&'static str, Dynamics, Method); 2] {
         ("first-order", Dynamics::FirstOrder, Method::Euler),
         (
             "inertial",
-            Dynamics::Inertial {
-                damping: p.damping,
-                mass: 1.0,
-            },
+            Dynamics::inertial(p.damping, 1.0),
             Method::SymplecticEuler,
         ),
     ]

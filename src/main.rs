@@ -95,7 +95,7 @@ struct BenchArgs {
     /// Training steps per depth.
     #[arg(long, default_value_t = 3)]
     steps: usize,
-    /// Dynamics to compare: first-order, inertial (comma-separated).
+    /// Dynamics to compare: first-order, inertial, inertial-pd (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["first-order".to_string(), "inertial".to_string()])]
     dynamics: Vec<String>,
     /// Skip the one-thread timing of the simulator.
@@ -109,6 +109,11 @@ struct BenchArgs {
     /// at: the break-even map (default: the circuit's dynamics.tau_s).
     #[arg(long, value_delimiter = ',')]
     taus: Vec<f64>,
+    /// Multiples (≥ 1, comma-separated) of each point's smallest stable τ
+    /// for the circuit's loop delay to run it at, instead of --taus: the
+    /// bound differs by depth and dynamics.
+    #[arg(long, value_delimiter = ',')]
+    tau_margins: Vec<f64>,
     /// Output folder (default runs/<circuit name>-bench).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -211,7 +216,8 @@ fn run(cmd: Command) -> Result<(), RunError> {
                 threads,
                 a.t_max_tau,
                 a.taus,
-            )?;
+            )?
+            .with_tau_margins(a.tau_margins)?;
             let out_dir = default_out(a.out, &c.name, "-bench");
             println!("{}", bench::table_header());
             let rows = bench::bench(&c, &base_dir, &out_dir, &opts, |r| {

@@ -102,3 +102,52 @@ fn taus_out_of_range_are_refused() {
         assert!(e.to_string().contains("--taus"), "{e}");
     }
 }
+
+/// `--tau-margins`: each depth × dynamics runs at multiples of its own
+/// smallest stable τ, which the rows report; margins below 1, together
+/// with --taus, or on a circuit without a delay are refused.
+#[test]
+fn bench_at_margins_of_each_points_bound() {
+    let dir = folder("margins");
+    let c = pcchip::circuit::parse(SMALL, "small.toml", "small", &[]).unwrap();
+    let dynamics = ["first-order".to_string(), "inertial-pd".to_string()];
+    let opts = BenchOptions::from_flags(vec![2, 3], 1, &dynamics, false, None, vec![])
+        .unwrap()
+        .with_tau_margins(vec![1.5, 4.0])
+        .unwrap();
+    let rows = bench(&c, Path::new("."), &dir.join("bench"), &opts, |_| {}).unwrap();
+    assert_eq!(rows.len(), 8);
+    for pair in rows.chunks(2) {
+        let t_min = pair[0].tau_min_s.expect("a bound");
+        assert_eq!(pair[1].tau_min_s, Some(t_min), "one bound a point");
+        for (r, m) in pair.iter().zip([1.5, 4.0]) {
+            assert!(
+                r.stable && ((r.tau_s / t_min - m) / m).abs() < 1e-12,
+                "{r:?}"
+            );
+        }
+        assert_eq!(
+            pair[0].derivative_gain.is_some(),
+            pair[0].dynamics == "inertial-pd"
+        );
+    }
+    let d = ["first-order".to_string()];
+    let base = || BenchOptions::from_flags(vec![2], 1, &d, false, None, vec![]).unwrap();
+    for bad in [0.5, f64::NAN] {
+        let e = base().with_tau_margins(vec![bad]).unwrap_err();
+        assert!(e.to_string().contains("--tau-margins"), "{e}");
+    }
+    let both = BenchOptions::from_flags(vec![2], 1, &d, false, None, vec![1e-7]).unwrap();
+    assert!(both.with_tau_margins(vec![2.0]).is_err());
+    let no_delay = pcchip::circuit::parse(
+        &SMALL.replace("loop_delay_ns = 5.0", "loop_delay_ns = 0.0"),
+        "small.toml",
+        "small",
+        &[],
+    )
+    .unwrap();
+    let opts = base().with_tau_margins(vec![2.0]).unwrap();
+    let e = bench(&no_delay, Path::new("."), &dir.join("b2"), &opts, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("loop delay"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}

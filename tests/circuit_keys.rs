@@ -17,6 +17,8 @@ fn full_circuit() -> Circuit {
     };
     c.timing.digital = Some(DigitalAccelerator::default());
     c.dynamics.damping = Some(1.0);
+    c.dynamics.derivative_gain = Some(0.5);
+    c.dynamics.loop_delay_ns = Some(0.0);
     c.parameterisation.alpha = Some(0.5);
     c.data.label_column = Some(0);
     c.network.image = Some([1, 28, 28]);

@@ -19,10 +19,7 @@ fn field_holds_the_final_state() {
         normal::<f64>(3, 6, 1.0, &mut r),
     );
     let first_order = Dynamics::FirstOrder;
-    let inertial = Dynamics::Inertial {
-        damping: 0.5,
-        mass: 1.0,
-    };
+    let inertial = Dynamics::inertial(0.5, 1.0);
     // (method, dynamics, residual_tol, check_every_tau, noise, rail)
     let cases = [
         (Method::Euler, first_order, 1e-4, 1.0, 0.0, 0.0),

@@ -25,11 +25,7 @@ fn energy_plus_kinetic_energy_never_rises() {
     for damping in [0.0, 0.05, 0.5] {
         let mut field = Field::of_network(&net, x.clone(), y.clone());
         let z0 = field.feedforward();
-        let mut sys = System::new(
-            &mut field,
-            Dynamics::Inertial { damping, mass: 1.0 },
-            vec![1.0; 7],
-        );
+        let mut sys = System::new(&mut field, Dynamics::inertial(damping, 1.0), vec![1.0; 7]);
         let cfg = RelaxConfig {
             method: Method::Rk4,
             dt_tau: 0.05,
@@ -67,11 +63,7 @@ fn time_to_align(net: &Network<f64>, x: &DMatrix<f64>, y: &DMatrix<f64>, damping
     let mut field = Field::of_network(net, x.clone(), y.clone());
     let z0 = field.feedforward();
     let k = z0.len();
-    let mut sys = System::new(
-        &mut field,
-        Dynamics::Inertial { damping, mass: 1.0 },
-        vec![1.0; k],
-    );
+    let mut sys = System::new(&mut field, Dynamics::inertial(damping, 1.0), vec![1.0; k]);
     let cfg = RelaxConfig {
         method: Method::SymplecticEuler,
         dt_tau: 0.2,
@@ -141,10 +133,7 @@ fn residual_rule_fires_at_binding_rails() {
     };
     let long = run(Dynamics::FirstOrder, Method::Euler, 0.0);
     assert_eq!(long.stop, StopReason::MaxTime);
-    let inertial = Dynamics::Inertial {
-        damping: 0.5,
-        mass: 1.0,
-    };
+    let inertial = Dynamics::inertial(0.5, 1.0);
     for (d, m) in [
         (Dynamics::FirstOrder, Method::Euler),
         (inertial, Method::SymplecticEuler),

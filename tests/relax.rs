@@ -134,22 +134,8 @@ fn every_integrator_reaches_the_linear_equilibrium() {
             (Method::Dopri5, 0.1, Dynamics::FirstOrder),
             (Method::Ros2, 0.1, Dynamics::FirstOrder),
             (Method::Ros3, 0.1, Dynamics::FirstOrder),
-            (
-                Method::SymplecticEuler,
-                0.1,
-                Dynamics::Inertial {
-                    damping: 0.5,
-                    mass: 1.0,
-                },
-            ),
-            (
-                Method::Rk4,
-                0.2,
-                Dynamics::Inertial {
-                    damping: 0.5,
-                    mass: 1.0,
-                },
-            ),
+            (Method::SymplecticEuler, 0.1, Dynamics::inertial(0.5, 1.0)),
+            (Method::Rk4, 0.2, Dynamics::inertial(0.5, 1.0)),
         ];
         for (method, dt, dynamics) in cases {
             // Adaptive explicit methods hover at their tolerance on stiff modes.

@@ -212,7 +212,7 @@ fn inertial_decay_rate_matches_the_hessian() {
             max_trace_points: 100_000,
             ..Default::default()
         };
-        let dynamics = Dynamics::Inertial { damping, mass };
+        let dynamics = Dynamics::inertial(damping, mass);
         let out = run(&net, &x, &y, dynamics, tau_rel.clone(), &cfg);
         // The critically damped mode decays like (a + bt)e^(−ωt): fit late.
         let rate = -log_slope(&out.trace, 12.0 / omega, 24.0 / omega);

@@ -37,9 +37,14 @@ impl ChipConfig {
         }
     }
 
+    /// The loop delay d (ns; 0 = the ideal loop).
+    pub fn loop_delay_ns(&self) -> f64 {
+        self.dynamics.loop_delay_ns.unwrap_or(0.0)
+    }
+
     /// The loop delay d in units of τ.
     pub fn loop_delay_tau(&self) -> f64 {
-        self.dynamics.loop_delay_ns * 1e-9 / self.dynamics.tau_s
+        self.loop_delay_ns() * 1e-9 / self.dynamics.tau_s
     }
 
     /// Integrator leak g_leak = 1/A of an op-amp of DC gain A (per τ; 0 when ideal).

@@ -137,6 +137,8 @@ pub struct ChipState<T: Real> {
     pub rng_noise: ChaCha8Rng,
     pub step: usize,
     pub damping: Option<f64>,
+    /// The derivative gain in force ("inertial-pd"; resolved when automatic).
+    pub derivative: Option<f64>,
     /// The chip's simulated clock, s since the arrays were first programmed.
     pub clock_s: f64,
 }
@@ -159,6 +161,9 @@ pub struct Chip<T: Real> {
     step: usize,
     /// The damping in force for inertial dynamics (resolved when automatic).
     damping: Option<f64>,
+    /// The derivative gain β in force for "inertial-pd" dynamics (resolved
+    /// when automatic).
+    derivative: Option<f64>,
     /// Per-layer time constants chosen by `tau_rule = "auto"` (resolved by
     /// [`Chip::preflight`], fixed afterwards like the capacitors they model).
     tau_rel_auto: Option<Vec<f64>>,
@@ -243,6 +248,7 @@ impl<T: Real> Chip<T> {
             rng_noise: stream(circuit.seed, 2),
             step: 0,
             damping: circuit.dynamics.damping,
+            derivative: circuit.dynamics.derivative_gain,
             tau_rel_auto: None,
             clock_s: 0.0,
         })
@@ -286,6 +292,12 @@ impl<T: Real> Chip<T> {
     /// The damping in force for inertial dynamics (resolved when automatic).
     pub fn damping(&self) -> Option<f64> {
         self.damping
+    }
+
+    /// The derivative gain β in force for "inertial-pd" dynamics (resolved
+    /// when automatic).
+    pub fn derivative_gain(&self) -> Option<f64> {
+        self.derivative
     }
 
     /// Batched products read from all arrays so far (forward and transposed).
@@ -333,6 +345,7 @@ impl<T: Real> Chip<T> {
             rng_noise: self.rng_noise.clone(),
             step: self.step,
             damping: self.damping,
+            derivative: self.derivative,
             clock_s: self.clock_s,
         }
     }
@@ -353,6 +366,7 @@ impl<T: Real> Chip<T> {
         self.rng_noise = s.rng_noise;
         self.step = s.step;
         self.damping = s.damping;
+        self.derivative = s.derivative;
         self.clock_s = s.clock_s;
         Ok(())
     }
@@ -412,7 +426,7 @@ impl<T: Real> Chip<T> {
 
     /// The relaxation dynamics in force.
     pub fn dynamics(&self) -> Dynamics {
-        crate::circuit::dynamics_with(&self.config.dynamics, self.damping)
+        crate::circuit::dynamics_with(&self.config.dynamics, self.damping, self.derivative)
     }
 
     /// τ_ℓ/τ for the hidden layers: the manual list, the automatic rule's

@@ -9,7 +9,11 @@
 //! ```text
 //! first order:  dt/τ < c / λ_max
 //! inertial:     dt/τ < c · √(m / λ_max)      (m the node mass, in τ²)
+//! inertial-pd:  (dt/τ)² λ + 2 (dt/τ) β λ < c² m  for λ = λ_max
 //! ```
+//!
+//! (the derivative branch β is an explicit damping βλ on a mode of rate λ;
+//! the node damping γ, taken implicitly, is left out, which is safe).
 //!
 //! Adaptive methods (dopri5, ros2, ros3) choose their own step and have no
 //! fixed-step limit.
@@ -17,7 +21,7 @@
 use super::{Chip, ChipError};
 use crate::circuit::{Order, TauRule};
 use crate::real::Real;
-use crate::relax::delay::critical_delay;
+use crate::relax::delay::{critical_delay_band, delay_optimal_derivative};
 use crate::relax::{jacobi_tau_rel, rate_extremes, Dynamics, Method, Spectrum};
 use nalgebra::DMatrix;
 
@@ -31,7 +35,13 @@ pub fn explicit_step_limit(method: Method, dynamics: Dynamics, lambda_max: f64) 
     let c = method.stability_limit()?;
     Some(match dynamics {
         Dynamics::FirstOrder => c / lambda_max,
-        Dynamics::Inertial { mass, .. } => c * (mass / lambda_max).sqrt(),
+        Dynamics::Inertial {
+            mass, derivative, ..
+        } => {
+            // The positive root h of λh² + 2βλh − c²m = 0 (β = 0: c√(m/λ)).
+            let bl = derivative * lambda_max;
+            (c * c * mass) / (bl + (bl * bl + c * c * mass * lambda_max).sqrt())
+        }
     })
 }
 
@@ -40,12 +50,16 @@ pub fn explicit_step_limit(method: Method, dynamics: Dynamics, lambda_max: f64) 
 pub struct DelayBound {
     /// The circuit's loop delay d, τ.
     pub delay_tau: f64,
-    /// The largest stable delay for the fastest mode, τ.
+    /// The largest stable delay of the modes in the rate band, τ.
     pub d_crit_tau: f64,
     /// The smallest stable τ for the circuit's delay, s.
     pub tau_min_s: f64,
     /// The fastest rate λ_max of R⁻¹H it was computed for, 1/τ.
     pub lambda_max: f64,
+    /// The slowest rate λ_min of the band, 1/τ (the derivative branch can
+    /// make an inner mode the tightest).
+    #[serde(default)]
+    pub lambda_min: f64,
 }
 
 impl DelayBound {
@@ -54,6 +68,7 @@ impl DelayBound {
         match order {
             Order::FirstOrder => "first order: d < π/(2 λ_max)",
             Order::Inertial => "inertial: d < atan(γ/(m ω))/ω with m²ω⁴ + γ²ω² = λ_max²",
+            Order::InertialPd => "inertial-pd: d < min over λ_min … λ_max of (atan(βω) + atan(γ/(m ω)))/ω with m²ω⁴ + (γ² − λ²β²)ω² = λ²",
         }
     }
 
@@ -70,7 +85,9 @@ impl<T: Real> Chip<T> {
     /// the linearised dynamics, λ(R⁻¹H) (the activity Hessian's eigenvalues
     /// when every ρ_ℓ = 1), at the feedforward state of the batch's first
     /// sample, rejects an explicit step above the stability limit, and
-    /// resolves automatic damping.
+    /// resolves automatic damping and, for "inertial-pd", the automatic
+    /// derivative gain (the β that maximises the stable loop delay,
+    /// [`delay_optimal_derivative`]).
     pub fn preflight(
         &mut self,
         x: &DMatrix<T>,
@@ -82,41 +99,49 @@ impl<T: Real> Chip<T> {
         self.resolve_tau_rel(x, y);
         let spectrum = self.rates(&x.columns(0, 1).into_owned(), &y.columns(0, 1).into_owned());
         let d = &self.config.dynamics;
-        if d.order == Order::Inertial && self.damping.is_none() {
+        if d.order.is_inertial() && self.damping.is_none() {
             // Critical damping of the slowest mode: m q'' + γ q' + λ_min q = 0.
             self.damping = Some(2.0 * (d.mass * spectrum.lambda_min.max(0.0)).sqrt());
         }
+        if d.order == Order::InertialPd && self.derivative.is_none() {
+            let gamma = self.damping.unwrap_or(0.0);
+            self.derivative = Some(delay_optimal_derivative(
+                spectrum.lambda_min,
+                spectrum.lambda_max,
+                gamma,
+                d.mass,
+            ));
+        }
         self.check_step(spectrum.lambda_max, "network", "at the feedforward state")?;
-        self.check_loop_delay(spectrum.lambda_max)?;
+        self.check_loop_delay(&spectrum)?;
         Ok(Some(spectrum))
     }
 
-    /// The loop's stability bound for the fastest rate `lambda_max` (1/τ):
-    /// the largest stable delay d_crit (τ) and the smallest stable τ (s) for
-    /// the circuit's delay ([`critical_delay`]); `None` without a delay.
-    pub fn delay_bound(&self, lambda_max: f64) -> Option<DelayBound> {
-        let d = &self.config.dynamics;
-        if d.loop_delay_ns <= 0.0 {
+    /// The loop's stability bound for the rates of `spectrum` (1/τ): the
+    /// largest stable delay d_crit (τ) over the band λ_min … λ_max and the
+    /// smallest stable τ (s) for the circuit's delay
+    /// ([`critical_delay_band`]); `None` without a delay.
+    pub fn delay_bound(&self, spectrum: &Spectrum) -> Option<DelayBound> {
+        let (d, delay_ns) = (&self.config.dynamics, self.config.loop_delay_ns());
+        if delay_ns <= 0.0 {
             return None;
         }
-        let inertial = match self.dynamics() {
-            Dynamics::FirstOrder => None,
-            Dynamics::Inertial { damping, mass } => Some((damping, mass)),
-        };
-        let d_crit_tau = critical_delay(lambda_max, inertial);
-        let delay_s = d.loop_delay_ns * 1e-9;
+        let (lambda_min, lambda_max) = (spectrum.lambda_min, spectrum.lambda_max);
+        let d_crit_tau = critical_delay_band(lambda_min, lambda_max, self.dynamics());
+        let delay_s = delay_ns * 1e-9;
         Some(DelayBound {
             delay_tau: delay_s / d.tau_s,
             d_crit_tau,
             tau_min_s: delay_s / d_crit_tau,
             lambda_max,
+            lambda_min,
         })
     }
 
     /// `Err` naming `dynamics.loop_delay_ns` when the delay is above the
     /// bound, unless `relax.allow_unstable`.
-    fn check_loop_delay(&self, lambda_max: f64) -> Result<(), ChipError> {
-        let Some(b) = self.delay_bound(lambda_max) else {
+    fn check_loop_delay(&self, spectrum: &Spectrum) -> Result<(), ChipError> {
+        let Some(b) = self.delay_bound(spectrum) else {
             return Ok(());
         };
         if b.delay_tau < b.d_crit_tau || self.config.relax.allow_unstable {
@@ -126,7 +151,7 @@ impl<T: Real> Chip<T> {
             "dynamics.loop_delay_ns",
             format!(
                 "{} ns = {:.4} τ is above the loop's stability bound d < {:.4} τ ({}; fastest rate λ_max ≈ {:.3} at the feedforward state): raise dynamics.tau_s above {:.3e} s, lower the delay, or set relax.allow_unstable = true to study the instability",
-                self.config.dynamics.loop_delay_ns,
+                self.config.loop_delay_ns(),
                 b.delay_tau,
                 b.d_crit_tau,
                 b.formula(self.config.dynamics.order),

@@ -186,15 +186,22 @@ pub struct Periphery {
 #[serde(deny_unknown_fields, default)]
 pub struct DynamicsSpec {
     /// Integrator time constant τ = C/g (s), 0 < τ ≤ 1. Default 1e-7 (100 ns,
-    /// above the ≈ 50 ns settling time of a crossbar read so the loop is stable).
+    /// above the ≈ 50 ns settling time of a crossbar read).
     pub tau_s: f64,
-    /// "first-order" (τ dz/dt = −∂F/∂z) or "inertial" (MODEL.md §7). Default "first-order".
+    /// "first-order" (τ dz/dt = −∂F/∂z), "inertial" (MODEL.md §7) or
+    /// "inertial-pd" (inertial with a derivative branch on the error
+    /// feedback, docs/model.md). Default "first-order".
     pub order: Order,
     /// Inertial damping γ (dimensionless), ≥ 0; absent = automatic (critical
     /// damping of the slowest mode, estimated at the feedforward state).
     pub damping: Option<f64>,
     /// Inertial time constant relative to τ, m = τ_v/τ, > 0. Default 1.
     pub mass: f64,
+    /// Gain β of "inertial-pd"'s derivative branch (τ), > 0: the velocity
+    /// integrator is driven by force + β·τ·d(force)/dt. Absent = automatic
+    /// (the β that maximises the stable loop delay over the rate band at
+    /// the feedforward state, src/relax/delay.rs). Only with "inertial-pd".
+    pub derivative_gain: Option<f64>,
     /// DC gain A of the integrators' op-amps; the integrator leaks at 1/A
     /// per τ. 0 = ideal (infinite gain), otherwise ≥ 1. Default 0.
     pub opamp_gain: f64,
@@ -207,8 +214,9 @@ pub struct DynamicsSpec {
     pub tau_rule: TauRule,
     /// Loop delay of every node's feedback (crossbar read, error amplifier,
     /// φ/φ′ circuit), ns, ≥ 0; simulated as a delay-differential equation
-    /// (src/relax/delay.rs; euler and symplectic-euler). Default 0 (ideal).
-    pub loop_delay_ns: f64,
+    /// (src/relax/delay.rs; euler and symplectic-euler). Absent = 0 (the
+    /// ideal loop; [`Circuit::loop_delay_ns`]).
+    pub loop_delay_ns: Option<f64>,
     /// Gain–bandwidth product of the integrators' op-amps (MHz), ≥ 0; 0 =
     /// ideal. A first-order loop then gains the op-amp's pole τ_a = 1/(2π GBW):
     /// inertial dynamics with m = τ_a/τ and γ = 1 (docs/model.md). Default 0.
@@ -235,10 +243,11 @@ impl Default for DynamicsSpec {
             order: Order::FirstOrder,
             damping: None,
             mass: 1.0,
+            derivative_gain: None,
             opamp_gain: 0.0,
             tau_rel: vec![],
             tau_rule: TauRule::Uniform,
-            loop_delay_ns: 0.0,
+            loop_delay_ns: None,
             opamp_gbw_mhz: 0.0,
         }
     }

@@ -46,9 +46,17 @@ fn unit_interval(key: &str, v: f64) -> Check {
     )
 }
 
-/// The dynamics the relaxation will run (damping resolved later when automatic).
+impl Circuit {
+    /// The chip's loop delay d (ns): `dynamics.loop_delay_ns`, 0 when absent.
+    pub fn loop_delay_ns(&self) -> f64 {
+        self.dynamics.loop_delay_ns.unwrap_or(0.0)
+    }
+}
+
+/// The dynamics the relaxation will run (damping and derivative gain
+/// resolved later when automatic; 0 until then).
 pub fn dynamics_of(c: &Circuit) -> Dynamics {
-    dynamics_with(&c.dynamics, c.dynamics.damping)
+    dynamics_with(&c.dynamics, c.dynamics.damping, c.dynamics.derivative_gain)
 }
 
 /// The dynamics of `d` with damping γ `damping` (0 when unresolved). A
@@ -56,15 +64,17 @@ pub fn dynamics_of(c: &Circuit) -> Dynamics {
 /// pole: τ dz/dt + τ_a d²z/dt² = force with τ_a = 1/(2π GBW), i.e. inertial
 /// dynamics with m = τ_a/τ and γ = 1 (an inverting integrator with
 /// A(s) = ω_t/s responds as −1/(sτ)·1/(1 + s/ω_t) for ω_t τ ≫ 1).
-pub fn dynamics_with(d: &DynamicsSpec, damping: Option<f64>) -> Dynamics {
+pub fn dynamics_with(d: &DynamicsSpec, damping: Option<f64>, derivative: Option<f64>) -> Dynamics {
     if d.order == Order::FirstOrder && d.opamp_gbw_mhz > 0.0 {
         let tau_a = 1.0 / (2.0 * std::f64::consts::PI * d.opamp_gbw_mhz * 1e6);
-        return Dynamics::Inertial {
-            damping: 1.0,
-            mass: tau_a / d.tau_s,
-        };
+        return Dynamics::inertial(1.0, tau_a / d.tau_s);
     }
-    Dynamics::of(d.order, damping.unwrap_or(0.0), d.mass)
+    Dynamics::of(
+        d.order,
+        damping.unwrap_or(0.0),
+        d.mass,
+        derivative.unwrap_or(0.0),
+    )
 }
 
 /// The circuit's name is a folder name under runs/, never a path: not
@@ -225,6 +235,28 @@ pub fn validate(c: &Circuit) -> Check {
             d.opamp_gbw_mhz
         ),
     )?;
+    if let Some(b) = d.derivative_gain {
+        positive("dynamics.derivative_gain", b)?;
+        ensure(
+            d.order == Order::InertialPd,
+            "dynamics.derivative_gain",
+            format!(
+                "the derivative branch belongs to order = \"inertial-pd\", not \"{}\"; set the order or remove the key",
+                d.order.name()
+            ),
+        )?;
+    }
+    if d.order == Order::InertialPd {
+        use crate::relax::Method;
+        ensure(
+            c.relax.method == Method::SymplecticEuler,
+            "relax.method",
+            format!(
+                "\"{}\" cannot carry the derivative branch of \"inertial-pd\" dynamics (it differences the loop's force from step to step); use \"symplectic-euler\"",
+                c.relax.method.name()
+            ),
+        )?;
+    }
     if d.opamp_gbw_mhz > 0.0 {
         use crate::relax::Method;
         ensure(
@@ -248,26 +280,25 @@ pub fn validate(c: &Circuit) -> Check {
     c.equilibrium
         .validate()
         .map_err(|e| (format!("equilibrium.{}", e.key()), e.to_string()))?;
+    let delay = c.loop_delay_ns();
     ensure(
-        d.loop_delay_ns.is_finite() && (0.0..=1e9).contains(&d.loop_delay_ns),
+        delay.is_finite() && (0.0..=1e9).contains(&delay),
         "dynamics.loop_delay_ns",
-        format!(
-            "expected a finite value in [0, 1e9] ns, got {}",
-            d.loop_delay_ns
-        ),
+        format!("expected a finite value in [0, 1e9] ns, got {delay}"),
     )?;
-    if d.loop_delay_ns > 0.0 {
+    if d.loop_delay_ns.is_some_and(|d| d > 0.0) {
         use crate::relax::Method;
         ensure(
             matches!(c.relax.method, Method::Euler | Method::SymplecticEuler),
             "relax.method",
             format!(
-                "\"{}\" cannot carry dynamics.loop_delay_ns = {}: the loop delay is simulated on the fixed-step \"euler\" (first order) and \"symplectic-euler\" (inertial) only",
+                "\"{}\" cannot carry dynamics.loop_delay_ns = {delay}: the loop delay is simulated on the fixed-step \"euler\" (first order) and \"symplectic-euler\" (inertial) only",
                 c.relax.method.name(),
-                d.loop_delay_ns
             ),
         )?;
-        let steps = d.loop_delay_ns * 1e-9 / d.tau_s / c.relax.dt_tau;
+    }
+    if delay > 0.0 {
+        let steps = delay * 1e-9 / d.tau_s / c.relax.dt_tau;
         ensure(
             steps <= crate::relax::delay::MAX_DELAY_STEPS as f64,
             "relax.dt_tau",

@@ -35,6 +35,9 @@ pub enum RelaxConfigError {
     /// Node noise (`noise_std` > 0) with a deterministic integrator.
     #[error("method: node noise (noise_std = {noise_std}) needs a stochastic integrator: \"euler\" (Euler–Maruyama) or \"symplectic-euler\", not \"{}\"", method.name())]
     NoiseNeedsStochastic { noise_std: f64, method: Method },
+    /// Derivative feedback ("inertial-pd") on a method other than symplectic Euler.
+    #[error("method: \"{}\" cannot carry the derivative branch of \"inertial-pd\" dynamics (it differences the loop's force step to step); use \"symplectic-euler\"", method.name())]
+    DerivativeNeedsSymplectic { method: Method },
     /// A loop delay on a method that cannot carry it.
     #[error("method: a loop delay is simulated on the fixed-step \"euler\" and \"symplectic-euler\" only, not \"{}\"", method.name())]
     DelayNeedsFixedStep { method: Method },
@@ -61,10 +64,7 @@ mod tests {
     #[test]
     fn messages_are_unchanged() {
         let first = Dynamics::FirstOrder;
-        let inertial = Dynamics::Inertial {
-            damping: 1.0,
-            mass: 1.0,
-        };
+        let inertial = Dynamics::inertial(1.0, 1.0);
         let cases: [(Setting, &Dynamics, &str); 9] = [
             (
                 |c| c.dt_tau = 0.0,

@@ -19,9 +19,11 @@
 //!
 //! On one mode of rate λ (1/τ) the first-order loop z′ = −λ z(t − d) is
 //! stable iff λ·d < π/2; the inertial loop m z″ + γ z′ + λ z(t − d) = 0 iff
-//! d < atan(γ/(m ω))/ω with m²ω⁴ + γ²ω² = λ² ([`critical_delay`]).
+//! d < atan(γ/(m ω))/ω with m²ω⁴ + γ²ω² = λ² ([`critical_delay`]); with a
+//! derivative branch, m z″ + γ z′ + λ(z + βz′)(t − d) = 0, see there.
 
 use super::state::State;
+use super::system::Dynamics;
 use crate::real::Real;
 use nalgebra::DMatrix;
 use std::collections::VecDeque;
@@ -87,21 +89,102 @@ impl<T: Real> DelayLine<T> {
     }
 }
 
-/// The largest stable loop delay d (τ) of one mode of rate `lambda` (1/τ):
-/// π/(2λ) for first-order dynamics; for inertial ones of mass `mass` and
-/// damping `damping`, atan(γ/(m ω))/ω at the crossing frequency ω of
-/// m²ω⁴ + γ²ω² = λ². Infinite for λ ≤ 0.
-pub fn critical_delay(lambda: f64, inertial: Option<(f64, f64)>) -> f64 {
+/// The largest stable loop delay d (τ) of one mode of rate `lambda` (1/τ)
+/// under `dynamics`: π/(2λ) for first order; for inertial ones (mass m,
+/// damping γ, derivative gain β; the branch acts on the delayed force, so
+/// m s² + γ s + λ(1 + βs)e^{−sd} = 0) the delay at which a root crosses the
+/// imaginary axis at s = iω:
+///
+/// ```text
+/// m²ω⁴ + (γ² − λ²β²)ω² − λ² = 0,    d = (atan(βω) + atan(γ/(m ω)))/ω
+/// ```
+///
+/// (one positive root ω², so one crossing, from left to right). Infinite
+/// for λ ≤ 0.
+pub fn critical_delay(lambda: f64, dynamics: Dynamics) -> f64 {
     if lambda <= 0.0 {
         return f64::INFINITY;
     }
-    match inertial {
-        None => std::f64::consts::FRAC_PI_2 / lambda,
-        Some((damping, mass)) => {
-            let (g2, m2) = (damping * damping, mass * mass);
-            let w2 = (-g2 + (g2 * g2 + 4.0 * m2 * lambda * lambda).sqrt()) / (2.0 * m2);
-            let w = w2.sqrt();
-            (damping * w).atan2(mass * w2) / w
+    match dynamics {
+        Dynamics::FirstOrder => std::f64::consts::FRAC_PI_2 / lambda,
+        Dynamics::Inertial {
+            damping,
+            mass,
+            derivative,
+        } => {
+            let m2 = mass * mass;
+            let b = damping * damping - lambda * lambda * derivative * derivative;
+            // The positive root of m²u² + b u − λ² = 0, written without
+            // cancellation for either sign of b.
+            let disc = (b * b + 4.0 * m2 * lambda * lambda).sqrt();
+            let u = if b <= 0.0 {
+                (disc - b) / (2.0 * m2)
+            } else {
+                2.0 * lambda * lambda / (disc + b)
+            };
+            let w = u.sqrt();
+            ((derivative * w).atan() + damping.atan2(mass * w)) / w
         }
     }
+}
+
+/// Points per decade of the rate band [`critical_delay_band`] scans.
+const BAND_POINTS_PER_DECADE: f64 = 24.0;
+
+/// The largest stable loop delay (τ) of every mode with a rate in
+/// [`lambda_min`, `lambda_max`] (1/τ): the smallest [`critical_delay`] over
+/// the band, scanned on a logarithmic grid (24 points a decade, both ends
+/// included). First-order and plain inertial dynamics are tightest at
+/// λ_max; with a derivative branch the tightest mode can lie inside.
+pub fn critical_delay_band(lambda_min: f64, lambda_max: f64, dynamics: Dynamics) -> f64 {
+    let hi = lambda_max.max(0.0);
+    if hi <= 0.0 {
+        return f64::INFINITY;
+    }
+    let lo = lambda_min.clamp(hi * 1e-12, hi);
+    let decades = (hi / lo).log10();
+    let n = (decades * BAND_POINTS_PER_DECADE).ceil().max(1.0) as usize;
+    (0..=n)
+        .map(|i| lo * (hi / lo).powf(i as f64 / n as f64))
+        .map(|l| critical_delay(l, dynamics))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The derivative gain β (τ) of "inertial-pd" dynamics that maximises the
+/// loop's stable delay over the rate band [`lambda_min`, `lambda_max`]
+/// ([`critical_delay_band`]), for damping γ `damping` and mass m `mass`:
+/// a scan of β·√(λ_max/m) over 10⁻² … 10² (16 points a decade) refined by
+/// golden-section search. The damping still sets the slowest mode's decay;
+/// β lets the fast modes, which the delay destabilises first, be damped
+/// without damping the slow ones more.
+pub fn delay_optimal_derivative(lambda_min: f64, lambda_max: f64, damping: f64, mass: f64) -> f64 {
+    if lambda_max <= 0.0 {
+        return 0.0;
+    }
+    let unit = (mass / lambda_max).sqrt();
+    let bound = |log_b: f64| {
+        let dynamics = Dynamics::Inertial {
+            damping,
+            mass,
+            derivative: unit * 10f64.powf(log_b),
+        };
+        critical_delay_band(lambda_min, lambda_max, dynamics)
+    };
+    let grid: Vec<f64> = (0..=64).map(|i| -2.0 + i as f64 / 16.0).collect();
+    let best = grid
+        .iter()
+        .copied()
+        .max_by(|a, b| bound(*a).total_cmp(&bound(*b)))
+        .unwrap_or(0.0);
+    let (mut a, mut b) = (best - 1.0 / 16.0, best + 1.0 / 16.0);
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..40 {
+        let (c, d) = (b - g * (b - a), a + g * (b - a));
+        if bound(c) > bound(d) {
+            b = d;
+        } else {
+            a = c;
+        }
+    }
+    unit * 10f64.powf(0.5 * (a + b))
 }

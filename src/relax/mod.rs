@@ -261,6 +261,13 @@ impl RelaxConfig {
             (Method::SymplecticEuler, false) => return Err(RelaxConfigError::InertialOnly),
             _ => {}
         }
+        if let Dynamics::Inertial { derivative, .. } = dynamics {
+            if *derivative > 0.0 && self.method != Method::SymplecticEuler {
+                return Err(RelaxConfigError::DerivativeNeedsSymplectic {
+                    method: self.method,
+                });
+            }
+        }
         if self.noise_std > 0.0 && !matches!(self.method, Method::Euler | Method::SymplecticEuler) {
             return Err(RelaxConfigError::NoiseNeedsStochastic {
                 noise_std: self.noise_std,

@@ -3,6 +3,8 @@
 //!
 //! - first order (MODEL.md §1): dz_ℓ/ds = force_ℓ(z) / ρ_ℓ,
 //! - inertial (MODEL.md §7):    dz_ℓ/ds = v_ℓ,  m dv_ℓ/ds = force_ℓ(z)/ρ_ℓ − γ v_ℓ,
+//! - inertial with derivative feedback ("inertial-pd", docs/model.md):
+//!   m dv_ℓ/ds = (force_ℓ + β d force_ℓ/ds)/ρ_ℓ − γ v_ℓ,
 //!
 //! where force = −∂F/∂z − g_leak z, ρ_ℓ = τ_ℓ/τ is the layer's relative time
 //! constant, m = τ_v/τ the relative inertial time constant and γ the damping
@@ -32,6 +34,10 @@ pub enum Order {
     FirstOrder,
     /// Second order: a node with mass and damping.
     Inertial,
+    /// Second order with a derivative (high-pass) branch on the error
+    /// feedback: damping that grows with a mode's rate, so the fast modes
+    /// stay damped under a loop delay.
+    InertialPd,
 }
 
 impl Order {
@@ -40,7 +46,13 @@ impl Order {
         match self {
             Order::FirstOrder => "first-order",
             Order::Inertial => "inertial",
+            Order::InertialPd => "inertial-pd",
         }
+    }
+
+    /// Whether nodes carry a velocity (second-order dynamics).
+    pub fn is_inertial(self) -> bool {
+        self != Order::FirstOrder
     }
 }
 
@@ -56,15 +68,33 @@ pub enum Dynamics {
         damping: f64,
         /// m = τ_v/τ (dimensionless, > 0).
         mass: f64,
+        /// Gain β of the derivative branch (τ, ≥ 0): the velocity is driven
+        /// by force + β·d(force)/ds; 0 = plain inertial.
+        derivative: f64,
     },
 }
 
 impl Dynamics {
-    /// The dynamics of `order`; `damping` γ and `mass` m apply to inertial ones.
-    pub fn of(order: Order, damping: f64, mass: f64) -> Self {
+    /// The dynamics of `order`; `damping` γ and `mass` m apply to inertial
+    /// ones, the derivative gain β to "inertial-pd" only.
+    pub fn of(order: Order, damping: f64, mass: f64, derivative: f64) -> Self {
         match order {
             Order::FirstOrder => Dynamics::FirstOrder,
-            Order::Inertial => Dynamics::Inertial { damping, mass },
+            Order::Inertial => Dynamics::inertial(damping, mass),
+            Order::InertialPd => Dynamics::Inertial {
+                damping,
+                mass,
+                derivative,
+            },
+        }
+    }
+
+    /// Plain inertial dynamics (no derivative branch).
+    pub fn inertial(damping: f64, mass: f64) -> Self {
+        Dynamics::Inertial {
+            damping,
+            mass,
+            derivative: 0.0,
         }
     }
 
@@ -72,6 +102,7 @@ impl Dynamics {
     pub fn order(&self) -> Order {
         match self {
             Dynamics::FirstOrder => Order::FirstOrder,
+            Dynamics::Inertial { derivative, .. } if *derivative > 0.0 => Order::InertialPd,
             Dynamics::Inertial { .. } => Order::Inertial,
         }
     }
@@ -189,7 +220,9 @@ impl<'f, 'a, T: Real> System<'f, 'a, T> {
                     }
                 }
             }
-            Dynamics::Inertial { damping, mass } => {
+            Dynamics::Inertial { damping, mass, .. } => {
+                // The derivative branch (β > 0) runs on symplectic Euler
+                // only (validated), which does not call this.
                 self.loop_force(y);
                 for i in 0..k {
                     dy[i].copy_from(&y[k + i]);

@@ -48,6 +48,9 @@ pub struct Derived {
     pub tau_rel: Vec<f64>,
     /// Damping in force (inertial dynamics).
     pub damping: Option<f64>,
+    /// Derivative gain β in force ("inertial-pd" dynamics), τ.
+    #[serde(default)]
+    pub derivative_gain: Option<f64>,
     /// The loop-delay stability bound at the first batch's feedforward
     /// state, when the circuit has a loop delay.
     #[serde(default)]

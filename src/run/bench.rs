@@ -10,11 +10,11 @@ use crate::chip::explicit_step_limit;
 use crate::circuit::{Circuit, DType, Order};
 use crate::relax::Method;
 use crate::report::{median, Report};
+pub use crate::run::bench_csv::CSV_HEADER;
 use crate::run::check::derive;
 use crate::run::train::{run, Observer, RunOptions};
-use crate::run::RunError;
+use crate::run::{bench_csv, RunError};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -36,6 +36,10 @@ pub struct BenchOptions {
     /// Integrator time constants τ (s) to run each depth at (the break-even
     /// map); empty = the circuit's `dynamics.tau_s`.
     pub taus: Vec<f64>,
+    /// Multiples M of each point's smallest stable τ (its loop-delay bound,
+    /// which differs by depth and dynamics) to run it at, instead of `taus`;
+    /// empty = none. Needs a loop delay.
+    pub tau_margins: Vec<f64>,
 }
 
 /// One depth × dynamics result.
@@ -78,9 +82,15 @@ pub struct BenchRow {
     /// energy, so this equals `energy_ratio`.
     #[serde(default)]
     pub energy_ratio_pipe: f64,
-    /// The step (τ) the explicit integrator used and the damping in force.
+    /// The step (τ) the explicit integrator used, the damping and the
+    /// derivative gain ("inertial-pd", τ) in force.
     pub dt_tau: f64,
     pub damping: Option<f64>,
+    #[serde(default)]
+    pub derivative_gain: Option<f64>,
+    /// The point's smallest stable τ for its loop delay (s), with a delay.
+    #[serde(default)]
+    pub tau_min_s: Option<f64>,
     /// Simulator wall-clock per training step, all threads and one thread (s).
     pub wall_step_s: f64,
     pub wall_step_1thread_s: Option<f64>,
@@ -121,8 +131,9 @@ impl BenchOptions {
             .map(|d| match d.as_str() {
                 "first-order" => Ok(Order::FirstOrder),
                 "inertial" => Ok(Order::Inertial),
+                "inertial-pd" => Ok(Order::InertialPd),
                 other => Err(RunError::Invalid(format!(
-                    "--dynamics: unknown `{other}`; expected first-order or inertial"
+                    "--dynamics: unknown `{other}`; expected first-order, inertial or inertial-pd"
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -143,7 +154,26 @@ impl BenchOptions {
             compare_threads,
             t_max_tau,
             taus,
+            tau_margins: vec![],
         })
+    }
+
+    /// The same options running each point at multiples `margins` of its
+    /// smallest stable τ (`--tau-margins`): each finite and ≥ 1, and not
+    /// together with `--taus`.
+    pub fn with_tau_margins(mut self, margins: Vec<f64>) -> Result<Self, RunError> {
+        if let Some(m) = margins.iter().find(|m| !(m.is_finite() && **m >= 1.0)) {
+            return Err(RunError::Invalid(format!(
+                "--tau-margins: {m} is not a multiple ≥ 1 of the smallest stable τ"
+            )));
+        }
+        if !margins.is_empty() && !self.taus.is_empty() {
+            return Err(RunError::Invalid(
+                "--tau-margins and --taus exclude each other: give one".into(),
+            ));
+        }
+        self.tau_margins = margins;
+        Ok(self)
     }
 }
 
@@ -270,6 +300,7 @@ fn variant(
         (Order::Inertial, Method::Ros2 | Method::Ros3 | Method::Euler | Method::Heun) => {
             Method::SymplecticEuler
         }
+        (Order::InertialPd, _) => Method::SymplecticEuler,
         (Order::FirstOrder, Method::SymplecticEuler) => Method::Euler,
         (_, m) => m,
     };
@@ -277,7 +308,7 @@ fn variant(
     let l = depth as f64;
     let need = match order {
         Order::FirstOrder => 60.0 * l * l,
-        Order::Inertial => 100.0 * l,
+        Order::Inertial | Order::InertialPd => 100.0 * l,
     };
     c.relax.t_max_tau = t_max_tau.unwrap_or(c.relax.t_max_tau.max(need));
     c.name = format!("{}-depth{depth}-{}", circuit.name, order.name());
@@ -291,12 +322,13 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
         return Ok(());
     }
     let mut probe = c.clone();
-    probe.relax.method = if c.dynamics.order == Order::Inertial {
-        Method::Rk4
-    } else {
-        Method::Dopri5
+    probe.relax.method = match c.dynamics.order {
+        Order::Inertial => Method::Rk4,
+        Order::InertialPd => Method::SymplecticEuler,
+        Order::FirstOrder => Method::Dopri5,
     };
     probe.relax.dt_tau = 1e-3;
+    probe.relax.allow_unstable = true;
     let opts = RunOptions {
         out_dir: PathBuf::new(),
         base_dir: base_dir.into(),
@@ -304,9 +336,9 @@ fn fit_step(c: &mut Circuit, base_dir: &Path) -> Result<(), RunError> {
     };
     let derived = derive(&probe, &opts)?;
     if let Some(s) = derived.spectrum {
-        if let Some(limit) =
-            explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), s.lambda_max)
-        {
+        let dynamics =
+            crate::circuit::dynamics_with(&c.dynamics, derived.damping, derived.derivative_gain);
+        if let Some(limit) = explicit_step_limit(c.relax.method, dynamics, s.lambda_max) {
             c.relax.dt_tau = c.relax.dt_tau.min(0.8 * limit);
         }
     }
@@ -342,7 +374,7 @@ fn unstable_row(depth: usize, order: Order, c: &Circuit) -> BenchRow {
         depth,
         dynamics: order.name().into(),
         tau_s: c.dynamics.tau_s,
-        loop_delay_s: c.dynamics.loop_delay_ns * 1e-9,
+        loop_delay_s: c.loop_delay_ns() * 1e-9,
         stable: false,
         stop_rule: String::new(),
         median_t_relax_tau: nan,
@@ -358,6 +390,8 @@ fn unstable_row(depth: usize, order: Order, c: &Circuit) -> BenchRow {
         energy_ratio_pipe: nan,
         dt_tau: c.relax.dt_tau,
         damping: None,
+        derivative_gain: None,
+        tau_min_s: None,
         wall_step_s: nan,
         wall_step_1thread_s: None,
         peak_rss_mb: peak_rss_mb(),
@@ -368,8 +402,17 @@ fn unstable_row(depth: usize, order: Order, c: &Circuit) -> BenchRow {
 /// Whether the point's τ is at or above its loop-delay bound (always, with
 /// no delay or with `relax.allow_unstable`).
 fn stable_point(c: &Circuit, base_dir: &Path) -> Result<bool, RunError> {
-    if c.dynamics.loop_delay_ns == 0.0 || c.relax.allow_unstable {
+    if c.loop_delay_ns() == 0.0 || c.relax.allow_unstable {
         return Ok(true);
+    }
+    Ok(smallest_stable_tau(c, base_dir)?.is_none_or(|t| c.dynamics.tau_s >= t))
+}
+
+/// The point's smallest stable τ (s) for its loop delay, from the bound at
+/// the first batch's feedforward state; `None` without a delay.
+fn smallest_stable_tau(c: &Circuit, base_dir: &Path) -> Result<Option<f64>, RunError> {
+    if c.loop_delay_ns() == 0.0 {
+        return Ok(None);
     }
     let mut probe = c.clone();
     probe.relax.allow_unstable = true;
@@ -378,10 +421,7 @@ fn stable_point(c: &Circuit, base_dir: &Path) -> Result<bool, RunError> {
         base_dir: base_dir.into(),
         weights: None,
     };
-    let derived = derive(&probe, &opts)?;
-    Ok(derived
-        .delay_bound
-        .is_none_or(|b| c.dynamics.tau_s >= b.tau_min_s))
+    Ok(derive(&probe, &opts)?.delay_bound.map(|b| b.tau_min_s))
 }
 
 /// Runs the bench over dynamics × depth × τ; writes bench.json, bench.csv
@@ -393,55 +433,75 @@ pub fn bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>, RunError> {
-    let taus = if opts.taus.is_empty() {
-        vec![circuit.dynamics.tau_s]
-    } else {
-        opts.taus.clone()
-    };
+    if !opts.tau_margins.is_empty() && circuit.loop_delay_ns() == 0.0 {
+        return Err(RunError::Invalid(
+            "--tau-margins: the circuit has no loop delay (dynamics.loop_delay_ns = 0), so every τ is stable; set one or use --taus".into(),
+        ));
+    }
     let point = |depth: usize, order: Order, tau: f64| {
         let mut c = variant(circuit, depth, order, opts.steps, opts.t_max_tau);
         c.dynamics.tau_s = tau;
         c
     };
-    // Every point's circuit is checked before anything is written.
+    // The τ values of each point: the list, or multiples of its bound.
+    let taus_of = |depth: usize, order: Order| -> Result<Vec<f64>, RunError> {
+        if opts.tau_margins.is_empty() {
+            return Ok(match opts.taus.is_empty() {
+                true => vec![circuit.dynamics.tau_s],
+                false => opts.taus.clone(),
+            });
+        }
+        let probe = point(depth, order, circuit.dynamics.tau_s);
+        crate::circuit::validate::validate(&probe).map_err(|(key, m)| {
+            RunError::Invalid(format!("depth {depth} ({}): {key}: {m}", order.name()))
+        })?;
+        let t_min = smallest_stable_tau(&probe, base_dir)?.unwrap_or(circuit.dynamics.tau_s);
+        Ok(opts
+            .tau_margins
+            .iter()
+            .map(|m| (m * t_min).min(1.0))
+            .collect())
+    };
+    let mut plan = Vec::new();
     for &order in &opts.orders {
         for &depth in &opts.depths {
-            for &tau in &taus {
-                crate::circuit::validate::validate(&point(depth, order, tau)).map_err(
-                    |(key, m)| {
-                        RunError::Invalid(format!(
-                            "depth {depth} ({}, τ = {tau:e} s): {key}: {m}",
-                            order.name()
-                        ))
-                    },
-                )?;
-            }
+            plan.push((depth, order, taus_of(depth, order)?));
+        }
+    }
+    // Every point's circuit is checked before anything is written.
+    for &(depth, order, ref taus) in &plan {
+        for &tau in taus {
+            crate::circuit::validate::validate(&point(depth, order, tau)).map_err(|(key, m)| {
+                RunError::Invalid(format!(
+                    "depth {depth} ({}, τ = {tau:e} s): {key}: {m}",
+                    order.name()
+                ))
+            })?;
         }
     }
     crate::run::train::check_out_dir(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| RunError::Failed(format!("{}: {e}", out_dir.display())))?;
     // An unwritable folder fails here, before any point is simulated.
-    write_outputs(out_dir, &[])?;
+    bench_csv::write_outputs(out_dir, &[])?;
     let mut rows = Vec::new();
-    for &order in &opts.orders {
-        for &depth in &opts.depths {
-            for &tau in &taus {
-                let mut c = point(depth, order, tau);
-                let row = if stable_point(&c, base_dir)? {
-                    fit_step(&mut c, base_dir)?;
-                    let name = match opts.taus.is_empty() {
-                        true => format!("depth-{depth}-{}", order.name()),
-                        false => format!("depth-{depth}-{}-tau-{tau:e}", order.name()),
-                    };
-                    simulate(&c, depth, order, base_dir, &out_dir.join(name), opts)?
-                } else {
-                    unstable_row(depth, order, &c)
+    let single = opts.taus.is_empty() && opts.tau_margins.is_empty();
+    for &(depth, order, ref taus) in &plan {
+        for &tau in taus {
+            let mut c = point(depth, order, tau);
+            let row = if stable_point(&c, base_dir)? {
+                fit_step(&mut c, base_dir)?;
+                let name = match single {
+                    true => format!("depth-{depth}-{}", order.name()),
+                    false => format!("depth-{depth}-{}-tau-{tau:e}", order.name()),
                 };
-                progress(&row);
-                rows.push(row);
-                write_outputs(out_dir, &rows)?;
-            }
+                simulate(&c, depth, order, base_dir, &out_dir.join(name), opts)?
+            } else {
+                unstable_row(depth, order, &c)
+            };
+            progress(&row);
+            rows.push(row);
+            bench_csv::write_outputs(out_dir, &rows)?;
         }
     }
     Ok(rows)
@@ -494,7 +554,7 @@ fn simulate(
         depth,
         dynamics: order.name().into(),
         tau_s: c.dynamics.tau_s,
-        loop_delay_s: c.dynamics.loop_delay_ns * 1e-9,
+        loop_delay_s: c.loop_delay_ns() * 1e-9,
         stable: true,
         stop_rule: most_common_stop(s),
         median_t_relax_tau: median(s.iter().map(|r| r.t_relax_tau).collect()),
@@ -510,59 +570,11 @@ fn simulate(
         energy_ratio_pipe: energy_ratio,
         dt_tau: c.relax.dt_tau,
         damping: report.derived.damping,
+        derivative_gain: report.derived.derivative_gain,
+        tau_min_s: report.derived.delay_bound.map(|b| b.tau_min_s),
         wall_step_s: median(clock.times),
         wall_step_1thread_s: one_thread,
         peak_rss_mb: peak_rss,
         state_mb: state_mb(&report.derived.widths, c.train.batch_size, scalar, adam),
     })
-}
-
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or(String::new(), |x| format!("{x:.6e}"))
-}
-
-/// The columns of bench.csv: the break-even map's first (scripts read
-/// them by name), then the simulator's own figures.
-pub const CSV_HEADER: &str = "depth,dynamics,tau_s,loop_delay_s,stable,t_relax_tau,t_align_tau,cos_applied,t_pc_s,t_bp_seq_s,t_bp_pipe_s,speedup_seq,speedup_pipe,energy_ratio_seq,energy_ratio_pipe,stop_rule,t_cos99_tau,dt_tau,damping,wall_step_s,wall_step_1thread_s,peak_rss_mb,state_mb";
-
-/// A number for the CSV (empty when not finite: an unsimulated point).
-fn fmt_num(v: f64) -> String {
-    fmt_opt(Some(v).filter(|x| x.is_finite()))
-}
-
-fn write_outputs(dir: &Path, rows: &[BenchRow]) -> Result<(), RunError> {
-    let fail = |e: std::io::Error| RunError::Failed(format!("{}: {e}", dir.display()));
-    let json = serde_json::to_vec_pretty(rows).map_err(|e| RunError::Failed(e.to_string()))?;
-    std::fs::write(dir.join("bench.json"), json).map_err(fail)?;
-    let mut f = std::fs::File::create(dir.join("bench.csv")).map_err(fail)?;
-    writeln!(f, "{CSV_HEADER}").map_err(fail)?;
-    for r in rows {
-        let cells = [
-            r.depth.to_string(),
-            r.dynamics.clone(),
-            format!("{:.6e}", r.tau_s),
-            format!("{:.6e}", r.loop_delay_s),
-            r.stable.to_string(),
-            fmt_num(r.median_t_relax_tau),
-            fmt_opt(r.t_align_tau),
-            fmt_opt(r.cos_bp),
-            fmt_num(r.t_pc_s),
-            fmt_num(r.t_bp_s),
-            fmt_num(r.t_bp_pipe_s),
-            fmt_num(r.speedup),
-            fmt_num(r.speedup_pipe),
-            fmt_num(r.energy_ratio),
-            fmt_num(r.energy_ratio_pipe),
-            r.stop_rule.clone(),
-            fmt_opt(r.t_cos99_tau),
-            format!("{:.4e}", r.dt_tau),
-            fmt_opt(r.damping),
-            fmt_num(r.wall_step_s),
-            fmt_opt(r.wall_step_1thread_s),
-            format!("{:.1}", r.peak_rss_mb),
-            fmt_num(r.state_mb),
-        ];
-        writeln!(f, "{}", cells.join(",")).map_err(fail)?;
-    }
-    Ok(())
 }

@@ -89,8 +89,9 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
             1.0 / s.lambda_min,
             c.dynamics.tau_s / s.lambda_min
         );
-        let limit =
-            explicit_step_limit(c.relax.method, crate::circuit::dynamics_of(c), s.lambda_max);
+        let dynamics =
+            crate::circuit::dynamics_with(&c.dynamics, derived.damping, derived.derivative_gain);
+        let limit = explicit_step_limit(c.relax.method, dynamics, s.lambda_max);
         if let Some(lim) = limit {
             let _ = writeln!(
                 w,
@@ -125,6 +126,13 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
     if let Some(g) = derived.damping {
         let _ = writeln!(w, "# damping γ        {g:.4}");
     }
+    if let Some(b) = derived.derivative_gain {
+        let how = match c.dynamics.derivative_gain {
+            Some(_) => "manual",
+            None => "auto: the largest stable loop delay",
+        };
+        let _ = writeln!(w, "# derivative gain  β = {b:.4} τ ({how})");
+    }
     for warning in &derived.warnings {
         let _ = writeln!(w, "# warning: {warning}");
     }
@@ -134,7 +142,7 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
             "# loop delay       d = {:.4} τ; stable for d < {:.4} τ ({}, λ_max ≈ {:.4}); margin d_crit/d = {:.2}; smallest stable τ {:.3e} s",
             b.delay_tau,
             b.d_crit_tau,
-            b.formula(crate::circuit::dynamics_of(c).order()),
+            b.formula(c.dynamics.order),
             b.lambda_max,
             b.margin(),
             b.tau_min_s

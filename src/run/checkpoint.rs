@@ -174,6 +174,9 @@ pub struct State {
     pub optimiser_t: u64,
     /// Damping in force (inertial dynamics, resolved when automatic).
     pub damping: Option<f64>,
+    /// Derivative gain in force ("inertial-pd", resolved when automatic).
+    #[serde(default)]
+    pub derivative: Option<f64>,
     /// The chip's simulated clock, s (drift ages the arrays on it).
     #[serde(default)]
     pub clock_s: f64,
@@ -242,6 +245,7 @@ pub fn save<T: Real>(
         rng_noise: RngState::of(&chip_state.rng_noise),
         optimiser_t: chip_state.optimiser_t,
         damping: chip_state.damping,
+        derivative: chip_state.derivative,
         clock_s: chip_state.clock_s,
         layers,
         report: report.clone(),
@@ -421,6 +425,7 @@ pub fn restore<T: Real>(
         rng_noise,
         step: state.step,
         damping: state.damping,
+        derivative: state.derivative,
         clock_s: state.clock_s,
     })
     .map_err(|e| here(e.to_string()))?;

@@ -4,7 +4,7 @@
 //! - [`train`]: `pcchip run` (fresh or `--resume`d), with [`checkpoint`]s
 //!   and [`weights`] files; [`summary`] is what it prints, [`progress`]
 //!   its bar.
-//! - [`bench`], [`grads`], [`relax`], [`check`]: the commands of those names.
+//! - [`bench`] (its CSV in bench_csv), [`grads`], [`relax`], [`check`]: the commands of those names.
 //! - [`sweep`] (the grid, the cells, the files) and [`sweep_cmd`] (from the
 //!   flags to the printed tables).
 //! - [`plot_cmd`]: `pcchip plot`.
@@ -16,6 +16,7 @@
 //! - [`error`]: [`RunError`] and its exit codes.
 
 pub mod bench;
+pub mod bench_csv;
 pub mod check;
 pub mod checkpoint;
 pub mod data_checks;

@@ -122,12 +122,15 @@ pub fn prepare_with<T: Real>(
         tile_grids: chip.cores().iter().map(|c| c.stats().tile_grid).collect(),
         multipliers: chip.param().multipliers_of(chip.topology()),
         learning_rates: chip.optimiser().lr.clone(),
-        delay_bound: spectrum.and_then(|s| chip.delay_bound(s.lambda_max)),
+        delay_bound: spectrum.and_then(|s| chip.delay_bound(&s)),
         spectrum,
         tau_rel: chip.tau_rel(),
         damping: chip
             .damping()
-            .filter(|_| circuit.dynamics.order == crate::circuit::Order::Inertial),
+            .filter(|_| circuit.dynamics.order.is_inertial()),
+        derivative_gain: chip
+            .derivative_gain()
+            .filter(|_| circuit.dynamics.order == crate::circuit::Order::InertialPd),
         n_train: train.len(),
         n_test: test.len(),
         widths,

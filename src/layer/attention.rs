@@ -2,8 +2,9 @@
 //! self-attention and the GELU MLP in the pre-residual form of the paper's
 //! transformer code (no layer norm, no biases), with its forward pass, its
 //! vector–Jacobian and Jacobian–vector products in the block input, its
-//! weight gradients and its crossbar read counts. A digital reference; not
-//! yet a [`super::Layer`] (the wiring into chip and circuit comes later).
+//! weight gradients and its crossbar read counts. The passes run on any
+//! [`Projections`]: the block's own matrices (the digital reference) or a
+//! packed crossbar (`super::packed`, the [`super::Block`] layer).
 //!
 //! For one sequence of T tokens x_t ∈ ℝᴺ (N = H·d, H heads of width d):
 //!
@@ -25,8 +26,9 @@
 //! each projection is one product over T·B columns: one crossbar read per
 //! token per projection ([`ProjectionReads`]).
 
+pub use super::packed::{Proj, Projections};
 use crate::net::Activation;
-use crate::real::{gemm, gemm_abt, Real};
+use crate::real::{gemm_abt, Real};
 use nalgebra::DMatrix;
 
 /// A block's shape or weights are inconsistent.
@@ -165,6 +167,7 @@ impl<T: Real> BlockCache<T> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransformerBlock<T: Real> {
     weights: BlockWeights<T>,
+    n: usize,
     n_heads: usize,
     seq_len: usize,
     attn_scale: T,
@@ -181,13 +184,16 @@ fn batch_of<T: Real>(m: &DMatrix<T>, seq_len: usize, n_seq: usize) -> DMatrix<T>
     DMatrix::from_column_slice(seq_len * m.nrows(), n_seq, m.as_slice())
 }
 
-/// `op(W)·x`, adding x's columns to `count`.
-fn read<T: Real>(w: &DMatrix<T>, transpose: bool, x: &DMatrix<T>, count: &mut usize) -> DMatrix<T> {
-    let rows = if transpose { w.ncols() } else { w.nrows() };
-    let mut out = DMatrix::zeros(rows, x.ncols());
-    gemm(T::one(), w, transpose, x, T::zero(), &mut out);
+/// `op(W_p)·x` through `w`, adding x's columns to `count`.
+fn read<T: Real>(
+    w: &dyn Projections<T>,
+    p: Proj,
+    transpose: bool,
+    x: &DMatrix<T>,
+    count: &mut usize,
+) -> DMatrix<T> {
     *count += x.ncols();
-    out
+    w.product(p, transpose, x)
 }
 
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
@@ -246,10 +252,29 @@ impl<T: Real> TransformerBlock<T> {
         }
         Ok(TransformerBlock {
             weights,
+            n,
             n_heads,
             seq_len,
             attn_scale,
             branch_scale,
+        })
+    }
+
+    /// A block of width `n` with no weights of its own, for the `_on`
+    /// passes (whose projections come from elsewhere); the errors of `new`.
+    pub fn unweighted(
+        n: usize,
+        n_heads: usize,
+        seq_len: usize,
+        attn_scale: T,
+        branch_scale: T,
+    ) -> Result<Self, BlockError> {
+        let w = BlockWeights::from_fn(n, |_, _, _| T::zero());
+        let block = Self::new(w, n_heads, seq_len, attn_scale, branch_scale)?;
+        let empty = BlockWeights::from_fn(0, |_, _, _| T::zero());
+        Ok(TransformerBlock {
+            weights: empty,
+            ..block
         })
     }
 
@@ -265,7 +290,7 @@ impl<T: Real> TransformerBlock<T> {
 
     /// Width N.
     pub fn width(&self) -> usize {
-        self.weights.wq.nrows()
+        self.n
     }
 
     /// Number of heads H.
@@ -309,15 +334,24 @@ impl<T: Real> TransformerBlock<T> {
     /// The block's output for `x`, (T·N) × B, and the cache of the other
     /// passes. Panics when `x` has not T·N rows (a programming error).
     pub fn forward(&self, x: &DMatrix<T>) -> (DMatrix<T>, BlockCache<T>) {
+        self.forward_on(&self.weights, x)
+    }
+
+    /// [`TransformerBlock::forward`] with the projections of `w` (the
+    /// block's own weights are not used).
+    pub fn forward_on(
+        &self,
+        w: &dyn Projections<T>,
+        x: &DMatrix<T>,
+    ) -> (DMatrix<T>, BlockCache<T>) {
         self.check(x, "forward");
         let (n, t, nh, d) = (self.width(), self.seq_len, self.n_heads, self.head_dim());
         let n_seq = x.ncols();
-        let w = &self.weights;
         let mut reads = ProjectionReads::default();
         let xt = tokens_of(x, n);
-        let q = read(&w.wq, false, &xt, &mut reads.q);
-        let k = read(&w.wk, false, &xt, &mut reads.k);
-        let v = read(&w.wv, false, &xt, &mut reads.v);
+        let q = read(w, Proj::Q, false, &xt, &mut reads.q);
+        let k = read(w, Proj::K, false, &xt, &mut reads.k);
+        let v = read(w, Proj::V, false, &xt, &mut reads.v);
         let mut p = vec![T::zero(); n_seq * nh * t * t];
         let mut c = DMatrix::zeros(n, t * n_seq);
         let (qs, ks, vs) = (q.as_slice(), k.as_slice(), v.as_slice());
@@ -338,15 +372,15 @@ impl<T: Real> TransformerBlock<T> {
                 }
             }
         }
-        let attn = read(&w.wo, false, &c, &mut reads.o);
+        let attn = read(w, Proj::O, false, &c, &mut reads.o);
         let h = add(&xt, self.branch_scale, &attn);
-        let z = read(&w.w1, false, &h, &mut reads.mlp_in);
+        let z = read(w, Proj::Mlp1, false, &h, &mut reads.mlp_in);
         let mut g = z.clone();
         let mut dg = z;
         g.iter_mut().zip(dg.iter_mut()).for_each(|(g, dg)| {
             (*g, *dg) = Activation::Gelu.phi_dphi(*g);
         });
-        let m = read(&w.w2, false, &g, &mut reads.mlp_out);
+        let m = read(w, Proj::Mlp2, false, &g, &mut reads.mlp_out);
         let out = add(&h, self.branch_scale, &m);
         let cache = BlockCache {
             seq_len: t,
@@ -382,8 +416,17 @@ impl<T: Real> TransformerBlock<T> {
     /// (∂out/∂x)ᵀ·u at the cached point, (T·N) × B, and the transposed
     /// reads it made. Panics when `u` does not match the cache's batch.
     pub fn vjp(&self, cache: &BlockCache<T>, u: &DMatrix<T>) -> (DMatrix<T>, ProjectionReads) {
-        let (dx, reads) = self.adjoint(cache, u, None);
-        (dx, reads)
+        self.adjoint(&self.weights, cache, u, None)
+    }
+
+    /// [`TransformerBlock::vjp`] with the projections of `w`.
+    pub fn vjp_on(
+        &self,
+        w: &dyn Projections<T>,
+        cache: &BlockCache<T>,
+        u: &DMatrix<T>,
+    ) -> (DMatrix<T>, ProjectionReads) {
+        self.adjoint(w, cache, u, None)
     }
 
     /// ∂⟨u, out⟩/∂W for the six matrices, summed over the B sequences.
@@ -393,14 +436,25 @@ impl<T: Real> TransformerBlock<T> {
 
     /// The VJP and the weight gradients in one adjoint pass.
     pub fn backward(&self, cache: &BlockCache<T>, u: &DMatrix<T>) -> Backward<T> {
+        self.backward_on(&self.weights, cache, u)
+    }
+
+    /// [`TransformerBlock::backward`] with the projections of `w`.
+    pub fn backward_on(
+        &self,
+        w: &dyn Projections<T>,
+        cache: &BlockCache<T>,
+        u: &DMatrix<T>,
+    ) -> Backward<T> {
         let n = self.width();
         let mut grads = BlockWeights::from_fn(n, |_, _, _| T::zero());
-        let (dx, reads) = self.adjoint(cache, u, Some(&mut grads));
+        let (dx, reads) = self.adjoint(w, cache, u, Some(&mut grads));
         Backward { dx, grads, reads }
     }
 
     fn adjoint(
         &self,
+        w: &dyn Projections<T>,
         cache: &BlockCache<T>,
         u: &DMatrix<T>,
         grads: Option<&mut BlockWeights<T>>,
@@ -412,17 +466,17 @@ impl<T: Real> TransformerBlock<T> {
             "vjp: batch differs from the cache's"
         );
         let (n, t, nh, d) = (self.width(), self.seq_len, self.n_heads, self.head_dim());
-        let (w, cb, sc) = (&self.weights, self.branch_scale, self.attn_scale);
+        let (cb, sc) = (self.branch_scale, self.attn_scale);
         let mut reads = ProjectionReads::default();
         let ut = tokens_of(u, n);
         // MLP: out = h + c·W2 g, g = GELU(W1 h)
         let dm = &ut * cb;
-        let mut dz = read(&w.w2, true, &dm, &mut reads.mlp_out);
+        let mut dz = read(w, Proj::Mlp2, true, &dm, &mut reads.mlp_out);
         dz.component_mul_assign(&cache.dg);
-        let dh = &ut + read(&w.w1, true, &dz, &mut reads.mlp_in);
+        let dh = &ut + read(w, Proj::Mlp1, true, &dz, &mut reads.mlp_in);
         // attention: h = x + c·Wo concat
         let da = &dh * cb;
-        let dc = read(&w.wo, true, &da, &mut reads.o);
+        let dc = read(w, Proj::O, true, &da, &mut reads.o);
         let mut dq = DMatrix::zeros(n, t * cache.n_seq);
         let mut dk = dq.clone();
         let mut dv = dq.clone();
@@ -462,9 +516,9 @@ impl<T: Real> TransformerBlock<T> {
             }
         }
         let mut dx = dh.clone();
-        dx += read(&w.wq, true, &dq, &mut reads.q);
-        dx += read(&w.wk, true, &dk, &mut reads.k);
-        dx += read(&w.wv, true, &dv, &mut reads.v);
+        dx += read(w, Proj::Q, true, &dq, &mut reads.q);
+        dx += read(w, Proj::K, true, &dk, &mut reads.k);
+        dx += read(w, Proj::V, true, &dv, &mut reads.v);
         if let Some(g) = grads {
             let pairs = [
                 (&dq, &cache.x),
@@ -484,6 +538,16 @@ impl<T: Real> TransformerBlock<T> {
     /// (∂out/∂x)·v at the cached point, (T·N) × B, and the reads it made.
     /// Panics when `v` does not match the cache's batch.
     pub fn jvp(&self, cache: &BlockCache<T>, v: &DMatrix<T>) -> (DMatrix<T>, ProjectionReads) {
+        self.jvp_on(&self.weights, cache, v)
+    }
+
+    /// [`TransformerBlock::jvp`] with the projections of `w`.
+    pub fn jvp_on(
+        &self,
+        w: &dyn Projections<T>,
+        cache: &BlockCache<T>,
+        v: &DMatrix<T>,
+    ) -> (DMatrix<T>, ProjectionReads) {
         self.check(v, "jvp");
         assert_eq!(
             v.ncols(),
@@ -491,12 +555,12 @@ impl<T: Real> TransformerBlock<T> {
             "jvp: batch differs from the cache's"
         );
         let (n, t, nh, d) = (self.width(), self.seq_len, self.n_heads, self.head_dim());
-        let (w, cb, sc) = (&self.weights, self.branch_scale, self.attn_scale);
+        let (cb, sc) = (self.branch_scale, self.attn_scale);
         let mut reads = ProjectionReads::default();
         let vt = tokens_of(v, n);
-        let q1 = read(&w.wq, false, &vt, &mut reads.q);
-        let k1 = read(&w.wk, false, &vt, &mut reads.k);
-        let v1 = read(&w.wv, false, &vt, &mut reads.v);
+        let q1 = read(w, Proj::Q, false, &vt, &mut reads.q);
+        let k1 = read(w, Proj::K, false, &vt, &mut reads.k);
+        let v1 = read(w, Proj::V, false, &vt, &mut reads.v);
         let (qs, ks, vs) = (cache.q.as_slice(), cache.k.as_slice(), cache.v.as_slice());
         let (q1s, k1s, v1s) = (q1.as_slice(), k1.as_slice(), v1.as_slice());
         let mut c1 = DMatrix::zeros(n, t * cache.n_seq);
@@ -521,11 +585,11 @@ impl<T: Real> TransformerBlock<T> {
                 }
             }
         }
-        let a1 = read(&w.wo, false, &c1, &mut reads.o);
+        let a1 = read(w, Proj::O, false, &c1, &mut reads.o);
         let h1 = add(&vt, cb, &a1);
-        let mut z1 = read(&w.w1, false, &h1, &mut reads.mlp_in);
+        let mut z1 = read(w, Proj::Mlp1, false, &h1, &mut reads.mlp_in);
         z1.component_mul_assign(&cache.dg);
-        let m1 = read(&w.w2, false, &z1, &mut reads.mlp_out);
+        let m1 = read(w, Proj::Mlp2, false, &z1, &mut reads.mlp_out);
         (batch_of(&add(&h1, cb, &m1), t, cache.n_seq), reads)
     }
 }

@@ -33,6 +33,11 @@ fn field_flops(top: &Topology) -> u64 {
                 }
                 LayerKind::Dense => 2 * top.widths[l] * top.widths[l - 1],
                 LayerKind::Pool { .. } => 0,
+                // Not in this benchmark (a CNN): the projections' products.
+                LayerKind::Tokenwise { seq_len, .. } | LayerKind::Block { seq_len, .. } => {
+                    let (rows, cols) = top.weight_shape(l);
+                    2 * rows * cols * seq_len
+                }
             };
             let directions = if l == 1 { 1 } else { 2 };
             (per * directions * BATCH) as u64

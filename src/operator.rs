@@ -9,6 +9,7 @@
 use crate::real::{gemm, Real};
 use nalgebra::DMatrix;
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 
 /// The two batched products of one layer's weights (shape `n_out × n_in`).
 ///
@@ -23,6 +24,23 @@ pub trait WeightOperator<T: Real>: Send + Sync {
     fn forward_into(&self, v: &DMatrix<T>, out: &mut DMatrix<T>);
     /// `out ← Wᵀ·u`; `u` is `n_out × B`, `out` is `n_in × B`.
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>);
+    /// `out ← W[rows, :]·v` (`out` is `rows.len() × B`): the forward read of
+    /// a sub-array's outputs only (a transformer block's projection, see
+    /// `layer::packed`). Default: the full product, then those rows — the
+    /// same numbers for any core whose outputs are read independently.
+    fn forward_rows_into(&self, rows: Range<usize>, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let mut full = DMatrix::zeros(self.n_out(), v.ncols());
+        self.forward_into(v, &mut full);
+        out.copy_from(&full.rows(rows.start, rows.len()));
+    }
+    /// `out ← W[rows, :]ᵀ·u` (`u` is `rows.len() × B`, `out` `n_in × B`):
+    /// the sub-array driven from the row side, the other rows held at zero.
+    /// Default: the full transposed product of u padded with zeros.
+    fn transpose_rows_into(&self, rows: Range<usize>, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let mut full = DMatrix::zeros(self.n_out(), u.ncols());
+        full.rows_mut(rows.start, rows.len()).copy_from(u);
+        self.transpose_into(&full, out);
+    }
     /// Σ_i W_ij² for each column j, when the core can report it (used to
     /// precondition implicit solves); `None` by default.
     fn column_sq_norms(&self) -> Option<Vec<T>> {
@@ -87,6 +105,12 @@ impl<T: Real> WeightOperator<T> for DMatrix<T> {
     }
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
         gemm(T::one(), self, true, u, T::zero(), out);
+    }
+    fn forward_rows_into(&self, rows: Range<usize>, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        out.gemm(T::one(), &self.rows(rows.start, rows.len()), v, T::zero());
+    }
+    fn transpose_rows_into(&self, rows: Range<usize>, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        out.gemm_tr(T::one(), &self.rows(rows.start, rows.len()), u, T::zero());
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         Some(self.column_iter().map(|c| c.norm_squared()).collect())

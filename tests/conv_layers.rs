@@ -408,6 +408,7 @@ fn a_residual_cnn_in_the_field_is_its_unrolled_dense_network() {
         phi_drive: vec![false, true, true, true],
         activation: Activation::Tanh,
         loss: Loss::Mse,
+        softmax_group: 0,
         lambda: 2.0,
         leak: 0.0,
     };

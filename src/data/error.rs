@@ -102,4 +102,53 @@ pub enum DataError {
         /// File that failed.
         path: PathBuf,
     },
+    /// A text file is not valid UTF-8.
+    #[error("{}: not UTF-8 text: invalid byte at byte offset {offset}; expected a UTF-8 text file", .path.display())]
+    NotUtf8 {
+        /// File that failed.
+        path: PathBuf,
+        /// 0-based byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// A text holds a character outside the vocabulary.
+    #[error("{name}:{line}:{column}: character {ch:?} (U+{:04X}, character offset {offset}) is not in the vocabulary of {n_vocab} symbols{}", u32::from(*.ch), if *.from_training { " (the training split's characters)" } else { "" })]
+    UnknownChar {
+        /// Text that failed (a file, a data set or a split).
+        name: String,
+        /// The character.
+        ch: char,
+        /// 0-based character offset in that text.
+        offset: usize,
+        /// 1-based line of the character.
+        line: usize,
+        /// 1-based column (in characters) of the character.
+        column: usize,
+        /// Size of the vocabulary.
+        n_vocab: usize,
+        /// Whether the vocabulary is that of the training split.
+        from_training: bool,
+    },
+    /// A text (or one of its splits) is too short for one sequence.
+    #[error("{name}: {} {}; expected at least seq_len + 1 = {needed} characters (one sequence and its next-token target){}", .what, if *.n_chars == 0 { "is empty".to_string() } else { format!("holds {} characters", .n_chars) }, .hint)]
+    TooShort {
+        /// Text that failed.
+        name: String,
+        /// Which part ("the text", "the training split", "the held-out split").
+        what: &'static str,
+        /// Characters it holds.
+        n_chars: usize,
+        /// Characters one sequence needs.
+        needed: usize,
+        /// How to fix it (may be empty).
+        hint: &'static str,
+    },
+    /// A loader's option is out of its range, or a stored value (a
+    /// vocabulary's JSON) is malformed.
+    #[error("{name}: {what}")]
+    Invalid {
+        /// Data set or value the option was for.
+        name: String,
+        /// What is wrong and what would be right.
+        what: String,
+    },
 }

@@ -5,8 +5,10 @@
 //! one-hot encoding of labels ([`Targets`]), train/test splitting, the
 //! per-epoch shuffle [`epoch_order`] and the mini-batch chunking
 //! [`Batches`]. The loaders live in siblings: [`mnist`] (embedded subset),
-//! [`idx`] (MNIST-format files), [`cifar`] (CIFAR-10's binary batches), [`csv`] (numeric CSV) and [`synthetic`]
-//! (teacher–student and Gaussian toy regression). Nothing here knows about
+//! [`idx`] (MNIST-format files), [`cifar`] (CIFAR-10's binary batches), [`csv`] (numeric CSV), [`synthetic`]
+//! (teacher–student and Gaussian toy regression) and [`text`] (character-level
+//! corpora for language models: the embedded Shakespeare tragedies, UTF-8
+//! files, their vocabulary and n-gram baselines). Nothing here knows about
 //! networks or circuits.
 
 pub mod cifar;
@@ -15,6 +17,7 @@ mod error;
 pub mod idx;
 pub mod mnist;
 pub mod synthetic;
+pub mod text;
 
 pub use error::DataError;
 

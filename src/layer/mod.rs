@@ -48,27 +48,38 @@
 //! - **Average pooling** ([`AvgPool2x2`]): 2×2 blocks averaged, no weights,
 //!   no reads (digital or passive); its feedback is its transpose.
 //!
-//! The next fits the same trait:
-//!
-//! - **Transformer block** (issue #24): the analog projections (Q, K, V, O
-//!   and the MLP's two matrices) are crossbars, attention's softmax and
-//!   products are digital; B_ℓ is the whole block (s_ℓ = 1, a_ℓ = 1/√L of
-//!   μPC), the feedback is the block's backward pass (transposed reads of the
-//!   same arrays plus digital attention gradients), the JVP its forward-mode
-//!   derivative, and the block declares `GaussNewton` (its branch is
-//!   nonlinear in d). `reads_per_sample` counts the projections' reads
-//!   (one per token per projection).
+//! - **Transformer** (issue #24, [`Block`], [`Tokenwise`]): the embedding
+//!   and the LM head are [`Tokenwise`] layers (one crossbar read per token;
+//!   the embedding's input is [one-hot token; one-hot position], so its
+//!   array holds both tables and the layer is linear). A [`Block`] is one
+//!   transformer block: the analog projections (Q, K, V, O and the MLP's two
+//!   matrices) are one packed 12N × N crossbar ([`packed`]), attention's
+//!   softmax and products are digital ([`TransformerBlock`]); B_ℓ is the
+//!   whole block minus its input (s_ℓ = 1, the branch scale c = 1/n of μPC
+//!   inside it, a_ℓ = 1), the feedback is the block's backward pass
+//!   (transposed reads of the same arrays plus digital attention
+//!   gradients), the JVP its forward-mode derivative, both at the point of
+//!   the last prediction, and the block declares `GaussNewton` (its branch
+//!   is nonlinear in d). `reads_per_sample` counts the projections' reads
+//!   (one per token per projection, 6T).
 
+mod attention;
 mod conv;
 mod dense;
 mod direct;
 mod im2col;
+pub mod packed;
 mod pool;
+mod transformer;
 
+pub use attention::{
+    Backward, BlockCache, BlockError, BlockWeights, ProjectionReads, TransformerBlock,
+};
 pub use conv::Conv2d;
 pub use dense::Dense;
 pub use im2col::ConvShape;
 pub use pool::AvgPool2x2;
+pub use transformer::{Block, Tokenwise};
 
 use crate::net::LayerKind;
 use crate::operator::WeightOperator;
@@ -76,7 +87,8 @@ use crate::real::Real;
 use nalgebra::DMatrix;
 
 /// The layer of kind `kind` over the core `w` (unused by a pool), with
-/// branch multiplier `a` and an identity skip when `skip`.
+/// branch multiplier `a` and an identity skip when `skip` (a transformer
+/// block: `a` is its branch scale c, the skip is always on).
 pub fn of_kind<'a, T: Real>(
     kind: LayerKind,
     w: &'a dyn WeightOperator<T>,
@@ -99,6 +111,21 @@ pub fn of_kind<'a, T: Real>(
             skip,
         )),
         LayerKind::Pool { channels, h, w } => Box::new(AvgPool2x2::new(channels, h, w)),
+        LayerKind::Tokenwise { seq_len, .. } => Box::new(Tokenwise::new(w, seq_len, a)),
+        LayerKind::Block {
+            width,
+            heads,
+            seq_len,
+            mu_attention,
+        } => {
+            let d = (width / heads.max(1)) as f64;
+            let sigma = if mu_attention {
+                1.0 / d
+            } else {
+                1.0 / d.sqrt()
+            };
+            Box::new(Block::new(w, heads, seq_len, T::of(sigma), a))
+        }
     }
 }
 

@@ -37,6 +37,24 @@ pub enum LayerKind {
     /// 2×2 average pooling of `channels` images of H × W pixels (an odd
     /// last row or column is dropped, as PyTorch's `AvgPool2d(2, 2)`).
     Pool { channels: usize, h: usize, w: usize },
+    /// The same linear map on each of `seq_len` tokens, `d_in → d_out`
+    /// units a token (activities token-major, t·d + i): a transformer's
+    /// embedding (on [one-hot token; one-hot position]) and its LM head.
+    Tokenwise {
+        d_in: usize,
+        d_out: usize,
+        seq_len: usize,
+    },
+    /// A transformer block on `seq_len` tokens of `width` units with
+    /// `heads` heads (`layer::Block`): μ = z + B(z), B the block's two
+    /// branches, scaled by the layer's multiplier (the branch scale c);
+    /// scores scaled by 1/d_head when `mu_attention` (μPC), else 1/√d_head.
+    Block {
+        width: usize,
+        heads: usize,
+        seq_len: usize,
+        mu_attention: bool,
+    },
 }
 
 impl LayerKind {
@@ -51,33 +69,49 @@ impl LayerKind {
             LayerKind::Pool { channels, h, w } => {
                 Some((channels * h * w, channels * (h / 2) * (w / 2)))
             }
+            LayerKind::Tokenwise {
+                d_in,
+                d_out,
+                seq_len,
+            } => Some((seq_len * d_in, seq_len * d_out)),
+            LayerKind::Block { width, seq_len, .. } => Some((seq_len * width, seq_len * width)),
         }
     }
 
     /// The crossbar's shape (rows = outputs, columns = inputs) for widths
     /// `n_out × n_in`: a conv's unrolled kernel C_out × C_in·k², none (0 × 0)
-    /// for a pool.
+    /// for a pool, d_out × d_in for a tokenwise map, the packed 12N × N of a
+    /// transformer block (`layer::packed`).
     pub fn array_shape(&self, n_out: usize, n_in: usize) -> (usize, usize) {
         match *self {
             LayerKind::Dense => (n_out, n_in),
             LayerKind::Conv { c_in, c_out, k, .. } => (c_out, c_in * k * k),
             LayerKind::Pool { .. } => (0, 0),
+            LayerKind::Tokenwise { d_in, d_out, .. } => (d_out, d_in),
+            LayerKind::Block { width, .. } => (12 * width, width),
         }
     }
 
     /// Array reads of one product per sample: one per output pixel for a
-    /// conv, none for a pool, one for a dense layer.
+    /// conv, none for a pool, one for a dense layer, one per token for a
+    /// tokenwise map and one per token per projection (6T) for a block.
     pub fn reads_per_sample(&self) -> usize {
         match *self {
             LayerKind::Dense => 1,
             LayerKind::Conv { h, w, .. } => h * w,
             LayerKind::Pool { .. } => 0,
+            LayerKind::Tokenwise { seq_len, .. } => seq_len,
+            LayerKind::Block { seq_len, .. } => 6 * seq_len,
         }
     }
 
-    /// Whether this is a residual block.
+    /// Whether this is a residual block (a residual conv or a transformer
+    /// block).
     pub fn is_residual(&self) -> bool {
-        matches!(self, LayerKind::Conv { residual: true, .. })
+        matches!(
+            self,
+            LayerKind::Conv { residual: true, .. } | LayerKind::Block { .. }
+        )
     }
 }
 
@@ -157,6 +191,69 @@ impl ResNetSpec {
         }
         kinds.push(LayerKind::Dense);
         widths.push(self.n_out);
+        Ok((kinds, widths))
+    }
+}
+
+/// The nanoGPT-style transformer of issue #24 as PC layers: the embedding
+/// (tokenwise, [one-hot token; one-hot position] → N), `blocks` transformer
+/// blocks of width N and the LM head (tokenwise, N → V). Widths per
+/// sequence: T·(V + T), T·N (embedding and every block), T·V.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GptSpec {
+    /// Vocabulary size V.
+    pub vocab: usize,
+    /// Tokens per sequence T.
+    pub seq_len: usize,
+    /// Model width N = heads · d_head.
+    pub d_model: usize,
+    /// Attention heads H.
+    pub heads: usize,
+    /// Transformer blocks n.
+    pub blocks: usize,
+    /// Scores scaled 1/d_head (μPC) rather than 1/√d_head (SP).
+    pub mu_attention: bool,
+}
+
+impl GptSpec {
+    /// The PC layers and the widths `[n_0, …, n_L]`; errors name the key.
+    pub fn layout(&self) -> Result<(Vec<LayerKind>, Vec<usize>), ArchError> {
+        let bad = |key, message: String| Err(ArchError::Invalid { key, message });
+        let (v, t, n, h) = (self.vocab, self.seq_len, self.d_model, self.heads);
+        if v == 0 {
+            return bad("data.vocabulary", "the corpus has no symbol".into());
+        }
+        if t == 0 {
+            return bad("network.seq_len", "must be ≥ 1".into());
+        }
+        if n == 0 {
+            return bad("network.d_model", "must be ≥ 1".into());
+        }
+        if h == 0 || !n.is_multiple_of(h) {
+            return bad(
+                "network.n_heads",
+                format!("{h} heads must be ≥ 1 and divide d_model = {n}"),
+            );
+        }
+        let tokenwise = |d_in, d_out| LayerKind::Tokenwise {
+            d_in,
+            d_out,
+            seq_len: t,
+        };
+        let mut kinds = vec![tokenwise(v + t, n)];
+        kinds.extend(std::iter::repeat_n(
+            LayerKind::Block {
+                width: n,
+                heads: h,
+                seq_len: t,
+                mu_attention: self.mu_attention,
+            },
+            self.blocks,
+        ));
+        kinds.push(tokenwise(n, v));
+        let mut widths = vec![t * (v + t)];
+        widths.extend(std::iter::repeat_n(t * n, 1 + self.blocks));
+        widths.push(t * v);
         Ok((kinds, widths))
     }
 }

@@ -22,6 +22,18 @@ pub struct Backprop<T: Real> {
 
 /// The loss ℒ(f(x), y), mean over the batch (no precision weight).
 pub fn loss_of_output<T: Real>(loss: Loss, out: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
+    loss_of_output_grouped(loss, 0, out, y)
+}
+
+/// [`loss_of_output`] with the cross-entropy's softmax over each group of
+/// `group` rows ([`super::energy::softmax_grouped`]; 0: whole columns), so
+/// a sequence's loss is the sum of its tokens' (mean over sequences).
+pub fn loss_of_output_grouped<T: Real>(
+    loss: Loss,
+    group: usize,
+    out: &DMatrix<T>,
+    y: &DMatrix<T>,
+) -> f64 {
     let batch = out.ncols() as f64;
     match loss {
         Loss::Mse => {
@@ -33,7 +45,7 @@ pub fn loss_of_output<T: Real>(loss: Loss, out: &DMatrix<T>, y: &DMatrix<T>) -> 
                 / batch
         }
         Loss::CrossEntropy => {
-            let p = softmax(out);
+            let p = super::energy::softmax_grouped(out, group);
             -y.iter()
                 .zip(p.iter())
                 .map(|(t, q)| t.f64() * q.f64().max(f64::MIN_POSITIVE).ln())

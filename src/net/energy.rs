@@ -39,12 +39,25 @@ pub fn predict<T: Real>(net: &Network<T>, z: &[DMatrix<T>], l: usize) -> DMatrix
 
 /// Column-wise softmax, stabilised by the column maximum.
 pub fn softmax<T: Real>(m: &DMatrix<T>) -> DMatrix<T> {
+    softmax_grouped(m, 0)
+}
+
+/// Softmax over each group of `group` consecutive rows of every column
+/// (0: the whole column), stabilised by the group's maximum. A language
+/// model's T·V logits per sequence take one softmax per token (`group` = V).
+/// Panics when `group` does not divide the rows.
+pub fn softmax_grouped<T: Real>(m: &DMatrix<T>, group: usize) -> DMatrix<T> {
     let mut out = m.clone();
-    for mut col in out.column_iter_mut() {
-        let max = col.max();
-        col.apply(|v| *v = (*v - max).exp());
-        let sum = col.sum();
-        col /= sum;
+    let g = if group == 0 { m.nrows().max(1) } else { group };
+    assert!(
+        m.nrows().is_multiple_of(g),
+        "softmax group must divide the rows"
+    );
+    for chunk in out.as_mut_slice().chunks_mut(g) {
+        let max = chunk.iter().copied().fold(chunk[0], |a, b| a.max(b));
+        chunk.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let sum = chunk.iter().fold(T::zero(), |a, &b| a + b);
+        chunk.iter_mut().for_each(|v| *v /= sum);
     }
     out
 }

@@ -11,11 +11,11 @@ pub mod network;
 pub mod param;
 
 pub use activation::Activation;
-pub use arch::{ArchError, LayerKind, ResNetSpec};
-pub use backprop::{backprop, loss_of_output, Backprop};
+pub use arch::{ArchError, GptSpec, LayerKind, ResNetSpec};
+pub use backprop::{backprop, loss_of_output, loss_of_output_grouped, Backprop};
 pub use energy::{
     activity_grads, energy, errors, feedforward, layer_energies, layer_weight_grad, output,
-    predict, presynaptic, residual_rms, softmax, weight_grads, Activities,
+    predict, presynaptic, residual_rms, softmax, softmax_grouped, weight_grads, Activities,
 };
 pub use linear::{
     effective_weight, equilibrium_energy, exact_equilibrium, s_matrix, LinearTheoryError,

@@ -51,6 +51,9 @@ pub enum NetworkError {
         widths: (usize, usize),
         io: (usize, usize),
     },
+    /// A softmax group that does not divide the output width.
+    #[error("softmax groups of {group} rows do not divide the output width {width}")]
+    SoftmaxGroup { group: usize, width: usize },
     /// Another number of weight matrices than the depth L.
     #[error("expected {depth} weight matrices, got {got}")]
     WeightCount { depth: usize, got: usize },
@@ -80,6 +83,15 @@ pub struct Topology {
     /// chain of dense layers (whose skips the `skips` flag sets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerKind>,
+    /// Rows per softmax of a cross-entropy output (a language model's
+    /// vocabulary V: one softmax per token of the T·V logits); 0 = the
+    /// whole column.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub softmax_group: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Topology {
@@ -95,6 +107,7 @@ impl Topology {
             loss: Loss::Mse,
             lambda: 1.0,
             layers: vec![],
+            softmax_group: 0,
         }
     }
 
@@ -108,7 +121,19 @@ impl Topology {
             loss: Loss::Mse,
             lambda: 1.0,
             layers,
+            softmax_group: 0,
         }
+    }
+
+    /// The transformer of `spec` ([`super::arch::GptSpec::layout`]): no φ
+    /// (the blocks are nonlinear themselves), a cross-entropy output with
+    /// one softmax per token (V rows).
+    pub fn gpt(spec: &super::arch::GptSpec) -> Result<Self, super::arch::ArchError> {
+        let (layers, widths) = spec.layout()?;
+        Ok(Topology {
+            softmax_group: spec.vocab,
+            ..Self::of_layers(layers, widths, Activation::Linear).with_loss(Loss::CrossEntropy)
+        })
     }
 
     /// Sets the activation (builder style).
@@ -216,6 +241,13 @@ impl Topology {
         if !(self.lambda.is_finite() && self.lambda > 0.0) {
             return Err(NetworkError::Lambda {
                 lambda: self.lambda,
+            });
+        }
+        let out = self.widths[self.depth()];
+        if self.softmax_group > 0 && !out.is_multiple_of(self.softmax_group) {
+            return Err(NetworkError::SoftmaxGroup {
+                group: self.softmax_group,
+                width: out,
             });
         }
         if !self.is_dense_chain() {
@@ -378,6 +410,7 @@ mod tests {
             loss: Loss::Mse,
             lambda: 1.0,
             layers: vec![],
+            softmax_group: 0,
         }
     }
 

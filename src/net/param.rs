@@ -174,6 +174,13 @@ impl Parameterisation {
                 }
                 LayerKind::Pool { .. } => 1.0,
                 LayerKind::Dense => 1.0 / (self.gamma0 * topology.widths[l - 1] as f64),
+                // A transformer (issue #24): branch scale 1/n of n blocks,
+                // the LM head 1/N, the embedding (one-hot inputs) 1.
+                LayerKind::Block { .. } => 1.0 / blocks,
+                LayerKind::Tokenwise { d_in, .. } if l == topology.depth() => {
+                    1.0 / (self.gamma0 * d_in as f64)
+                }
+                LayerKind::Tokenwise { .. } => 1.0,
             })
             .collect()
     }
@@ -187,7 +194,40 @@ impl Parameterisation {
         rng: &mut ChaCha8Rng,
     ) -> nalgebra::DMatrix<T> {
         let (rows, cols) = topology.weight_shape(l);
-        self.init_matrix(rows, cols, rng)
+        match topology.kind(l) {
+            LayerKind::Block { width, .. } => self.init_block(width, rng),
+            LayerKind::Tokenwise { .. } => {
+                // SP: the paper's std 0.02; μPC: unit raw weights, the
+                // multiplier carries the width (1/N for the LM head).
+                let sd = if self.scheme == Scheme::Sp { 0.02 } else { 1.0 };
+                nalgebra::DMatrix::from_fn(rows, cols, |_, _| {
+                    T::of(sd * rng.sample::<f64, _>(StandardNormal))
+                })
+            }
+            _ => self.init_matrix(rows, cols, rng),
+        }
+    }
+
+    /// A transformer block's packed 12N × N weights (`layer::packed`):
+    /// Gaussian, std 0.02 under SP (the paper's code), 1/√fan-in under the
+    /// width-aware schemes (N for Wq, Wk, Wv, Wo, W1; 4N for W2, stored as
+    /// W2ᵀ in the last 4N rows), the block's multiplier being its branch
+    /// scale rather than a fan-in factor.
+    fn init_block<T: crate::Real>(&self, n: usize, rng: &mut ChaCha8Rng) -> nalgebra::DMatrix<T> {
+        let sp = self.scheme == Scheme::Sp;
+        let sd = |row: usize| match (sp, row >= 8 * n) {
+            (true, _) => 0.02,
+            (false, false) => 1.0 / (n as f64).sqrt(),
+            (false, true) => 1.0 / (4.0 * n as f64).sqrt(),
+        };
+        let mut m = nalgebra::DMatrix::zeros(12 * n, n);
+        // Row-major draws, so the numbers do not depend on the packing's storage order.
+        for i in 0..12 * n {
+            for j in 0..n {
+                m[(i, j)] = T::of(sd(i) * rng.sample::<f64, _>(StandardNormal));
+            }
+        }
+        m
     }
 
     /// Draws the raw weight W_ℓ (`n_ℓ × n_{ℓ−1}`) of layer `l`.
@@ -246,6 +286,10 @@ impl Parameterisation {
         let blocks = topology.n_residual_blocks().max(1) as f64;
         match (opt, topology.kind(l)) {
             (_, LayerKind::Pool { .. }) => 1.0,
+            // Block projections carry no width multiplier: Adam's step
+            // scales as 1/fan-in; the tokenwise maps' multipliers do theirs.
+            (OptimiserKind::Adam, LayerKind::Block { width, .. }) => 1.0 / width as f64,
+            (OptimiserKind::Adam, LayerKind::Tokenwise { .. }) => 1.0,
             (OptimiserKind::Sgd, _) => self.gamma0 * self.gamma0 * channels,
             (OptimiserKind::Adam, _) if l == 1 => 1.0,
             (OptimiserKind::Adam, kind) if kind.is_residual() => {

@@ -5,7 +5,7 @@
 //! versions).
 
 use super::{input, Field};
-use crate::net::{loss_of_output, softmax, Backprop, Loss};
+use crate::net::{loss_of_output_grouped, softmax_grouped, Backprop, Loss};
 use crate::real::Real;
 use nalgebra::DMatrix;
 
@@ -24,7 +24,7 @@ impl<T: Real> Field<'_, T> {
         let scale = T::of(1.0 / batch.max(1) as f64);
         let mut delta = match self.spec.loss {
             Loss::Mse => (&out - y) * scale,
-            Loss::CrossEntropy => (softmax(&out) - y) * scale,
+            Loss::CrossEntropy => (softmax_grouped(&out, self.spec.softmax_group) - y) * scale,
         };
         let depth = self.depth();
         let mut grads = vec![DMatrix::zeros(0, 0); depth];
@@ -50,7 +50,7 @@ impl<T: Real> Field<'_, T> {
             }
         }
         Backprop {
-            loss: loss_of_output(self.spec.loss, &out, y),
+            loss: loss_of_output_grouped(self.spec.loss, self.spec.softmax_group, &out, y),
             grads,
             output: out,
         }

@@ -161,7 +161,7 @@ impl<T: Real> Field<'_, T> {
         let a = layer.multiplier();
         he.scale_mut(a);
         if let Some(p) = &self.lin.p {
-            softmax_jvp_in_place(he, &p.columns(c0, w));
+            softmax_jvp_in_place(he, &p.columns(c0, w), self.spec.softmax_group);
         }
         he.scale_mut(self.spec.lambda * a);
         layer.feedback_into(he, out);

@@ -44,6 +44,9 @@ pub struct FieldSpec<T: Real> {
     pub phi_drive: Vec<bool>,
     pub activation: Activation,
     pub loss: Loss,
+    /// Rows per softmax of a cross-entropy output (0: whole columns;
+    /// [`Topology::softmax_group`]).
+    pub softmax_group: usize,
     /// Output precision λ.
     pub lambda: T,
     /// Integrator leak g_leak = 1/A (per τ; 0 for an ideal integrator).
@@ -69,6 +72,7 @@ impl<T: Real> FieldSpec<T> {
                 .collect(),
             activation: topology.activation,
             loss: topology.loss,
+            softmax_group: topology.softmax_group,
             lambda: T::of(topology.lambda),
             leak,
         }
@@ -342,7 +346,8 @@ impl<'a, T: Real> Field<'a, T> {
                 if l == depth && cross_entropy {
                     // ε_L = y − softmax(a_L·W_L φ): softmax here, y − p after the phase.
                     eps.scale_mut(a);
-                    *energy = spec.lambda.f64() * cross_entropy_in_place(eps, y) * inv_batch;
+                    let ce = cross_entropy_in_place(eps, y, spec.softmax_group);
+                    *energy = spec.lambda.f64() * ce * inv_batch;
                     return;
                 }
                 let target = if l == depth { y } else { &z[l - 1] };
@@ -455,7 +460,7 @@ impl<'a, T: Real> Field<'a, T> {
                     // δε̃_L = −λ·∂(output)/∂μ · δμ.
                     he.scale_mut(a);
                     if let Some(p) = &lin.p {
-                        softmax_jvp_in_place(he, &p.as_view());
+                        softmax_jvp_in_place(he, &p.as_view(), spec.softmax_group);
                     }
                     he.scale_mut(-spec.lambda);
                 } else if layers[i].has_skip() {
@@ -537,16 +542,27 @@ impl<'a, T: Real> Field<'a, T> {
     }
 }
 
-/// Replaces logits `m` (already multiplied by a_L) by softmax(m) column-wise
-/// and returns Σ_b CE(y_b, softmax(m_b)).
-fn cross_entropy_in_place<T: Real>(m: &mut DMatrix<T>, y: &DMatrix<T>) -> f64 {
+/// Rows per softmax group of an `rows`-row output (`group` 0: all).
+fn group_len(group: usize, rows: usize) -> usize {
+    if group == 0 {
+        rows.max(1)
+    } else {
+        group
+    }
+}
+
+/// Replaces logits `m` (already multiplied by a_L) by their softmax over
+/// each group of `group` rows of a column (0: the whole column) and returns
+/// Σ_b Σ_groups CE(y, softmax(m)).
+fn cross_entropy_in_place<T: Real>(m: &mut DMatrix<T>, y: &DMatrix<T>, group: usize) -> f64 {
+    let g = group_len(group, m.nrows());
     let mut total = 0.0;
-    for (mut col, ycol) in m.column_iter_mut().zip(y.column_iter()) {
-        let max = col.max();
-        col.apply(|v| *v = (*v - max).exp());
-        let sum = col.sum();
+    for (col, ycol) in m.as_mut_slice().chunks_mut(g).zip(y.as_slice().chunks(g)) {
+        let max = col.iter().copied().fold(col[0], |a, b| a.max(b));
+        col.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let sum = col.iter().fold(T::zero(), |a, &b| a + b);
         let lse = max.f64() + sum.f64().ln();
-        col /= sum;
+        col.iter_mut().for_each(|v| *v /= sum);
         // −Σ y_i log p_i with log p_i = μ_i − lse; recover μ_i − max = ln(p_i·sum).
         total += ycol
             .iter()
@@ -558,10 +574,20 @@ fn cross_entropy_in_place<T: Real>(m: &mut DMatrix<T>, y: &DMatrix<T>) -> f64 {
     total
 }
 
-/// `d ← (diag(p) − p pᵀ)·d` column-wise (the softmax Jacobian).
-fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>) {
-    for (mut dc, pc) in d.column_iter_mut().zip(p.column_iter()) {
-        let pd = pc.dot(&dc);
-        dc.zip_apply(&pc, |v, q| *v = q * (*v - pd));
+/// `d ← (diag(p) − p pᵀ)·d` per softmax group of every column (the softmax
+/// Jacobian; `group` as in [`cross_entropy_in_place`]).
+fn softmax_jvp_in_place<T: Real>(d: &mut DMatrix<T>, p: &DMatrixView<'_, T>, group: usize) {
+    let rows = d.nrows();
+    let g = group_len(group, rows);
+    for (c, dg) in d.as_mut_slice().chunks_mut(g).enumerate() {
+        let (r0, j) = ((c * g) % rows, (c * g) / rows);
+        let q = |i: usize| p[(r0 + i, j)];
+        let pd = dg
+            .iter()
+            .enumerate()
+            .fold(T::zero(), |a, (i, &x)| a + x * q(i));
+        dg.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = q(i) * (*v - pd));
     }
 }

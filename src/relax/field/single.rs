@@ -38,6 +38,7 @@ impl<T: Real> Field<'_, T> {
             phi_drive: s.phi_drive.clone(),
             activation: s.activation,
             loss: s.loss,
+            softmax_group: s.softmax_group,
             lambda: s.lambda.f64() as f32,
             leak: s.leak.f64() as f32,
         };

@@ -5,6 +5,7 @@
 //! precision against backprop, μPC's width-stable initial output, and
 //! results independent of the thread count.
 
+mod common;
 use nalgebra::DMatrix;
 use pcchip::net::{
     backprop, Activation, LayerKind, Loss, Network, OptimiserKind, Parameterisation, ResNetSpec,
@@ -222,27 +223,10 @@ fn backprop_through_the_layers_matches_finite_differences_of_the_loss() {
         let top = topology(Activation::Tanh, loss, 3);
         let n = net(top.clone(), 50 + k as u64);
         let (x, y) = batch(&n, 4, 60 + k as u64);
-        let bp = Field::of_network(&n, x.clone(), y.clone()).backprop();
-        assert_eq!(bp.grads[2].shape(), (0, 0));
-        let mut r = rng(70 + k as u64);
-        let v: Vec<DMatrix<f64>> = n
-            .weights
-            .iter()
-            .map(|w| normal(w.nrows(), w.ncols(), 1.0, &mut r))
-            .collect();
-        let loss_at = |s: f64| {
-            let w = n.weights.iter().zip(&v).map(|(a, b)| a + b * s).collect();
-            let m = Network::from_weights(top.clone(), n.param, w).unwrap();
-            let loss = Field::of_network(&m, x.clone(), y.clone()).backprop().loss;
-            loss
-        };
-        let h = 1e-5;
-        let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
-        let analytic = dot(&bp.grads, &v);
-        assert!(
-            (numeric - analytic).abs() < 1e-6 * analytic.abs().max(1e-3),
-            "{loss:?}: dℒ/dv {numeric} against {analytic}"
-        );
+        let grads = Field::of_network(&n, x.clone(), y.clone()).backprop().grads;
+        assert_eq!(grads[2].shape(), (0, 0));
+        let label = format!("{loss:?}");
+        common::assert_backprop_matches_directional_difference(&n, &x, &y, 70 + k as u64, &label);
     }
 }
 

@@ -290,29 +290,9 @@ fn the_force_is_minus_the_energy_gradient() {
 #[test]
 fn backprop_through_the_transformer_matches_finite_differences_of_the_loss() {
     let s = spec(8, 2, 2, true);
-    let top = Topology::gpt(&s).unwrap();
     let net = gpt(&s, Parameterisation::default(), 60);
     let (x, y) = batch(4, 61);
-    let bp = Field::of_network(&net, x.clone(), y.clone()).backprop();
-    let mut r = rng(62);
-    let v: Vec<DMatrix<f64>> = net
-        .weights
-        .iter()
-        .map(|w| normal::<f64>(w.nrows(), w.ncols(), 1.0, &mut r))
-        .collect();
-    let loss_at = |s: f64| {
-        let w = net.weights.iter().zip(&v).map(|(a, b)| a + b * s).collect();
-        let m = Network::from_weights(top.clone(), net.param, w).unwrap();
-        let loss = Field::of_network(&m, x.clone(), y.clone()).backprop().loss;
-        loss
-    };
-    let h = 1e-5;
-    let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
-    let analytic = dot(&bp.grads, &v);
-    assert!(
-        (numeric - analytic).abs() < 1e-6 * analytic.abs().max(1e-3),
-        "dℒ/dv {numeric} against {analytic}"
-    );
+    common::assert_backprop_matches_directional_difference(&net, &x, &y, 62, "gpt");
 }
 
 /// Relaxes the field to max |force| ≤ `tol` by explicit Euler steps of

@@ -104,3 +104,36 @@ pub fn relax_from_feedforward(
     let mut sys = System::new(&mut field, Dynamics::FirstOrder, vec![1.0; k]);
     relax(&mut sys, z0, cfg, &mut rng(0), None).expect("relaxation")
 }
+
+/// Backprop's weight gradient of `net` on (x, y) against central
+/// differences of the loss along a random direction of every weight
+/// (seeded by `seed`): |dℒ/dv − ⟨∇ℒ, v⟩| < 1e-6 of the larger of |⟨∇ℒ, v⟩|
+/// and 1e-3. `label` names the case in the failure message.
+pub fn assert_backprop_matches_directional_difference(
+    net: &Network<f64>,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    seed: u64,
+    label: &str,
+) {
+    let bp = Field::of_network(net, x.clone(), y.clone()).backprop();
+    let mut r = rng(seed);
+    let v: Vec<DMatrix<f64>> = net
+        .weights
+        .iter()
+        .map(|w| normal::<f64>(w.nrows(), w.ncols(), 1.0, &mut r))
+        .collect();
+    let loss_at = |s: f64| {
+        let w = net.weights.iter().zip(&v).map(|(a, b)| a + b * s).collect();
+        let m = Network::from_weights(net.topology.clone(), net.param, w).unwrap();
+        let loss = Field::of_network(&m, x.clone(), y.clone()).backprop().loss;
+        loss
+    };
+    let h = 1e-5;
+    let numeric = (loss_at(h) - loss_at(-h)) / (2.0 * h);
+    let analytic: f64 = bp.grads.iter().zip(&v).map(|(g, d)| g.dot(d)).sum();
+    assert!(
+        (numeric - analytic).abs() < 1e-6 * analytic.abs().max(1e-3),
+        "{label}: dℒ/dv {numeric} against {analytic}"
+    );
+}

@@ -189,7 +189,7 @@ fn the_layout_follows_the_paper_model() {
         Ok(_) => "ok",
     };
     assert_eq!(bad(spec(8, 3, 1, true)), "network.n_heads");
-    assert_eq!(bad(spec(0, 1, 1, true)), "network.d_model");
+    assert_eq!(bad(spec(0, 1, 1, true)), "network.width");
 }
 
 /// Softmax per group of V rows and its cross-entropy against a direct

@@ -30,12 +30,13 @@ use super::error::{AnalogError, StateError};
 use super::mapping::{Mapping, MappingConfig};
 use super::tile::TileConfig;
 use crate::operator::{ReadCounter, WeightOperator};
-use crate::real::{gemm, gemm_transposed, Real};
+use crate::real::{gemm, gemm_rows, gemm_rows_transposed, gemm_transposed, Real};
 use nalgebra::DMatrix;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Everything needed to program one layer's crossbar.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -525,6 +526,16 @@ impl<T: Real> WeightOperator<T> for Crossbar<T> {
     fn transpose_into(&self, u: &DMatrix<T>, out: &mut DMatrix<T>) {
         self.reads.bump();
         gemm_transposed(&self.w_eff, &self.w_eff_t, u, out);
+    }
+    /// One read of the sub-array `rows` (a transformer block's projection):
+    /// the same numbers as those rows of the full read, without reading the rest.
+    fn forward_rows_into(&self, rows: Range<usize>, v: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
+        gemm_rows(&self.w_eff, rows, v, out);
+    }
+    fn transpose_rows_into(&self, rows: Range<usize>, u: &DMatrix<T>, out: &mut DMatrix<T>) {
+        self.reads.bump();
+        gemm_rows_transposed(&self.w_eff_t, rows, u, out);
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         self.w_eff.column_sq_norms()

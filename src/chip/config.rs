@@ -26,6 +26,9 @@ pub struct ChipConfig {
     pub loop_delay_ns: f64,
     /// Whether the relaxation simulates it ([`Circuit::simulates_loop_delay`]).
     pub simulate_delay: bool,
+    /// A transformer's attention shape and the ADCs of a block's tiles
+    /// ([`Circuit::attention_shape`]), for the controller's share of the cost.
+    pub attention: Option<(crate::timing::attention::AttentionShape, usize)>,
 }
 
 impl ChipConfig {
@@ -40,6 +43,7 @@ impl ChipConfig {
             trace_alignment: circuit.record.trace_alignment,
             loop_delay_ns: circuit.loop_delay_ns(),
             simulate_delay: circuit.simulates_loop_delay(),
+            attention: circuit.attention_shape(),
         }
     }
 

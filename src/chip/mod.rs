@@ -25,7 +25,7 @@ use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpe
 use crate::circuit::{Circuit, NetworkKind};
 use crate::controller::{Controller, Optimiser};
 use crate::layer::Layer;
-use crate::net::{ArchError, Network, Parameterisation, ResNetSpec, Topology};
+use crate::net::{ArchError, GptSpec, Network, Parameterisation, ResNetSpec, Scheme, Topology};
 use crate::operator::WeightOperator;
 use crate::real::Real;
 use crate::relax::{Dynamics, Field, FieldSpec};
@@ -116,6 +116,27 @@ pub fn topology_of(circuit: &Circuit, d_in: usize, d_out: usize) -> Result<Topol
                 .layout()
                 .map_err(|ArchError::Invalid { key, message }| ChipError::invalid(key, message))?;
             Topology::of_layers(kinds, widths, n.activation)
+        }
+        NetworkKind::Transformer => {
+            let t = circuit.data.seq_len;
+            let spec = GptSpec {
+                vocab: d_out / t.max(1),
+                seq_len: t,
+                d_model: n.width,
+                heads: n.n_heads,
+                blocks: n.depth,
+                mu_attention: circuit.parameterisation.scheme != Scheme::Sp,
+            };
+            if d_out != spec.vocab * t || d_in != t * (spec.vocab + t) {
+                return Err(ChipError::invalid(
+                    "data.seq_len",
+                    format!("{d_in} inputs and {d_out} outputs are not the one-hot codes of {t} characters"),
+                ));
+            }
+            let mut topology = Topology::gpt(&spec)
+                .map_err(|ArchError::Invalid { key, message }| ChipError::invalid(key, message))?;
+            topology.lambda = n.output_precision;
+            return Ok(topology);
         }
     };
     topology.activation = n.activation;
@@ -467,6 +488,24 @@ impl<T: Real> Chip<T> {
     /// sequential backprop. The PC step also pays for its starting point:
     /// the feedforward initialisation is one sequential forward pass ("init").
     pub fn cost(&self, batch: usize, t_relax_s: f64) -> Comparison {
+        let mut c = self.cost_of_arrays(batch, t_relax_s);
+        if let Some((shape, adcs)) = self.config.attention {
+            let cfg = &self.config.timing;
+            let n_blocks = (1..=self.topology.depth())
+                .filter(|&l| matches!(self.topology.kind(l), crate::net::LayerKind::Block { .. }))
+                .count();
+            let rounds = (batch, cfg.rounds(batch));
+            let t_relax_ns = t_relax_s * 1e9;
+            crate::timing::attention::add_attention(
+                &mut c, cfg, shape, n_blocks, adcs, rounds, t_relax_ns,
+            );
+        }
+        c
+    }
+
+    /// [`Chip::cost`] of the arrays, converters and controller updates
+    /// alone (no digital attention).
+    fn cost_of_arrays(&self, batch: usize, t_relax_s: f64) -> Comparison {
         let mut c = Comparison::new(&self.config.timing, &self.geometry, batch, t_relax_s);
         if let Some(fwd) = c.bp.phase("forward").cloned() {
             let mut phases = vec![Phase {

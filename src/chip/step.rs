@@ -3,7 +3,7 @@
 
 use super::{Chip, ChipError, TraceRequest};
 use crate::data::Dataset;
-use crate::net::loss_of_output;
+use crate::net::loss_of_output_grouped;
 use crate::real::{cosine, Real};
 use crate::relax::{StopReason, Trace};
 use nalgebra::DMatrix;
@@ -88,9 +88,11 @@ pub struct EvalRecord {
     pub accuracy: Option<f64>,
 }
 
-/// Fraction of columns whose argmax matches the target's.
-pub fn accuracy<T: Real>(out: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
-    let argmax = |c: nalgebra::DVectorView<T>| {
+/// Fraction of the outputs whose argmax matches the target's: one per
+/// column, or one per group of `group` rows (a transformer's tokens) when
+/// `group` > 0.
+pub fn accuracy<T: Real>(out: &DMatrix<T>, y: &DMatrix<T>, group: usize) -> f64 {
+    let argmax = |c: &[T]| {
         c.iter()
             .enumerate()
             .fold((0, T::min_value().unwrap_or(-T::one())), |b, (i, v)| {
@@ -102,12 +104,19 @@ pub fn accuracy<T: Real>(out: &DMatrix<T>, y: &DMatrix<T>) -> f64 {
             })
             .0
     };
-    let hits = out
-        .column_iter()
-        .zip(y.column_iter())
-        .filter(|(o, t)| argmax(o.as_view()) == argmax(t.as_view()))
-        .count();
-    hits as f64 / out.ncols().max(1) as f64
+    let g = if group == 0 {
+        out.nrows().max(1)
+    } else {
+        group
+    };
+    let (mut hits, mut n) = (0usize, 0usize);
+    for (o, t) in out.column_iter().zip(y.column_iter()) {
+        for (og, tg) in o.as_slice().chunks(g).zip(t.as_slice().chunks(g)) {
+            hits += usize::from(argmax(og) == argmax(tg));
+            n += 1;
+        }
+    }
+    hits as f64 / n.max(1) as f64
 }
 
 impl<T: Real> Chip<T> {
@@ -139,8 +148,10 @@ impl<T: Real> Chip<T> {
         self.rng_noise = rng;
         let n_array_reads = self.array_reads() - reads0;
         let out = self.read_output(settled.feedforward_output);
-        let loss = loss_of_output(self.topology.loss, &out, &y);
-        let acc = (*self.topology.widths.last().expect("widths") > 1).then(|| accuracy(&out, &y));
+        let group = self.topology.softmax_group;
+        let loss = loss_of_output_grouped(self.topology.loss, group, &out, &y);
+        let acc =
+            (*self.topology.widths.last().expect("widths") > 1).then(|| accuracy(&out, &y, group));
         // 3. Read the errors and inputs through the ADCs into gradients.
         let reading = self.read(&settled.signals);
         n_conv += reading.n_saturated;
@@ -148,7 +159,11 @@ impl<T: Real> Chip<T> {
         // The alignment targets: the cosines at the exact equilibrium, on
         //    the weights of this step (before the update).
         let targets = match &reference {
-            Some(bp) if self.config.trace_alignment && !settled.relaxation.trace.is_empty() => {
+            Some(bp)
+                if self.config.trace_alignment
+                    && !settled.relaxation.trace.is_empty()
+                    && self.topology.newton_solvable() =>
+            {
                 Some(self.equilibrium_cosines(&x, &y, bp))
             }
             _ => None,
@@ -224,10 +239,11 @@ impl<T: Real> Chip<T> {
             let (x, y) = data.batch::<T>(chunk);
             let out = self.forward(&x);
             let b = chunk.len() as f64;
-            loss += loss_of_output(self.topology.loss, &out, &y) * b;
-            hits += accuracy(&out, &y) * b;
+            let group = self.topology.softmax_group;
+            loss += loss_of_output_grouped(self.topology.loss, group, &out, &y) * b;
+            hits += accuracy(&out, &y, group) * b;
         }
-        let classify = data.labels.is_some();
+        let classify = data.labels.is_some() || self.topology.softmax_group > 0;
         EvalRecord {
             step: self.step,
             epoch,

@@ -168,6 +168,11 @@ impl DataShape {
             Source::GaussianToy => (d.teacher_inputs, 1, d.teacher_samples),
             Source::Cifar10 => (3072, 10, 0),
             Source::Idx | Source::Csv => (1, 1, 0),
+            // The embedded corpus has 73 symbols (a file: a lower bound).
+            Source::Text => {
+                let (v, t) = (if d.text.is_empty() { 73 } else { 1 }, d.seq_len);
+                (t * (v + t), t * v, 0)
+            }
         };
         DataShape {
             n_features,
@@ -209,7 +214,10 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
     let resnet = (n.kind == NetworkKind::Resnet)
         .then(|| resnet_size(n, c.data.source, shape))
         .flatten();
-    let (n_weights, units) = if let Some(size) = resnet {
+    let transformer = (n.kind == NetworkKind::Transformer)
+        .then(|| transformer_size(c, shape))
+        .flatten();
+    let (n_weights, units) = if let Some(size) = resnet.or(transformer) {
         size
     } else if n.hidden_widths.is_empty() {
         let (w, h) = (n.width as f64, n.depth.saturating_sub(1) as f64);
@@ -244,7 +252,11 @@ pub fn memory_needed(c: &Circuit, shape: DataShape) -> MemoryEstimate {
         k => k.min(shape.n_samples.max(1)),
     } as f64;
     let batch = (c.train.batch_size as f64).max(EVAL_BATCH as f64);
-    let data_values = samples * (shape.n_features + shape.n_outputs) as f64;
+    let data_values = if c.data.source == Source::Text {
+        samples * 2.0 * c.data.seq_len as f64 // token ids, one-hot per batch
+    } else {
+        samples * (shape.n_features + shape.n_outputs) as f64
+    };
     let teacher = match c.data.source {
         Source::TeacherStudent => {
             let d = &c.data;
@@ -286,6 +298,31 @@ fn resnet_size(n: &NetworkSpec, source: Source, shape: DataShape) -> Option<(f64
             units += 2.0 * (cols * h * w) as f64 / 24.0;
         }
     }
+    Some((weights, units))
+}
+
+/// Weights and activity units (per sequence) of a transformer on data of
+/// `shape`, counting each block's cached forward pass (about 16 T×N
+/// matrices and two H×T×T score tensors) as units; `None` when its layout
+/// does not fit the data.
+fn transformer_size(c: &Circuit, shape: DataShape) -> Option<(f64, f64)> {
+    let (n, t) = (&c.network, c.data.seq_len.max(1));
+    let spec = crate::net::GptSpec {
+        vocab: shape.n_outputs / t,
+        seq_len: t,
+        d_model: n.width,
+        heads: n.n_heads,
+        blocks: n.depth,
+        mu_attention: true,
+    };
+    let (kinds, widths) = spec.layout().ok()?;
+    let (mut weights, mut units) = (0.0, widths.iter().sum::<usize>() as f64);
+    for (kind, w) in kinds.iter().zip(widths.windows(2)) {
+        let (rows, cols) = kind.array_shape(w[1], w[0]);
+        weights += (rows * cols) as f64;
+    }
+    let cache = (16 * t * n.width + 2 * n.n_heads * t * t) as f64;
+    units += n.depth as f64 * cache / 24.0;
     Some((weights, units))
 }
 

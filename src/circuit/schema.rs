@@ -89,6 +89,9 @@ pub enum NetworkKind {
     Mlp,
     /// The residual CNN of the limits paper.
     Resnet,
+    /// The nanoGPT-style transformer of issue #24 (`width` = d_model,
+    /// `depth` = blocks, `n_heads`) on `data.source = "text"`.
+    Transformer,
 }
 
 /// `[network]`: the shape of the PC network. Input and output widths come
@@ -96,14 +99,19 @@ pub enum NetworkKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSpec {
-    /// Hidden width N (units). Default 128, ≥ 1.
+    /// Hidden width N (units); a transformer's d_model. Default 128, ≥ 1.
     pub width: usize,
-    /// Number of weight layers L. Default 4, ≥ 1.
+    /// Number of weight layers L; a transformer's number of blocks n.
+    /// Default 4, ≥ 1.
     pub depth: usize,
-    /// "mlp" (a chain of dense layers: width, depth, hidden_widths, skips)
-    /// or "resnet" (the residual CNN of the limits paper: channels,
-    /// blocks_per_stage, stages, kernel, image). Default "mlp".
+    /// "mlp" (a chain of dense layers: width, depth, hidden_widths, skips),
+    /// "resnet" (the residual CNN of the limits paper: channels,
+    /// blocks_per_stage, stages, kernel, image) or "transformer" (width =
+    /// d_model, depth = blocks, n_heads; needs data.source = "text").
+    /// Default "mlp".
     pub kind: NetworkKind,
+    /// transformer: attention heads H, dividing `width`. Default 4.
+    pub n_heads: usize,
     /// resnet: channels C of every stage. Default 8, ≥ 1.
     pub channels: usize,
     /// resnet: residual blocks per stage. Default 1, ≥ 0.
@@ -135,6 +143,7 @@ impl NetworkSpec {
     pub fn n_layers(&self) -> usize {
         match self.kind {
             NetworkKind::Mlp => self.depth,
+            NetworkKind::Transformer => self.depth + 2,
             NetworkKind::Resnet => self.stages * (self.blocks_per_stage + 2) + 1,
         }
     }
@@ -154,6 +163,7 @@ impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
             kind: NetworkKind::Mlp,
+            n_heads: 4,
             channels: 8,
             blocks_per_stage: 1,
             stages: 3,
@@ -326,18 +336,33 @@ pub enum Source {
     GaussianToy,
     /// CIFAR-10's binary batch files (`cifar10`: a batch file or their folder).
     Cifar10,
+    /// A UTF-8 text cut into sequences of `seq_len` characters with
+    /// next-character targets (`text`: a .txt or .txt.gz file; empty = the
+    /// embedded Shakespeare tragedies); the held-out split is its last
+    /// `test_frac`.
+    Text,
 }
 
 /// `[data]`: the data set and its split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSpec {
-    /// "mnist", "idx", "csv", "cifar10", "teacher-student" or "gaussian-toy". Default "mnist".
+    /// "mnist", "idx", "csv", "cifar10", "teacher-student", "gaussian-toy"
+    /// or "text". Default "mnist".
     pub source: Source,
-    /// Fraction of samples held out for testing, in [0, 1). Default 0.2.
+    /// Fraction of samples held out for testing, in [0, 1) (text: the last
+    /// fraction of the characters). Default 0.2.
     pub test_frac: f64,
-    /// Use only the first n samples (after a seeded shuffle); 0 = all. Default 0.
+    /// Use only the first n samples (after a seeded shuffle); 0 = all
+    /// (text: n training sequences; the held-out split is kept whole).
+    /// Default 0.
     pub n_samples: usize,
+    /// text: a UTF-8 .txt or .txt.gz file (relative to the circuit file);
+    /// empty = the embedded Shakespeare tragedies. Default "".
+    pub text: String,
+    /// text: characters a sequence T (the transformer's context), ≥ 1.
+    /// Default 32.
+    pub seq_len: usize,
     /// IDX image file (relative to the circuit file).
     pub images: String,
     /// IDX label file (relative to the circuit file).
@@ -377,6 +402,8 @@ impl Default for DataSpec {
             source: Source::Mnist,
             test_frac: 0.2,
             n_samples: 0,
+            text: String::new(),
+            seq_len: 32,
             images: String::new(),
             labels: String::new(),
             csv: String::new(),

@@ -55,8 +55,49 @@ impl Circuit {
         match self.dynamics.loop_delay_ns {
             Some(d) => d,
             None if self.device.is_ideal() => 0.0,
-            None => self.timing.t_settle_ns,
+            None => self
+                .timing
+                .t_settle_ns
+                .max(self.attention_loop().map_or(0.0, |l| l.loop_delay_ns)),
         }
+    }
+
+    /// A transformer's attention as the controller runs it during the
+    /// relaxation, one sequence a block's digital unit, its values through
+    /// the ADCs (and as many DACs) of the block's tiles
+    /// ([`crate::timing::attention`]; `evaluations` and energy are those of
+    /// a zero-length relaxation). `None` for other networks. On a chip with
+    /// non-ideal devices its loop delay (1.5 periods) is the default
+    /// `dynamics.loop_delay_ns` when larger than the arrays' settling.
+    pub fn attention_loop(&self) -> Option<crate::timing::attention::AttentionLoop> {
+        let n = &self.network;
+        if n.kind != NetworkKind::Transformer {
+            return None;
+        }
+        let (shape, adcs) = self.attention_shape()?;
+        Some(crate::timing::attention::attention_loop(
+            &self.timing,
+            shape,
+            1,
+            adcs,
+            adcs,
+            0.0,
+        ))
+    }
+
+    /// A transformer's attention shape and the ADCs of one block's tiles.
+    pub fn attention_shape(&self) -> Option<(crate::timing::attention::AttentionShape, usize)> {
+        let n = &self.network;
+        if n.kind != NetworkKind::Transformer || n.width == 0 {
+            return None;
+        }
+        let shape = crate::timing::attention::AttentionShape {
+            seq_len: self.data.seq_len,
+            d_model: n.width,
+            n_heads: n.n_heads.max(1),
+        };
+        let (r, c) = self.tile.grid(12 * n.width, n.width);
+        Some((shape, r * c * self.timing.n_adc_per_tile.max(1)))
     }
 
     /// Whether the relaxation simulates the loop delay: a delay set in the
@@ -145,6 +186,51 @@ fn check_resnet(n: &NetworkSpec) -> Check {
     )
 }
 
+/// The transformer's keys and the text source they go with (the
+/// vocabulary's size is known when the data is loaded).
+fn check_transformer(c: &Circuit) -> Check {
+    let n = &c.network;
+    let text = c.data.source == Source::Text;
+    if n.kind != NetworkKind::Transformer {
+        return ensure(
+            !text,
+            "data.source",
+            "\"text\" needs network.kind = \"transformer\" (one softmax per character)",
+        );
+    }
+    ensure(
+        text,
+        "network.kind",
+        format!(
+            "\"transformer\" reads token sequences: set data.source = \"text\", not {:?}",
+            c.data.source
+        ),
+    )?;
+    ensure(
+        n.n_heads >= 1 && n.width.is_multiple_of(n.n_heads),
+        "network.n_heads",
+        format!(
+            "{} heads must be ≥ 1 and divide width (d_model) = {}",
+            n.n_heads, n.width
+        ),
+    )?;
+    ensure(
+        n.loss == crate::net::Loss::CrossEntropy,
+        "network.loss",
+        "a transformer predicts the next character: set loss = \"cross-entropy\"",
+    )?;
+    ensure(
+        n.hidden_widths.is_empty(),
+        "network.hidden_widths",
+        "not used by kind = \"transformer\" (every block is width wide); remove it",
+    )?;
+    ensure(
+        c.equilibrium.solver != crate::relax::Solver::ErrorNewton,
+        "equilibrium.solver",
+        "\"error-newton\" forms each layer's Jacobian, a (T·N)² matrix a sequence for a transformer block; use \"relaxation\" or \"auto\"",
+    )
+}
+
 /// Checks every section; the first failure is returned as (key, message).
 pub fn validate(c: &Circuit) -> Check {
     check_name(&c.name)?;
@@ -152,6 +238,7 @@ pub fn validate(c: &Circuit) -> Check {
     if n.kind == NetworkKind::Resnet {
         check_resnet(n)?;
     }
+    check_transformer(c)?;
     ensure(
         n.depth >= 1,
         "network.depth",
@@ -363,6 +450,9 @@ pub fn validate(c: &Circuit) -> Check {
         "must differ from data.target_off",
     )?;
     match data.source {
+        Source::Text => {
+            ensure(data.seq_len >= 1, "data.seq_len", "expected ≥ 1 character")?;
+        }
         Source::Idx => {
             ensure(
                 !data.images.is_empty(),

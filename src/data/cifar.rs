@@ -124,5 +124,6 @@ pub fn load_cifar10(path: &Path) -> Result<Dataset, DataError> {
         x,
         y: one_hot(&labels, N_CLASSES, Targets::default()),
         labels: Some(labels),
+        encoding: super::Encoding::Dense,
     })
 }

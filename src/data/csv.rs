@@ -151,6 +151,7 @@ pub fn parse_csv(
             x,
             y: DMatrix::from_vec(target_cols.len(), n, t),
             labels: None,
+            encoding: super::Encoding::Dense,
         },
     })
 }

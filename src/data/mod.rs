@@ -38,6 +38,25 @@ pub struct Dataset {
     pub y: DMatrix<f64>,
     /// Class of each sample, when the task is classification.
     pub labels: Option<Vec<usize>>,
+    /// How `x` and `y` encode the samples.
+    pub encoding: Encoding,
+}
+
+/// How a [`Dataset`]'s matrices encode its samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// `x` and `y` are the inputs and targets themselves.
+    #[default]
+    Dense,
+    /// Sequences of token ids of a vocabulary of `vocab` symbols: `x` and `y`
+    /// are T × n ids (inputs and next-token targets), expanded per batch
+    /// ([`Dataset::batch`]) to one-hot [token; position] inputs, T·(V + T)
+    /// rows, and one-hot targets, T·V rows ([`text::one_hot_tokens`]), so a
+    /// corpus costs 2T numbers a sequence rather than T·(2V + T).
+    Tokens {
+        /// Vocabulary size V.
+        vocab: usize,
+    },
 }
 
 /// Values of a one-hot target: `on` for the true class, `off` elsewhere.
@@ -85,6 +104,7 @@ impl Dataset {
             x,
             y,
             labels: Some(labels),
+            encoding: Encoding::Dense,
         }
     }
 
@@ -106,14 +126,21 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Number of input features (rows of `x`).
+    /// Number of input features (rows of `x`; T·(V + T) for tokens).
     pub fn n_features(&self) -> usize {
-        self.x.nrows()
+        match self.encoding {
+            Encoding::Dense => self.x.nrows(),
+            Encoding::Tokens { vocab } => self.x.nrows() * (vocab + self.x.nrows()),
+        }
     }
 
-    /// Number of outputs (rows of `y`; the class count for classification).
+    /// Number of outputs (rows of `y`; the class count for classification;
+    /// T·V for tokens).
     pub fn n_outputs(&self) -> usize {
-        self.y.nrows()
+        match self.encoding {
+            Encoding::Dense => self.y.nrows(),
+            Encoding::Tokens { vocab } => self.y.nrows() * vocab,
+        }
     }
 
     /// The samples at `idx`, in that order (repeats allowed). Panics when out of range.
@@ -126,6 +153,7 @@ impl Dataset {
                 .labels
                 .as_ref()
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            encoding: self.encoding,
         }
     }
 
@@ -146,8 +174,18 @@ impl Dataset {
     }
 
     /// Inputs and targets of the samples at `idx`, converted to `T`:
-    /// `(n_features × idx.len(), n_outputs × idx.len())`.
+    /// `(n_features × idx.len(), n_outputs × idx.len())` (token ids expanded
+    /// to their one-hot codes).
     pub fn batch<T: Real>(&self, idx: &[usize]) -> (DMatrix<T>, DMatrix<T>) {
+        if let Encoding::Tokens { vocab } = self.encoding {
+            let ids = |m: &DMatrix<f64>| {
+                DMatrix::from_fn(m.nrows(), idx.len(), |r, c| m[(r, idx[c])] as u32)
+            };
+            return (
+                text::one_hot_inputs(&ids(&self.x), vocab),
+                text::one_hot_tokens(&ids(&self.y), vocab),
+            );
+        }
         let pick =
             |m: &DMatrix<f64>| DMatrix::from_fn(m.nrows(), idx.len(), |r, c| T::of(m[(r, idx[c])]));
         (pick(&self.x), pick(&self.y))

@@ -53,6 +53,7 @@ pub fn teacher_student(
         x,
         y,
         labels: None,
+        encoding: super::Encoding::Dense,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn gaussian_regression(d: usize, n_samples: usize, seed: u64) -> Dataset {
         x,
         y,
         labels: None,
+        encoding: super::Encoding::Dense,
     }
 }
 

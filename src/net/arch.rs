@@ -224,10 +224,10 @@ impl GptSpec {
             return bad("data.vocabulary", "the corpus has no symbol".into());
         }
         if t == 0 {
-            return bad("network.seq_len", "must be ≥ 1".into());
+            return bad("data.seq_len", "must be ≥ 1".into());
         }
         if n == 0 {
-            return bad("network.d_model", "must be ≥ 1".into());
+            return bad("network.width", "must be ≥ 1 (d_model)".into());
         }
         if h == 0 || !n.is_multiple_of(h) {
             return bad(

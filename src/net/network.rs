@@ -136,6 +136,17 @@ impl Topology {
         })
     }
 
+    /// True when every layer's Jacobian is cheap to form, so the
+    /// error-coordinate Newton solve ([`crate::relax::fixed_point`]) applies;
+    /// false with transformer blocks (a T·N-square Jacobian a sequence), whose
+    /// equilibria come from the relaxation.
+    pub fn newton_solvable(&self) -> bool {
+        !self
+            .layers
+            .iter()
+            .any(|k| matches!(k, LayerKind::Block { .. }))
+    }
+
     /// Sets the activation (builder style).
     pub fn with_activation(mut self, activation: Activation) -> Self {
         self.activation = activation;

@@ -1,6 +1,7 @@
 //! `alignment_grid`: from a sweep's `sweep.csv`, the PC–BP cosine averaged
 //! over seeds as a width × depth heatmap, each cell annotated with its
-//! value, and a colour bar.
+//! value, and a colour bar; a sweep of one or two depths is drawn as lines
+//! of the cosine against width (log scale), one a depth.
 
 use super::data::SweepGrid;
 use super::style::*;
@@ -57,6 +58,9 @@ impl Figure for GridFigure<'_> {
         } else {
             format!("{min_seeds}–{max_seeds}")
         };
+        if g.depths.len() <= 2 {
+            return self.draw_lines(root, &seeds);
+        }
         let body = header(
             root,
             "PC–BP gradient alignment over width and depth",
@@ -136,5 +140,66 @@ impl Figure for GridFigure<'_> {
             )
         }))?;
         colour_bar(&key, lo..hi, "cos(PC update, BP gradient)", &colour)
+    }
+}
+
+impl GridFigure<'_> {
+    /// The cosine against width, one line a depth.
+    fn draw_lines<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, seeds: &str) -> FigResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let g = self.grid;
+        let body = header(
+            root,
+            "PC–BP gradient alignment against width",
+            &format!("cosine of the PC update with the backprop gradient, all layers, mean over {seeds} seed(s)"),
+        )?;
+        let x = log_range(g.widths.iter().copied());
+        let y = lin_range(g.cos.iter().flatten().flatten().copied().chain([1.0]));
+        let mut chart = ChartBuilder::on(&body)
+            .margin(20)
+            .margin_right(40)
+            .x_label_area_size(70)
+            .y_label_area_size(100)
+            .build_cartesian_2d(x.log_scale(), y)?;
+        chart
+            .configure_mesh()
+            .x_desc(if g.cnn {
+                "channels C (per stage)"
+            } else {
+                "width n (units per hidden layer; d_model)"
+            })
+            .y_desc("cos(PC update, BP gradient)")
+            .label_style(text(TICK_PX))
+            .axis_desc_style(text(LABEL_PX))
+            .light_line_style(grid_colour())
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
+        for (j, depth) in g.depths.iter().enumerate() {
+            let c = palette(j);
+            let pts: Vec<(f64, f64)> = g
+                .widths
+                .iter()
+                .zip(&g.cos[j])
+                .filter_map(|(w, v)| Some((*w, (*v)?)))
+                .collect();
+            let name = if g.cnn { "blocks per stage" } else { "depth" };
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))?
+                .label(format!("{name} {}", label(*depth)))
+                .legend(legend_line(c, 3));
+            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 6, c.filled())))?;
+            chart.draw_series(pts.iter().map(|&(w, v)| {
+                Text::new(
+                    format!("{v:.3}"),
+                    (w, v),
+                    text(TICK_PX).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                )
+            }))?;
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(())
     }
 }

@@ -109,6 +109,96 @@ pub fn gemm_transposed<T: Real>(
     }
 }
 
+/// `C ← A[rows, :]·B`: the product of a block of A's rows, read in place
+/// (strided) through matrixmultiply.
+pub fn gemm_rows<T: Real>(
+    a: &DMatrix<T>,
+    rows: std::ops::Range<usize>,
+    b: &DMatrix<T>,
+    c: &mut DMatrix<T>,
+) {
+    assert!(rows.end <= a.nrows(), "gemm_rows: rows beyond A");
+    let (m, k, n) = (rows.len(), a.ncols(), b.ncols());
+    assert_eq!(b.nrows(), k, "gemm_rows: inner dimensions differ");
+    assert_eq!(c.shape(), (m, n), "gemm_rows: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(T::zero());
+        return;
+    }
+    // SAFETY: rows.end ≤ a.nrows() and the shapes are checked; the offset
+    // pointer with row stride 1 and column stride a.nrows() addresses
+    // exactly A[rows, :] inside a's storage; c is borrowed mutably.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            T::one(),
+            a.as_ptr().add(rows.start),
+            1,
+            a.nrows() as isize,
+            b.as_ptr(),
+            1,
+            k as isize,
+            T::zero(),
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
+/// `C ← A[rows, :]ᵀ·B` from A's transpose `a_t` kept beside it: the block
+/// a_t[:, rows] is contiguous, a plain product.
+pub fn gemm_rows_transposed<T: Real>(
+    a_t: &DMatrix<T>,
+    rows: std::ops::Range<usize>,
+    b: &DMatrix<T>,
+    c: &mut DMatrix<T>,
+) {
+    assert!(
+        rows.end <= a_t.ncols(),
+        "gemm_rows_transposed: rows beyond A"
+    );
+    let (m, k, n) = (a_t.nrows(), rows.len(), b.ncols());
+    assert_eq!(
+        b.nrows(),
+        k,
+        "gemm_rows_transposed: inner dimensions differ"
+    );
+    assert_eq!(c.shape(), (m, n), "gemm_rows_transposed: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(T::zero());
+        return;
+    }
+    // SAFETY: rows.end ≤ a_t.ncols(), shapes checked; columns rows of a_t
+    // start at rows.start·m and are contiguous (column stride m).
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            T::one(),
+            a_t.as_ptr().add(rows.start * m),
+            1,
+            m as isize,
+            b.as_ptr(),
+            1,
+            k as isize,
+            T::zero(),
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
 /// `C ← β·C`, where `β = 0` writes zeros (also over NaN).
 pub(super) fn scale<T: Real>(beta: T, c: &mut DMatrix<T>) {
     if beta == T::zero() {
@@ -299,6 +389,40 @@ pub(super) mod tests {
     /// With the transpose kept beside A, the feedback product gives the
     /// same bits as the transposed product itself, on every path, f32 and
     /// f64 (so no trajectory moves), and the triple loop's values.
+    #[test]
+    fn row_block_products_match_the_naive_product() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for (rows, cols, n, r0, r1) in [
+            (12, 5, 3, 0, 5),
+            (24, 7, 33, 5, 19),
+            (9, 1, 1, 8, 9),
+            (6, 4, 2, 3, 3),
+        ] {
+            let a = DMatrix::<f64>::from_fn(rows, cols, |_, _| next());
+            let b = DMatrix::<f64>::from_fn(cols, n, |_, _| next());
+            let u = DMatrix::<f64>::from_fn(r1 - r0, n, |_, _| next());
+            let mut got = DMatrix::from_element(r1 - r0, n, f64::NAN);
+            gemm_rows(&a, r0..r1, &b, &mut got);
+            let want = a.rows(r0, r1 - r0) * &b;
+            assert!((got - want).amax() < 1e-12);
+            let mut got_t = DMatrix::from_element(cols, n, f64::NAN);
+            gemm_rows_transposed(&a.transpose(), r0..r1, &u, &mut got_t);
+            let want_t = a.rows(r0, r1 - r0).transpose() * &u;
+            assert!((got_t - want_t).amax() < 1e-12);
+            let a32 = a.map(|v| v as f32);
+            let mut got32 = DMatrix::<f32>::zeros(r1 - r0, n);
+            gemm_rows(&a32, r0..r1, &b.map(|v| v as f32), &mut got32);
+            let want32 = a32.rows(r0, r1 - r0) * b.map(|v| v as f32);
+            assert!((got32 - want32).amax() < 1e-5);
+        }
+    }
+
     #[test]
     fn gemm_transposed_is_the_transposed_product_bit_for_bit() {
         fn run<T: Real>() {

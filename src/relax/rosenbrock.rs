@@ -242,7 +242,13 @@ impl<T: Real> Rosenbrock<T> {
         rtol: f64,
     ) {
         let cg = &mut self.cg;
-        cg.precond.kind = self.preconditioner;
+        // The sweep solves on halves of the batch; a field whose layers need
+        // the whole batch (transformer blocks) gets the tridiagonal one.
+        let kind = match sys.field.column_separable() {
+            true => self.preconditioner,
+            false => Precond::Tridiagonal,
+        };
+        cg.precond.kind = kind;
         cg.precond.prepare(sys, gh);
         for ((w, yk), r) in cg.w.iter_mut().zip(y).zip(&sys.tau_rel) {
             w.zip_apply(yk, |wi, yi| {
@@ -250,7 +256,7 @@ impl<T: Real> Rosenbrock<T> {
             });
         }
         if let Some(single) = &mut self.single {
-            single.prepare(sys, self.preconditioner, gh, &cg.w);
+            single.prepare(sys, kind, gh, &cg.w);
         }
     }
 

@@ -61,6 +61,48 @@ pub struct Derived {
     pub warnings: Vec<String>,
     pub n_train: usize,
     pub n_test: usize,
+    /// The text corpus of a `data.source = "text"` run: its vocabulary
+    /// (what `pcchip sample` and a resumed run decode with) and baselines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextInfo>,
+}
+
+/// A text run's corpus: the vocabulary built from its training split and
+/// the held-out losses of the n-gram baselines of the same split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextInfo {
+    /// The corpus's name (a file stem, or "shakespeare_tragedies").
+    pub corpus: String,
+    /// The vocabulary: its symbols in id order (id i is the i-th char).
+    pub vocabulary: String,
+    /// Characters a sequence T.
+    pub seq_len: usize,
+    /// Characters in the training and held-out splits.
+    pub n_train_chars: usize,
+    pub n_held_out_chars: usize,
+    /// Held-out loss of the add-one unigram and bigram models (nats/char).
+    pub unigram_nats_per_char: Option<f64>,
+    pub bigram_nats_per_char: Option<f64>,
+}
+
+impl TextInfo {
+    /// The corpus's description, baselines computed.
+    pub fn of(corpus: &crate::data::text::TextCorpus) -> Self {
+        TextInfo {
+            corpus: corpus.name.clone(),
+            vocabulary: corpus.vocab.symbols().iter().collect(),
+            seq_len: corpus.train.seq_len(),
+            n_train_chars: corpus.train.n_chars(),
+            n_held_out_chars: corpus.held_out.n_chars(),
+            unigram_nats_per_char: corpus.unigram_loss(),
+            bigram_nats_per_char: corpus.bigram_loss(),
+        }
+    }
+
+    /// The vocabulary as a [`crate::data::text::Vocabulary`].
+    pub fn vocab(&self) -> crate::data::text::Vocabulary {
+        crate::data::text::Vocabulary::from_symbols(self.vocabulary.chars())
+    }
 }
 
 /// The run's headline numbers.

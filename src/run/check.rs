@@ -104,7 +104,12 @@ pub fn check(c: &Circuit, base_dir: &Path) -> Result<String, RunError> {
     let _ = writeln!(
         w,
         "# equilibrium      grads and sweep use \"{}\"{}",
-        solver.resolve(&c.relax).name(),
+        solver
+            .resolve(
+                &c.relax,
+                c.network.kind != crate::circuit::NetworkKind::Transformer
+            )
+            .name(),
         if solver == crate::relax::Solver::Auto {
             " (equilibrium.solver = \"auto\")"
         } else {

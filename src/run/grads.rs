@@ -474,7 +474,7 @@ pub fn equilibrium<T: Real>(
     let net = chip.network();
     let bp = chip.backprop(x, y);
     let cfg = chip.config();
-    let solver = cfg.equilibrium.solver.resolve(&cfg.relax);
+    let solver = (cfg.equilibrium.solver).resolve(&cfg.relax, chip.topology().newton_solvable());
     let (activities, signals, solve, residual) = match solver {
         Solver::ErrorNewton | Solver::Auto => {
             let e = chip.equilibrate(x, y);

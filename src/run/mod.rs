@@ -7,7 +7,8 @@
 //! - [`bench`] (its CSV in bench_csv), [`grads`], [`relax`], [`check`]: the commands of those names.
 //! - [`sweep`] (the grid, the cells, the files) and [`sweep_cmd`] (from the
 //!   flags to the printed tables).
-//! - [`plot_cmd`]: `pcchip plot`.
+//! - [`plot_cmd`]: `pcchip plot`; [`sample`]: `pcchip sample` (text from a
+//!   trained transformer chip).
 //! - [`prepare`]: the chip and its data for a command, checked before
 //!   anything is written.
 //! - [`input`]: the circuit a command runs (a file with `--set`, or the
@@ -28,6 +29,7 @@ pub mod plot_cmd;
 pub mod prepare;
 pub mod progress;
 pub mod relax;
+pub mod sample;
 pub mod summary;
 pub mod sweep;
 pub mod sweep_cmd;

@@ -40,6 +40,16 @@ pub(crate) fn fits_memory(
     check_memory(circuit, shape).map_err(|e| RunError::Invalid(e.to_string()))
 }
 
+/// The corpus description of a text run (`None` for other sources).
+pub(crate) fn text_info(
+    circuit: &Circuit,
+    base_dir: &Path,
+) -> Result<Option<crate::report::TextInfo>, RunError> {
+    let corpus = crate::chip::dataset::load_corpus(circuit, base_dir)
+        .map_err(|e| RunError::Invalid(e.to_string()))?;
+    Ok(corpus.as_ref().map(crate::report::TextInfo::of))
+}
+
 /// Builds the chip and its data, checked, without writing anything.
 pub fn prepare<T: Real>(
     circuit: &Circuit,
@@ -90,7 +100,10 @@ pub fn prepare_with<T: Real>(
         return Err(RunError::Invalid(data_checks::empty_side(circuit, &train)));
     }
     fits_memory(circuit, &train, &test)?;
-    if circuit.network.loss == Loss::CrossEntropy && train.labels.is_none() {
+    if circuit.network.loss == Loss::CrossEntropy
+        && train.labels.is_none()
+        && train.encoding == crate::data::Encoding::Dense
+    {
         return Err(RunError::Invalid("network.loss: \"cross-entropy\" needs class labels, but the data set is a regression; use loss = \"mse\"".into()));
     }
     let source = weights.as_ref().map(|w| w.source.clone());
@@ -133,6 +146,7 @@ pub fn prepare_with<T: Real>(
             .filter(|_| circuit.dynamics.order == crate::circuit::Order::InertialPd),
         n_train: train.len(),
         n_test: test.len(),
+        text: text_info(circuit, base_dir)?,
         widths,
     };
     Ok((chip, train, test, derived))

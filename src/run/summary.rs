@@ -35,6 +35,16 @@ pub fn run_summary(report: &Report, out: &Path) -> String {
         report.circuit.name, s.steps, s.wall_s
     );
     row(w, "test loss", format!("{:.4}", s.test_loss));
+    if let Some(t) = &report.derived.text {
+        let nats = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.4}"));
+        row(
+            w,
+            "held-out loss, nats per character",
+            format!("{:.4}", s.test_loss / t.seq_len.max(1) as f64),
+        );
+        row(w, "  … unigram baseline", nats(t.unigram_nats_per_char));
+        row(w, "  … bigram baseline", nats(t.bigram_nats_per_char));
+    }
     if let Some(a) = s.test_accuracy {
         row(w, "test accuracy", format!("{:.2} %", 100.0 * a));
     }

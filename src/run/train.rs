@@ -240,6 +240,14 @@ fn resume_typed<T: Real>(
         )));
     }
     fits_memory(&circuit, &train, &test).map_err(|e| here(e.to_string()))?;
+    let text = super::prepare::text_info(&circuit, &base_dir)?;
+    if text.as_ref().map(|t| &t.vocabulary) != d.text.as_ref().map(|t| &t.vocabulary) {
+        return Err(here(format!(
+            "the run's vocabulary {:?} differs from the one the text now gives, {:?}: the corpus changed",
+            d.text.as_ref().map(|t| &t.vocabulary),
+            text.as_ref().map(|t| &t.vocabulary)
+        )));
+    }
     let mut chip =
         Chip::<T>::build(&circuit, train.n_features(), train.n_outputs(), None).map_err(invalid)?;
     if chip.topology().widths != d.widths {

@@ -152,6 +152,59 @@ pub fn bp_attention_ns_pj(
     (shape.forward().ns_pj(cfg), shape.vjp().ns_pj(cfg))
 }
 
+/// Adds a transformer's digital attention to a costed step (`c`, batch of
+/// `batch` sequences in `rounds` rounds, relaxation `t_relax_ns` a round):
+///
+/// - sequential backprop: phase `attention`, each round the forward and
+///   the VJP of every block in turn, `rounds · n · (t_fwd + t_vjp)`;
+/// - pipelined backprop: the same work as two flow shops over the blocks
+///   (forward, then backward), `makespan(t_fwd × n, R) + makespan(t_vjp × n, R)`;
+/// - the PC chip: the controller's loop runs beside the relaxation, each
+///   block its own unit: energy `batch ·` [`attention_loop`]'s, and time
+///   only where the last period outlasts the relaxation,
+///   `rounds · (⌈T_relax/period⌉ · period − T_relax)`.
+///
+/// Energies are batch · n_blocks · (forward + VJP) for both backprops.
+/// Ratios are recomputed.
+pub fn add_attention(
+    c: &mut super::Comparison,
+    cfg: &TimingConfig,
+    shape: AttentionShape,
+    n_blocks: usize,
+    n_adcs: usize,
+    (batch, rounds): (usize, usize),
+    t_relax_ns: f64,
+) {
+    use super::cost::{Phase, StepCost};
+    let (b, r, n) = (batch as f64, rounds as f64, n_blocks as f64);
+    let ((tf, ef), (tv, ev)) = bp_attention_ns_pj(cfg, shape);
+    let e_bp = (ef + ev).scaled(b * n);
+    let with = |s: &StepCost, phase: Phase| {
+        let mut phases = s.phases.clone();
+        phases.push(phase);
+        StepCost::from_phases(phases)
+    };
+    c.bp = with(&c.bp, Phase::new("attention", r * n * (tf + tv), e_bp));
+    if let Some(p) = &c.bp_pipelined {
+        let t = super::flow_shop_makespan(&vec![tf; n_blocks], rounds)
+            + super::flow_shop_makespan(&vec![tv; n_blocks], rounds);
+        c.bp_pipelined = Some(with(p, Phase::new("attention", t, e_bp)));
+    }
+    let lp = attention_loop(cfg, shape, n_blocks, n_adcs, n_adcs, t_relax_ns);
+    let overhang = (lp.evaluations as f64 * lp.period_ns - t_relax_ns).max(0.0);
+    c.pc = with(
+        &c.pc,
+        Phase::new("attention", r * overhang, lp.energy_pj.scaled(b)),
+    );
+    c.speedup = c.bp.time_s / c.pc.time_s;
+    c.energy_ratio = c.bp.energy_j / c.pc.energy_j;
+    c.speedup_pipelined = c.bp_pipelined.as_ref().map(|p| p.time_s / c.pc.time_s);
+    if let Some(d) = &c.digital {
+        c.digital_speedup = Some(d.time_s / c.pc.time_s);
+        c.digital_energy_ratio = Some(d.energy_j / c.pc.energy_j);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +249,46 @@ mod tests {
             assert_eq!(shape.forward(), f, "{shape:?}");
             assert_eq!(shape.vjp(), b, "{shape:?}");
         }
+    }
+
+    #[test]
+    fn attention_adds_its_phases_to_both_steps() {
+        let cfg = TimingConfig::default();
+        let geom = super::super::ChipGeometry::new(&[40, 64, 64, 64, 10], 512, 512).unwrap();
+        let shape = AttentionShape {
+            seq_len: 16,
+            d_model: 64,
+            n_heads: 4,
+        };
+        let (batch, t_relax_ns) = (8, 5_000.0);
+        let rounds = cfg.rounds(batch);
+        let base = super::super::Comparison::new(&cfg, &geom, batch, t_relax_ns * 1e-9);
+        let mut c = base.clone();
+        add_attention(&mut c, &cfg, shape, 2, 12, (batch, rounds), t_relax_ns);
+        let ((tf, ef), (tv, ev)) = bp_attention_ns_pj(&cfg, shape);
+        let r = rounds as f64;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-30);
+        assert!(close(
+            c.bp.time_s - base.bp.time_s,
+            r * 2.0 * (tf + tv) * 1e-9
+        ));
+        let e_bp = (ef + ev).scaled(16.0).total() * 1e-12;
+        assert!(close(c.bp.energy_j - base.bp.energy_j, e_bp));
+        let pipe = |p: &Option<super::super::StepCost>| p.as_ref().unwrap().time_s;
+        let t_pipe = crate::timing::flow_shop_makespan(&[tf, tf], rounds)
+            + crate::timing::flow_shop_makespan(&[tv, tv], rounds);
+        assert!(close(
+            pipe(&c.bp_pipelined) - pipe(&base.bp_pipelined),
+            t_pipe * 1e-9
+        ));
+        let lp = attention_loop(&cfg, shape, 2, 12, 12, t_relax_ns);
+        let over = lp.evaluations as f64 * lp.period_ns - t_relax_ns;
+        assert!(over >= 0.0 && over < lp.period_ns);
+        assert!(close(c.pc.time_s - base.pc.time_s, r * over * 1e-9));
+        let e_pc = lp.energy_pj.scaled(batch as f64).total() * 1e-12;
+        assert!(close(c.pc.energy_j - base.pc.energy_j, e_pc));
+        assert!(close(c.speedup, c.bp.time_s / c.pc.time_s));
+        assert!(c.pc.phase("attention").is_some() && c.bp.phase("attention").is_some());
     }
 
     #[test]

@@ -238,6 +238,16 @@ impl<'a, T: Real> Field<'a, T> {
         self.layers.len()
     }
 
+    /// True when every layer's products act on each sample alone, so a
+    /// solve may run on part of the batch (the stiff solver's split halves):
+    /// false with a transformer block, whose feedback and JVP are taken at
+    /// the last prediction of the whole batch.
+    pub fn column_separable(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| l.second_order() == crate::layer::SecondOrder::LinearBranch)
+    }
+
     /// Layer ℓ (1..=L).
     pub fn layer(&self, l: usize) -> &dyn Layer<T> {
         self.layers[l - 1].as_ref()

@@ -91,13 +91,15 @@ impl Solver {
         }
     }
 
-    /// The solver `auto` stands for with these relaxation settings (the
-    /// others stand for themselves).
-    pub fn resolve(self, relax: &crate::relax::RelaxConfig) -> Solver {
+    /// The solver `auto` stands for with these relaxation settings on a
+    /// network whose Newton solve is (`newton_ok`) or is not available
+    /// ([`crate::net::Topology::newton_solvable`]; the others stand for
+    /// themselves).
+    pub fn resolve(self, relax: &crate::relax::RelaxConfig, newton_ok: bool) -> Solver {
         let rules_off =
             relax.residual_tol == 0.0 && relax.energy_tol == 0.0 && relax.update_tol == 0.0;
         match self {
-            Solver::Auto if rules_off => Solver::Relaxation,
+            Solver::Auto if rules_off || !newton_ok => Solver::Relaxation,
             Solver::Auto => Solver::ErrorNewton,
             other => other,
         }

@@ -107,10 +107,10 @@ impl<T: Real> WeightOperator<T> for DMatrix<T> {
         gemm(T::one(), self, true, u, T::zero(), out);
     }
     fn forward_rows_into(&self, rows: Range<usize>, v: &DMatrix<T>, out: &mut DMatrix<T>) {
-        out.gemm(T::one(), &self.rows(rows.start, rows.len()), v, T::zero());
+        crate::real::gemm_rows(self, rows, v, out);
     }
     fn transpose_rows_into(&self, rows: Range<usize>, u: &DMatrix<T>, out: &mut DMatrix<T>) {
-        out.gemm_tr(T::one(), &self.rows(rows.start, rows.len()), u, T::zero());
+        crate::real::gemm_rows_tr(self, rows, u, out);
     }
     fn column_sq_norms(&self) -> Option<Vec<T>> {
         Some(self.column_iter().map(|c| c.norm_squared()).collect())

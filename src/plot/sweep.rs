@@ -145,7 +145,11 @@ impl Figure for GridFigure<'_> {
 
 impl GridFigure<'_> {
     /// The cosine against width, one line a depth.
-    fn draw_lines<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, seeds: &str) -> FigResult
+    fn draw_lines<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        seeds: &str,
+    ) -> FigResult
     where
         DB::ErrorType: 'static,
     {

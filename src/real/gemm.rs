@@ -8,6 +8,7 @@
 use super::simd::{avx2, Simd};
 use super::Real;
 use nalgebra::DMatrix;
+use std::ops::Range;
 
 /// A column-major matrix seen as `op(M)`: (rows, cols, row stride, column stride).
 pub(super) fn view<T: Real>(m: &DMatrix<T>, transpose: bool) -> (usize, usize, isize, isize) {
@@ -109,18 +110,20 @@ pub fn gemm_transposed<T: Real>(
     }
 }
 
-/// `C ← A[rows, :]·B`: the product of a block of A's rows, read in place
-/// (strided) through matrixmultiply.
-pub fn gemm_rows<T: Real>(
+/// `C ← op(A_block)·B` for an m × k operand starting `offset` elements
+/// into `a`'s storage with strides (`rs`, `cs`): the row-block products
+/// below, through matrixmultiply. The caller guarantees that the operand
+/// lies inside `a`.
+fn block_product<T: Real>(
     a: &DMatrix<T>,
-    rows: std::ops::Range<usize>,
+    (offset, m, k, rs, cs): (usize, usize, usize, usize, usize),
     b: &DMatrix<T>,
     c: &mut DMatrix<T>,
+    what: &str,
 ) {
-    assert!(rows.end <= a.nrows(), "gemm_rows: rows beyond A");
-    let (m, k, n) = (rows.len(), a.ncols(), b.ncols());
-    assert_eq!(b.nrows(), k, "gemm_rows: inner dimensions differ");
-    assert_eq!(c.shape(), (m, n), "gemm_rows: output shape");
+    let n = b.ncols();
+    assert_eq!(b.nrows(), k, "{what}: inner dimensions differ");
+    assert_eq!(c.shape(), (m, n), "{what}: output shape");
     if m == 0 || n == 0 {
         return;
     }
@@ -128,18 +131,19 @@ pub fn gemm_rows<T: Real>(
         c.fill(T::zero());
         return;
     }
-    // SAFETY: rows.end ≤ a.nrows() and the shapes are checked; the offset
-    // pointer with row stride 1 and column stride a.nrows() addresses
-    // exactly A[rows, :] inside a's storage; c is borrowed mutably.
+    debug_assert!(offset + (m - 1) * rs + (k - 1) * cs < a.len(), "{what}: operand");
+    // SAFETY: the callers check that the m × k operand at `offset` with
+    // strides (rs, cs) lies inside a's storage; b and c are dense with the
+    // checked shapes, and c is borrowed mutably, so it aliases neither.
     unsafe {
         T::gemm_raw(
             m,
             k,
             n,
             T::one(),
-            a.as_ptr().add(rows.start),
-            1,
-            a.nrows() as isize,
+            a.as_ptr().add(offset),
+            rs as isize,
+            cs as isize,
             b.as_ptr(),
             1,
             k as isize,
@@ -151,52 +155,34 @@ pub fn gemm_rows<T: Real>(
     }
 }
 
+/// `C ← A[rows, :]·B`: the product of a block of A's rows, read in place
+/// (strided) through matrixmultiply.
+pub fn gemm_rows<T: Real>(a: &DMatrix<T>, rows: Range<usize>, b: &DMatrix<T>, c: &mut DMatrix<T>) {
+    assert!(rows.end <= a.nrows(), "gemm_rows: rows beyond A");
+    let op = (rows.start, rows.len(), a.ncols(), 1, a.nrows());
+    block_product(a, op, b, c, "gemm_rows");
+}
+
+/// `C ← A[rows, :]ᵀ·B` read in place from A (transposed strides through
+/// matrixmultiply), for a core that keeps no transpose.
+pub fn gemm_rows_tr<T: Real>(a: &DMatrix<T>, rows: Range<usize>, b: &DMatrix<T>, c: &mut DMatrix<T>) {
+    assert!(rows.end <= a.nrows(), "gemm_rows_tr: rows beyond A");
+    let op = (rows.start, a.ncols(), rows.len(), a.nrows(), 1);
+    block_product(a, op, b, c, "gemm_rows_tr");
+}
+
 /// `C ← A[rows, :]ᵀ·B` from A's transpose `a_t` kept beside it: the block
 /// a_t[:, rows] is contiguous, a plain product.
 pub fn gemm_rows_transposed<T: Real>(
     a_t: &DMatrix<T>,
-    rows: std::ops::Range<usize>,
+    rows: Range<usize>,
     b: &DMatrix<T>,
     c: &mut DMatrix<T>,
 ) {
-    assert!(
-        rows.end <= a_t.ncols(),
-        "gemm_rows_transposed: rows beyond A"
-    );
-    let (m, k, n) = (a_t.nrows(), rows.len(), b.ncols());
-    assert_eq!(
-        b.nrows(),
-        k,
-        "gemm_rows_transposed: inner dimensions differ"
-    );
-    assert_eq!(c.shape(), (m, n), "gemm_rows_transposed: output shape");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(T::zero());
-        return;
-    }
-    // SAFETY: rows.end ≤ a_t.ncols(), shapes checked; columns rows of a_t
-    // start at rows.start·m and are contiguous (column stride m).
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            T::one(),
-            a_t.as_ptr().add(rows.start * m),
-            1,
-            m as isize,
-            b.as_ptr(),
-            1,
-            k as isize,
-            T::zero(),
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
+    assert!(rows.end <= a_t.ncols(), "gemm_rows_transposed: rows beyond A");
+    let m = a_t.nrows();
+    let op = (rows.start * m, m, rows.len(), 1, m);
+    block_product(a_t, op, b, c, "gemm_rows_transposed");
 }
 
 /// `C ← β·C`, where `β = 0` writes zeros (also over NaN).
@@ -414,7 +400,10 @@ pub(super) mod tests {
             let mut got_t = DMatrix::from_element(cols, n, f64::NAN);
             gemm_rows_transposed(&a.transpose(), r0..r1, &u, &mut got_t);
             let want_t = a.rows(r0, r1 - r0).transpose() * &u;
-            assert!((got_t - want_t).amax() < 1e-12);
+            assert!((&got_t - &want_t).amax() < 1e-12);
+            let mut got_tr = DMatrix::from_element(cols, n, f64::NAN);
+            gemm_rows_tr(&a, r0..r1, &u, &mut got_tr);
+            assert!((got_tr - want_t).amax() < 1e-12);
             let a32 = a.map(|v| v as f32);
             let mut got32 = DMatrix::<f32>::zeros(r1 - r0, n);
             gemm_rows(&a32, r0..r1, &b.map(|v| v as f32), &mut got32);

@@ -21,8 +21,8 @@ mod tanh;
 mod thin;
 
 pub use gemm::{
-    gemm, gemm_abt, gemm_packed, gemm_rows, gemm_rows_transposed, gemm_thin, gemm_transposed,
-    THIN_MAX_COLS,
+    gemm, gemm_abt, gemm_packed, gemm_rows, gemm_rows_tr, gemm_rows_transposed, gemm_thin,
+    gemm_transposed, THIN_MAX_COLS,
 };
 pub use tanh::tanh_f32;
 

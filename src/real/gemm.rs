@@ -131,7 +131,10 @@ fn block_product<T: Real>(
         c.fill(T::zero());
         return;
     }
-    debug_assert!(offset + (m - 1) * rs + (k - 1) * cs < a.len(), "{what}: operand");
+    debug_assert!(
+        offset + (m - 1) * rs + (k - 1) * cs < a.len(),
+        "{what}: operand"
+    );
     // SAFETY: the callers check that the m × k operand at `offset` with
     // strides (rs, cs) lies inside a's storage; b and c are dense with the
     // checked shapes, and c is borrowed mutably, so it aliases neither.
@@ -165,7 +168,12 @@ pub fn gemm_rows<T: Real>(a: &DMatrix<T>, rows: Range<usize>, b: &DMatrix<T>, c:
 
 /// `C ← A[rows, :]ᵀ·B` read in place from A (transposed strides through
 /// matrixmultiply), for a core that keeps no transpose.
-pub fn gemm_rows_tr<T: Real>(a: &DMatrix<T>, rows: Range<usize>, b: &DMatrix<T>, c: &mut DMatrix<T>) {
+pub fn gemm_rows_tr<T: Real>(
+    a: &DMatrix<T>,
+    rows: Range<usize>,
+    b: &DMatrix<T>,
+    c: &mut DMatrix<T>,
+) {
     assert!(rows.end <= a.nrows(), "gemm_rows_tr: rows beyond A");
     let op = (rows.start, a.ncols(), rows.len(), a.nrows(), 1);
     block_product(a, op, b, c, "gemm_rows_tr");
@@ -179,7 +187,10 @@ pub fn gemm_rows_transposed<T: Real>(
     b: &DMatrix<T>,
     c: &mut DMatrix<T>,
 ) {
-    assert!(rows.end <= a_t.ncols(), "gemm_rows_transposed: rows beyond A");
+    assert!(
+        rows.end <= a_t.ncols(),
+        "gemm_rows_transposed: rows beyond A"
+    );
     let m = a_t.nrows();
     let op = (rows.start * m, m, rows.len(), 1, m);
     block_product(a_t, op, b, c, "gemm_rows_transposed");

@@ -3,7 +3,7 @@
 //! The run folder's `report.json` gives the circuit and the vocabulary the
 //! run was trained with (`derived.text`), `weights.safetensors` its final
 //! effective weights. The chip is built from the circuit and programmed with
-//! those weights (exact on an ideal device; a noisy device adds its
+//! those weights (exact to rounding on an ideal device; a noisy device adds its
 //! programming noise, seeded by the circuit's seed), and generation is its
 //! feedforward read: the context is the last T characters (T =
 //! `data.seq_len`); a shorter context is padded after its end with id 0,

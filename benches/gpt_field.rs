@@ -32,6 +32,7 @@ fn bench(c: &mut Criterion) {
         heads: 4,
         blocks: 2,
         mu_attention: true,
+        layer_norm: false,
     };
     let top = Topology::gpt(&spec).expect("layout");
     let mut rng = ChaCha8Rng::seed_from_u64(0);

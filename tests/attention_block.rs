@@ -1,7 +1,7 @@
 //! The transformer block's mathematics (issue #24, `layer::attention`):
 //! its VJP, JVP and weight gradients against central finite differences,
 //! the adjoint identity, causality (bit-identical earlier outputs), the
-//! softmax rows, closed forms for one token and for two scalar tokens, how
+//! softmax rows (the derivatives also with the pre-norm layer norm), closed forms for one token and for two scalar tokens, how
 //! the attention scale enters, batching, the read counts and the errors.
 
 mod common;
@@ -12,8 +12,8 @@ use pcchip::net::Activation;
 use pcchip::Real;
 
 /// (N, H, T, B, σ as 1/d (true) or 1/√d (false)).
-const CASES: [(usize, usize, usize, usize, bool); 3] =
-    [(8, 2, 5, 3, true), (6, 3, 4, 2, false), (4, 1, 3, 1, true)];
+type Case = (usize, usize, usize, usize, bool);
+const CASES: [Case; 3] = [(8, 2, 5, 3, true), (6, 3, 4, 2, false), (4, 1, 3, 1, true)];
 
 fn weights(n: usize, seed: u64) -> BlockWeights<f64> {
     let mut r = rng(seed);
@@ -30,11 +30,20 @@ fn weights(n: usize, seed: u64) -> BlockWeights<f64> {
     }
 }
 
-fn block(case: (usize, usize, usize, usize, bool), seed: u64) -> TransformerBlock<f64> {
+fn block(case: Case, seed: u64) -> TransformerBlock<f64> {
     let (n, h, t, _, mu) = case;
     let d = (n / h) as f64;
     let sigma = if mu { 1.0 / d } else { 1.0 / d.sqrt() };
     TransformerBlock::new(weights(n, seed), h, t, 3.0 * sigma, 0.5).unwrap()
+}
+
+/// The cases without and with the pre-norm layer norm.
+fn cases() -> Vec<(usize, Case, bool)> {
+    CASES
+        .iter()
+        .enumerate()
+        .flat_map(|(s, &c)| [(s, c, false), (s, c, true)])
+        .collect()
 }
 
 fn out(b: &TransformerBlock<f64>, x: &DMatrix<f64>) -> DMatrix<f64> {
@@ -49,8 +58,8 @@ const H: f64 = 1e-5;
 
 #[test]
 fn jvp_and_vjp_match_finite_differences() {
-    for (s, &case) in CASES.iter().enumerate() {
-        let bl = block(case, 10 + s as u64);
+    for (s, case, ln) in cases() {
+        let bl = block(case, 10 + s as u64).with_layer_norm(ln);
         let (rows, n_seq) = (bl.n_units(), case.3);
         let mut r = rng(20 + s as u64);
         let x = normal::<f64>(rows, n_seq, 1.0, &mut r);
@@ -59,7 +68,7 @@ fn jvp_and_vjp_match_finite_differences() {
             let v = normal::<f64>(rows, n_seq, 1.0, &mut r);
             let fd = (out(&bl, &(&x + &v * H)) - out(&bl, &(&x - &v * H))) / (2.0 * H);
             let e = rel_err(&[bl.jvp(&cache, &v).0], &[fd]);
-            assert!(e < 1e-6, "case {case:?}: JVP rel err {e}");
+            assert!(e < 1e-6, "case {case:?}, layer norm {ln}: JVP rel err {e}");
         }
         let u = normal::<f64>(rows, n_seq, 1.0, &mut r);
         let mut fd = DMatrix::zeros(rows, n_seq);
@@ -70,14 +79,14 @@ fn jvp_and_vjp_match_finite_differences() {
             fd[k] = (inner(&u, &out(&bl, &xp)) - inner(&u, &out(&bl, &xm))) / (2.0 * H);
         }
         let e = rel_err(&[bl.vjp(&cache, &u).0], &[fd]);
-        assert!(e < 1e-6, "case {case:?}: VJP rel err {e}");
+        assert!(e < 1e-6, "case {case:?}, layer norm {ln}: VJP rel err {e}");
     }
 }
 
 #[test]
 fn jvp_and_vjp_are_adjoint() {
-    for (s, &case) in CASES.iter().enumerate() {
-        let bl = block(case, 30 + s as u64);
+    for (s, case, ln) in cases() {
+        let bl = block(case, 30 + s as u64).with_layer_norm(ln);
         let mut r = rng(40 + s as u64);
         let x = normal::<f64>(bl.n_units(), case.3, 1.0, &mut r);
         let (u, v) = (
@@ -88,7 +97,10 @@ fn jvp_and_vjp_are_adjoint() {
         let (jv, vu) = (bl.jvp(&cache, &v).0, bl.vjp(&cache, &u).0);
         let (a, b) = (inner(&jv, &u), inner(&v, &vu));
         let scale = jv.norm() * u.norm();
-        assert!((a - b).abs() <= 1e-10 * scale, "case {case:?}: {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-10 * scale,
+            "case {case:?}, layer norm {ln}: {a} vs {b}"
+        );
         // the combined pass gives the same VJP
         assert_eq!(bl.backward(&cache, &u).dx, vu);
     }
@@ -96,8 +108,8 @@ fn jvp_and_vjp_are_adjoint() {
 
 #[test]
 fn weight_gradients_match_finite_differences() {
-    for (s, &case) in CASES.iter().enumerate() {
-        let bl = block(case, 50 + s as u64);
+    for (s, case, ln) in cases() {
+        let bl = block(case, 50 + s as u64).with_layer_norm(ln);
         let mut r = rng(60 + s as u64);
         let x = normal::<f64>(bl.n_units(), case.3, 1.0, &mut r);
         let u = normal::<f64>(bl.n_units(), case.3, 1.0, &mut r);
@@ -114,7 +126,10 @@ fn weight_gradients_match_finite_differences() {
                 fd[k] = (at(H) - at(-H)) / (2.0 * H);
             }
             let e = rel_err(&[(*g).clone()], &[fd]);
-            assert!(e < 1e-6, "case {case:?}, matrix {m}: rel err {e}");
+            assert!(
+                e < 1e-6,
+                "case {case:?}, layer norm {ln}, matrix {m}: rel err {e}"
+            );
         }
     }
 }

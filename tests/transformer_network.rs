@@ -29,6 +29,7 @@ fn spec(d_model: usize, heads: usize, blocks: usize, mu: bool) -> GptSpec {
         heads,
         blocks,
         mu_attention: mu,
+        layer_norm: false,
     }
 }
 
@@ -60,12 +61,13 @@ fn dot(a: &[DMatrix<f64>], b: &[DMatrix<f64>]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x.dot(y)).sum()
 }
 
-fn block_kind(n: usize, heads: usize, mu: bool) -> LayerKind {
+fn block_kind(n: usize, heads: usize, mu: bool, layer_norm: bool) -> LayerKind {
     LayerKind::Block {
         width: n,
         heads,
         seq_len: T,
         mu_attention: mu,
+        layer_norm,
     }
 }
 
@@ -79,7 +81,7 @@ fn the_block_layer_is_the_block_maths_on_the_packed_core() {
     let w = normal::<f64>(12 * n, n, 0.4, &mut r);
     assert_eq!(pack_block(&unpack_block(&w)), w);
     let c = 0.5;
-    let layer = of_kind(block_kind(n, 2, true), &w, c, true);
+    let layer = of_kind(block_kind(n, 2, true, false), &w, c, true);
     assert_eq!((layer.n_in(), layer.n_out()), (T * n, T * n));
     assert!(layer.has_skip() && layer.multiplier() == 1.0);
     let maths = TransformerBlock::new(unpack_block(&w), 2, T, 1.0 / 4.0, c).unwrap();
@@ -101,14 +103,17 @@ fn the_block_layer_is_the_block_maths_on_the_packed_core() {
 
 /// The block layer's JVP against central differences of its prediction and
 /// its feedback against the JVP (⟨u, J v⟩ = ⟨Jᵀu, v⟩), for μPC and SP
-/// attention scales.
+/// attention scales, the second without and with the layer norm.
 #[test]
 fn the_block_layer_jvp_and_feedback_match_finite_differences() {
-    for (k, mu) in [true, false].into_iter().enumerate() {
+    for (k, (mu, ln)) in [(true, false), (false, false), (false, true)]
+        .into_iter()
+        .enumerate()
+    {
         let (n, b) = (6, 2);
         let mut r = rng(10 + k as u64);
         let w = normal::<f64>(12 * n, n, 0.5, &mut r);
-        let layer = of_kind(block_kind(n, 3, mu), &w, 0.7, true);
+        let layer = of_kind(block_kind(n, 3, mu, ln), &w, 0.7, true);
         let (x, u, v) = (
             normal::<f64>(T * n, b, 1.0, &mut r),
             normal::<f64>(T * n, b, 1.0, &mut r),
@@ -289,10 +294,15 @@ fn the_force_is_minus_the_energy_gradient() {
 /// random direction of all weights (packed blocks included).
 #[test]
 fn backprop_through_the_transformer_matches_finite_differences_of_the_loss() {
-    let s = spec(8, 2, 2, true);
-    let net = gpt(&s, Parameterisation::default(), 60);
-    let (x, y) = batch(4, 61);
-    common::assert_backprop_matches_directional_difference(&net, &x, &y, 62, "gpt");
+    for layer_norm in [false, true] {
+        let s = GptSpec {
+            layer_norm,
+            ..spec(8, 2, 2, true)
+        };
+        let net = gpt(&s, Parameterisation::default(), 60);
+        let (x, y) = batch(4, 61);
+        common::assert_backprop_matches_directional_difference(&net, &x, &y, 62, "gpt");
+    }
 }
 
 /// Relaxes the field to max |force| ≤ `tol` by explicit Euler steps of
@@ -320,12 +330,21 @@ fn relax_to_equilibrium(
 
 /// As the output precision λ → 0 the equilibrium's PC weight gradient over
 /// λ tends to backprop's, first order in λ (the ratio of the relative
-/// differences at λ = 1e-2 and 1e-3 is about 10).
+/// differences at λ = 1e-2 and 1e-3 is about 10), without and with the
+/// layer norm.
 #[test]
 fn pc_gradients_tend_to_backprop_as_the_output_precision_vanishes() {
+    for layer_norm in [false, true] {
+        pc_tends_to_backprop(GptSpec {
+            layer_norm,
+            ..spec(8, 2, 2, true)
+        });
+    }
+}
+
+fn pc_tends_to_backprop(s: GptSpec) {
     let mut errs = vec![];
     for lambda in [1e-2, 1e-3] {
-        let s = spec(8, 2, 2, true);
         let top = Topology::gpt(&s).unwrap().with_lambda(lambda);
         let net = Network::init(top, Parameterisation::default(), &mut rng(70));
         let (x, y) = batch(3, 71);
@@ -343,9 +362,15 @@ fn pc_gradients_tend_to_backprop_as_the_output_precision_vanishes() {
         let den: f64 = bp.grads.iter().map(|b| b.norm_squared()).sum();
         errs.push((num / den).sqrt());
     }
-    assert!(errs[1] < 1e-2, "relative difference at λ = 1e-3: {errs:?}");
+    assert!(
+        errs[1] < 1e-2,
+        "{s:?}: relative difference at λ = 1e-3: {errs:?}"
+    );
     let ratio = errs[0] / errs[1];
-    assert!((5.0..20.0).contains(&ratio), "first order in λ: {errs:?}");
+    assert!(
+        (5.0..20.0).contains(&ratio),
+        "{s:?}: first order in λ: {errs:?}"
+    );
 }
 
 /// RMS of the logits and of the last block's activities at initialisation.

@@ -23,7 +23,7 @@ pub use step::{accuracy, EvalRecord, StepRecord};
 
 use crate::analog::{Converter, Crossbar, CrossbarConfig, CrossbarState, PulseSpec};
 use crate::circuit::{Circuit, NetworkKind};
-use crate::controller::{Controller, Optimiser};
+use crate::controller::{Controller, Optimiser, Schedule};
 use crate::layer::Layer;
 use crate::net::{ArchError, GptSpec, Network, Parameterisation, ResNetSpec, Scheme, Topology};
 use crate::operator::WeightOperator;
@@ -126,6 +126,7 @@ pub fn topology_of(circuit: &Circuit, d_in: usize, d_out: usize) -> Result<Topol
                 heads: n.n_heads,
                 blocks: n.depth,
                 mu_attention: circuit.parameterisation.scheme != Scheme::Sp,
+                layer_norm: n.layer_norm,
             };
             if d_out != spec.vocab * t || d_in != t * (spec.vocab + t) {
                 return Err(ChipError::invalid(
@@ -230,12 +231,18 @@ impl<T: Real> Chip<T> {
             .map(|l| c.lr * param.lr_factor_of(c.optimiser, &topology, l))
             .collect();
         let shapes: Vec<_> = net.weights.iter().map(|w| w.shape()).collect();
-        let optimiser = Optimiser::new(
+        let mut optimiser = Optimiser::new(
             c.optimiser,
             lr,
             (c.momentum, c.beta1, c.beta2, c.eps),
             &shapes,
         );
+        optimiser.schedule = Schedule {
+            kind: c.lr_schedule,
+            warmup_steps: c.warmup_steps,
+            horizon: c.decay_steps,
+            final_frac: c.lr_final_frac,
+        };
         let arrays: Vec<ArraySpec> = (1..=topology.depth())
             .map(|l| {
                 let (rows, cols) = topology.weight_shape(l);
@@ -298,6 +305,12 @@ impl<T: Real> Chip<T> {
     /// The optimiser and its state.
     pub fn optimiser(&self) -> &Optimiser<T> {
         self.controller.optimiser()
+    }
+
+    /// Lets a schedule without `controller.decay_steps` decay over the
+    /// run's `total_steps` updates.
+    pub fn set_default_lr_horizon(&mut self, total_steps: usize) {
+        self.controller.default_horizon(total_steps as u64);
     }
 
     /// Tiles and their layout.

@@ -314,6 +314,7 @@ fn transformer_size(c: &Circuit, shape: DataShape) -> Option<(f64, f64)> {
         heads: n.n_heads,
         blocks: n.depth,
         mu_attention: true,
+        layer_norm: n.layer_norm,
     };
     let (kinds, widths) = spec.layout().ok()?;
     let (mut weights, mut units) = (0.0, widths.iter().sum::<usize>() as f64);

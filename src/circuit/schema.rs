@@ -5,6 +5,7 @@
 //! converters, relaxation, timing).
 
 use crate::analog::{ConverterConfig, DeviceConfig, MappingConfig, TileConfig};
+use crate::controller::ScheduleKind;
 use crate::net::{Activation, Loss, OptimiserKind, Parameterisation};
 use crate::relax::{FixedPointSettings, RelaxConfig};
 use crate::timing::TimingConfig;
@@ -112,6 +113,10 @@ pub struct NetworkSpec {
     pub kind: NetworkKind,
     /// transformer: attention heads H, dividing `width`. Default 4.
     pub n_heads: usize,
+    /// transformer: pre-norm layer norm (no gain or bias) before the
+    /// attention and MLP projections of every block. Default false (as in
+    /// the paper's runs).
+    pub layer_norm: bool,
     /// resnet: channels C of every stage. Default 8, ≥ 1.
     pub channels: usize,
     /// resnet: residual blocks per stage. Default 1, ≥ 0.
@@ -164,6 +169,7 @@ impl Default for NetworkSpec {
         NetworkSpec {
             kind: NetworkKind::Mlp,
             n_heads: 4,
+            layer_norm: false,
             channels: 8,
             blocks_per_stage: 1,
             stages: 3,
@@ -284,6 +290,16 @@ pub struct ControllerSpec {
     pub optimiser: OptimiserKind,
     /// Base learning rate η (scaled per layer by the parameterisation), > 0. Default 0.05.
     pub lr: f64,
+    /// "constant" or "cosine" (linear warm-up, then a cosine decay to
+    /// `lr_final_frac` × lr). Default "constant".
+    pub lr_schedule: ScheduleKind,
+    /// Updates of linear warm-up from 0 to lr (either schedule). Default 0.
+    pub warmup_steps: u64,
+    /// Update at which the cosine reaches its final rate; 0 = the run's
+    /// last step. Default 0.
+    pub decay_steps: u64,
+    /// The cosine's final rate as a fraction of lr, in [0, 1]. Default 0.1.
+    pub lr_final_frac: f64,
     /// SGD momentum, in [0, 1). Default 0.
     pub momentum: f64,
     /// Adam β₁, in [0, 1). Default 0.9.
@@ -307,6 +323,10 @@ impl Default for ControllerSpec {
         ControllerSpec {
             optimiser: OptimiserKind::Adam,
             lr: 0.05,
+            lr_schedule: ScheduleKind::Constant,
+            warmup_steps: 0,
+            decay_steps: 0,
+            lr_final_frac: 0.1,
             momentum: 0.0,
             beta1: 0.9,
             beta2: 0.999,

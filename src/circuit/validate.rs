@@ -95,6 +95,7 @@ impl Circuit {
             seq_len: self.data.seq_len,
             d_model: n.width,
             n_heads: n.n_heads.max(1),
+            layer_norm: n.layer_norm,
         };
         let (r, c) = self.tile.grid(12 * n.width, n.width);
         Some((shape, r * c * self.timing.n_adc_per_tile.max(1)))
@@ -192,6 +193,11 @@ fn check_transformer(c: &Circuit) -> Check {
     let n = &c.network;
     let text = c.data.source == Source::Text;
     if n.kind != NetworkKind::Transformer {
+        ensure(
+            !n.layer_norm,
+            "network.layer_norm",
+            "only a transformer's blocks have a layer norm; remove it",
+        )?;
         return ensure(
             !text,
             "data.source",
@@ -417,6 +423,19 @@ pub fn validate(c: &Circuit) -> Check {
 
     let k = &c.controller;
     positive("controller.lr", k.lr)?;
+    ensure(
+        (0.0..=1.0).contains(&k.lr_final_frac),
+        "controller.lr_final_frac",
+        format!("expected a value in [0, 1], got {}", k.lr_final_frac),
+    )?;
+    ensure(
+        k.decay_steps == 0 || k.decay_steps > k.warmup_steps,
+        "controller.decay_steps",
+        format!(
+            "expected 0 (the run's last step) or more than controller.warmup_steps = {}, got {}",
+            k.warmup_steps, k.decay_steps
+        ),
+    )?;
     unit_interval("controller.momentum", k.momentum)?;
     unit_interval("controller.beta1", k.beta1)?;
     unit_interval("controller.beta2", k.beta2)?;

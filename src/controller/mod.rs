@@ -7,8 +7,10 @@
 //! (ideal writes or quantised pulses), all layers in parallel.
 
 pub mod optimiser;
+pub mod schedule;
 
 pub use optimiser::Optimiser;
+pub use schedule::{Schedule, ScheduleKind};
 
 use crate::analog::{Converter, Crossbar, PulseSpec};
 use crate::circuit::Programming;
@@ -90,6 +92,14 @@ impl<T: Real> Controller<T> {
     /// The optimiser, for restoring a checkpoint.
     pub fn optimiser_mut(&mut self) -> &mut Optimiser<T> {
         &mut self.optimiser
+    }
+
+    /// Sets the schedule's horizon H (updates) when it has none.
+    pub fn default_horizon(&mut self, total_steps: u64) {
+        let s = &mut self.optimiser.schedule;
+        if s.horizon == 0 {
+            s.horizon = total_steps;
+        }
     }
 
     /// Reads the relaxed signals of `layers` through the ADCs into weight gradients.

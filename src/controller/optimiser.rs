@@ -3,8 +3,11 @@
 //!
 //! - SGD with momentum μ: v ← μv + g, ΔW = −η_ℓ v;
 //! - Adam (Kingma & Ba 2015): m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
-//!   ΔW = −η_ℓ m̂/(√v̂ + ε) with bias-corrected m̂, v̂.
+//!   ΔW = −η_ℓ m̂/(√v̂ + ε) with bias-corrected m̂, v̂;
+//!
+//! with η_ℓ multiplied at update t by the schedule's factor s(t).
 
+use super::schedule::Schedule;
 use crate::net::OptimiserKind;
 use crate::real::Real;
 use nalgebra::DMatrix;
@@ -25,6 +28,8 @@ pub struct Optimiser<T: Real> {
     pub v: Vec<DMatrix<T>>,
     /// Number of steps taken.
     pub t: u64,
+    /// The factor s(t) of every η_ℓ (constant unless the circuit sets one).
+    pub schedule: Schedule,
 }
 
 impl<T: Real> Optimiser<T> {
@@ -55,12 +60,14 @@ impl<T: Real> Optimiser<T> {
                 vec![]
             },
             t: 0,
+            schedule: Schedule::default(),
         }
     }
 
     /// The weight changes ΔW_ℓ for gradients `grads` (∂F/∂W_ℓ), updating the state.
     pub fn step(&mut self, grads: &[DMatrix<T>]) -> Vec<DMatrix<T>> {
         self.t += 1;
+        let s = self.schedule.factor(self.t);
         match self.kind {
             OptimiserKind::Sgd => {
                 let mu = T::of(self.momentum);
@@ -70,7 +77,7 @@ impl<T: Real> Optimiser<T> {
                     .zip(&self.lr)
                     .map(|((g, v), &lr)| {
                         v.zip_apply(g, |vi, gi| *vi = mu * *vi + gi);
-                        &*v * T::of(-lr)
+                        &*v * T::of(-lr * s)
                     })
                     .collect()
             }
@@ -86,7 +93,7 @@ impl<T: Real> Optimiser<T> {
                     .map(|((g, (m, v)), &lr)| {
                         m.zip_apply(g, |mi, gi| *mi = b1 * *mi + (T::one() - b1) * gi);
                         v.zip_apply(g, |vi, gi| *vi = b2 * *vi + (T::one() - b2) * gi * gi);
-                        let (a, c2) = (T::of(-lr / c1), T::of(c2));
+                        let (a, c2) = (T::of(-lr * s / c1), T::of(c2));
                         m.zip_map(v, |mi, vi| a * mi / ((vi / c2).sqrt() + eps))
                     })
                     .collect()
@@ -110,6 +117,24 @@ mod tests {
         let g = vec![DMatrix::from_element(1, 1, 2.0)];
         assert!((o.step(&g)[0][(0, 0)] + 0.2).abs() < 1e-15);
         assert!((o.step(&g)[0][(0, 0)] + 0.3).abs() < 1e-15); // v = 0.5·2 + 2 = 3
+    }
+
+    /// The schedule's factor scales every layer's step: SGD's steps under a
+    /// 2-update warm-up are −½ηg, then −ηg.
+    #[test]
+    fn schedule_scales_the_steps() {
+        let mut o = Optimiser::<f64>::new(
+            OptimiserKind::Sgd,
+            vec![0.1, 0.3],
+            (0.0, 0.9, 0.999, 1e-8),
+            &[(1, 1), (1, 1)],
+        );
+        o.schedule.warmup_steps = 2;
+        let g = vec![DMatrix::from_element(1, 1, 2.0); 2];
+        let d1 = o.step(&g);
+        assert!((d1[0][(0, 0)] + 0.1).abs() < 1e-15 && (d1[1][(0, 0)] + 0.3).abs() < 1e-15);
+        let d2 = o.step(&g);
+        assert!((d2[0][(0, 0)] + 0.2).abs() < 1e-15 && (d2[1][(0, 0)] + 0.6).abs() < 1e-15);
     }
 
     /// Adam's first step is −η·sign(g) (up to ε), whatever |g|.

@@ -17,7 +17,11 @@
 //! ```
 //!
 //! μPC takes σ = 1/d and c = 1/n_blocks; SP takes σ = 1/√d. GELU is
-//! [`Activation::Gelu`] (tanh form).
+//! [`Activation::Gelu`] (tanh form). With the optional layer norm (off by
+//! default, as in the paper's runs) the projections read the normalised
+//! tokens instead (pre-norm, no learned gain or bias: [`super::layer_norm`]):
+//! q_t = Wq LN(x_t) (likewise k, v) and the MLP reads W1 LN(h_t); the
+//! residual streams x and h are not normalised.
 //!
 //! Layout: a batch of B sequences is a (T·N) × B matrix, one column a
 //! sequence, token-major: entry (t·N + i, b) is unit i of token t, so head
@@ -26,6 +30,7 @@
 //! each projection is one product over T·B columns: one crossbar read per
 //! token per projection ([`ProjectionReads`]).
 
+use super::layer_norm::{jacobian_apply, normalise};
 pub use super::packed::{Proj, Projections};
 use crate::net::Activation;
 use crate::real::{gemm_abt, Real};
@@ -125,7 +130,10 @@ pub struct BlockCache<T: Real> {
     seq_len: usize,
     n_heads: usize,
     n_seq: usize,
-    x: DMatrix<T>,
+    /// The tokens the Q, K, V projections read: x, or LN(x) with the layer norm.
+    xn: DMatrix<T>,
+    /// The layer norm's 1/√(var + ε) per token of x (empty without it).
+    rx: Vec<T>,
     q: DMatrix<T>,
     k: DMatrix<T>,
     v: DMatrix<T>,
@@ -135,6 +143,10 @@ pub struct BlockCache<T: Real> {
     c: DMatrix<T>,
     /// h = x + c·attn(x).
     h: DMatrix<T>,
+    /// The tokens W1 reads: h, or LN(h) with the layer norm.
+    hn: DMatrix<T>,
+    /// The layer norm's 1/√(var + ε) per token of h (empty without it).
+    rh: Vec<T>,
     /// GELU(W1 h) and GELU′(W1 h), 4N × (T·B).
     g: DMatrix<T>,
     dg: DMatrix<T>,
@@ -176,6 +188,7 @@ pub struct TransformerBlock<T: Real> {
     seq_len: usize,
     attn_scale: T,
     branch_scale: T,
+    layer_norm: bool,
 }
 
 /// The all-token matrix N × (T·B) of a (T·N) × B batch (same storage).
@@ -261,7 +274,41 @@ impl<T: Real> TransformerBlock<T> {
             seq_len,
             attn_scale,
             branch_scale,
+            layer_norm: false,
         })
+    }
+
+    /// The same block with the pre-norm layer norm on or off.
+    pub fn with_layer_norm(self, on: bool) -> Self {
+        TransformerBlock {
+            layer_norm: on,
+            ..self
+        }
+    }
+
+    /// Whether the projections read layer-normalised tokens.
+    pub fn layer_norm(&self) -> bool {
+        self.layer_norm
+    }
+
+    /// The tokens a projection reads from the stream `x` (N × tokens), and
+    /// the layer norm's factors (empty without it).
+    fn normed(&self, x: &DMatrix<T>) -> (DMatrix<T>, Vec<T>) {
+        if self.layer_norm {
+            normalise(x)
+        } else {
+            (x.clone(), Vec::new())
+        }
+    }
+
+    /// The tangent (or cotangent) `v` of the stream through the layer norm
+    /// at the point `(y, r)` of [`Self::normed`]: J·v, or `v` without it.
+    fn through_norm(&self, y: &DMatrix<T>, r: &[T], v: DMatrix<T>) -> DMatrix<T> {
+        if self.layer_norm {
+            jacobian_apply(y, r, &v)
+        } else {
+            v
+        }
     }
 
     /// A block of width `n` with no weights of its own, for the `_on`
@@ -353,9 +400,10 @@ impl<T: Real> TransformerBlock<T> {
         let n_seq = x.ncols();
         let mut reads = ProjectionReads::default();
         let xt = tokens_of(x, n);
-        let q = read(w, Proj::Q, false, &xt, &mut reads.q);
-        let k = read(w, Proj::K, false, &xt, &mut reads.k);
-        let v = read(w, Proj::V, false, &xt, &mut reads.v);
+        let (xn, rx) = self.normed(&xt);
+        let q = read(w, Proj::Q, false, &xn, &mut reads.q);
+        let k = read(w, Proj::K, false, &xn, &mut reads.k);
+        let v = read(w, Proj::V, false, &xn, &mut reads.v);
         let mut p = vec![T::zero(); n_seq * nh * t * t];
         let mut c = DMatrix::zeros(n, t * n_seq);
         let (qs, ks, vs) = (q.as_slice(), k.as_slice(), v.as_slice());
@@ -378,7 +426,8 @@ impl<T: Real> TransformerBlock<T> {
         }
         let attn = read(w, Proj::O, false, &c, &mut reads.o);
         let h = add(&xt, self.branch_scale, &attn);
-        let z = read(w, Proj::Mlp1, false, &h, &mut reads.mlp_in);
+        let (hn, rh) = self.normed(&h);
+        let z = read(w, Proj::Mlp1, false, &hn, &mut reads.mlp_in);
         let mut g = z.clone();
         let mut dg = z;
         g.iter_mut().zip(dg.iter_mut()).for_each(|(g, dg)| {
@@ -390,13 +439,16 @@ impl<T: Real> TransformerBlock<T> {
             seq_len: t,
             n_heads: nh,
             n_seq,
-            x: xt,
+            xn,
+            rx,
             q,
             k,
             v,
             p,
             c,
             h,
+            hn,
+            rh,
             g,
             dg,
             reads,

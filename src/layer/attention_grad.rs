@@ -76,7 +76,8 @@ impl<T: Real> TransformerBlock<T> {
         let dm = &ut * cb;
         let mut dz = read(w, Proj::Mlp2, true, &dm, &mut reads.mlp_out);
         dz.component_mul_assign(&cache.dg);
-        let dh = &ut + read(w, Proj::Mlp1, true, &dz, &mut reads.mlp_in);
+        let dhn = read(w, Proj::Mlp1, true, &dz, &mut reads.mlp_in);
+        let dh = &ut + self.through_norm(&cache.hn, &cache.rh, dhn);
         // attention: h = x + c·Wo concat
         let da = &dh * cb;
         let dc = read(w, Proj::O, true, &da, &mut reads.o);
@@ -118,17 +119,17 @@ impl<T: Real> TransformerBlock<T> {
                 }
             }
         }
-        let mut dx = dh.clone();
-        dx += read(w, Proj::Q, true, &dq, &mut reads.q);
-        dx += read(w, Proj::K, true, &dk, &mut reads.k);
-        dx += read(w, Proj::V, true, &dv, &mut reads.v);
+        let mut dxn = read(w, Proj::Q, true, &dq, &mut reads.q);
+        dxn += read(w, Proj::K, true, &dk, &mut reads.k);
+        dxn += read(w, Proj::V, true, &dv, &mut reads.v);
+        let dx = &dh + self.through_norm(&cache.xn, &cache.rx, dxn);
         if let Some(g) = grads {
             let pairs = [
-                (&dq, &cache.x),
-                (&dk, &cache.x),
-                (&dv, &cache.x),
+                (&dq, &cache.xn),
+                (&dk, &cache.xn),
+                (&dv, &cache.xn),
                 (&da, &cache.c),
-                (&dz, &cache.h),
+                (&dz, &cache.hn),
                 (&dm, &cache.g),
             ];
             for (gw, (e, a)) in g.matrices_mut().into_iter().zip(pairs) {
@@ -161,9 +162,10 @@ impl<T: Real> TransformerBlock<T> {
         let (cb, sc) = (self.branch_scale, self.attn_scale);
         let mut reads = ProjectionReads::default();
         let vt = tokens_of(v, n);
-        let q1 = read(w, Proj::Q, false, &vt, &mut reads.q);
-        let k1 = read(w, Proj::K, false, &vt, &mut reads.k);
-        let v1 = read(w, Proj::V, false, &vt, &mut reads.v);
+        let vn = self.through_norm(&cache.xn, &cache.rx, vt.clone());
+        let q1 = read(w, Proj::Q, false, &vn, &mut reads.q);
+        let k1 = read(w, Proj::K, false, &vn, &mut reads.k);
+        let v1 = read(w, Proj::V, false, &vn, &mut reads.v);
         let (qs, ks, vs) = (cache.q.as_slice(), cache.k.as_slice(), cache.v.as_slice());
         let (q1s, k1s, v1s) = (q1.as_slice(), k1.as_slice(), v1.as_slice());
         let mut c1 = DMatrix::zeros(n, t * cache.n_seq);
@@ -190,7 +192,8 @@ impl<T: Real> TransformerBlock<T> {
         }
         let a1 = read(w, Proj::O, false, &c1, &mut reads.o);
         let h1 = add(&vt, cb, &a1);
-        let mut z1 = read(w, Proj::Mlp1, false, &h1, &mut reads.mlp_in);
+        let h1n = self.through_norm(&cache.hn, &cache.rh, h1.clone());
+        let mut z1 = read(w, Proj::Mlp1, false, &h1n, &mut reads.mlp_in);
         z1.component_mul_assign(&cache.dg);
         let m1 = read(w, Proj::Mlp2, false, &z1, &mut reads.mlp_out);
         (batch_of(&add(&h1, cb, &m1), t, cache.n_seq), reads)

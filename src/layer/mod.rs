@@ -68,6 +68,7 @@ mod conv;
 mod dense;
 mod direct;
 mod im2col;
+pub mod layer_norm;
 pub mod packed;
 mod pool;
 mod transformer;
@@ -117,6 +118,7 @@ pub fn of_kind<'a, T: Real>(
             heads,
             seq_len,
             mu_attention,
+            layer_norm,
         } => {
             let d = (width / heads.max(1)) as f64;
             let sigma = if mu_attention {
@@ -124,7 +126,7 @@ pub fn of_kind<'a, T: Real>(
             } else {
                 1.0 / d.sqrt()
             };
-            Box::new(Block::new(w, heads, seq_len, T::of(sigma), a))
+            Box::new(Block::new(w, heads, seq_len, T::of(sigma), a).with_layer_norm(layer_norm))
         }
     }
 }

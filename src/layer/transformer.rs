@@ -133,6 +133,14 @@ impl<'a, T: Real> Block<'a, T> {
         }
     }
 
+    /// The same layer with the block's pre-norm layer norm on or off.
+    pub fn with_layer_norm(self, on: bool) -> Self {
+        Block {
+            maths: self.maths.with_layer_norm(on),
+            ..self
+        }
+    }
+
     fn packed(&self) -> PackedBlock<'_, T> {
         PackedBlock::new(self.core, self.maths.width())
     }

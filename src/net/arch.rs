@@ -48,12 +48,14 @@ pub enum LayerKind {
     /// A transformer block on `seq_len` tokens of `width` units with
     /// `heads` heads (`layer::Block`): μ = z + B(z), B the block's two
     /// branches, scaled by the layer's multiplier (the branch scale c);
-    /// scores scaled by 1/d_head when `mu_attention` (μPC), else 1/√d_head.
+    /// scores scaled by 1/d_head when `mu_attention` (μPC), else 1/√d_head;
+    /// projections read layer-normalised tokens when `layer_norm`.
     Block {
         width: usize,
         heads: usize,
         seq_len: usize,
         mu_attention: bool,
+        layer_norm: bool,
     },
 }
 
@@ -213,6 +215,8 @@ pub struct GptSpec {
     pub blocks: usize,
     /// Scores scaled 1/d_head (μPC) rather than 1/√d_head (SP).
     pub mu_attention: bool,
+    /// Pre-norm layer norm in every block.
+    pub layer_norm: bool,
 }
 
 impl GptSpec {
@@ -247,6 +251,7 @@ impl GptSpec {
                 heads: h,
                 seq_len: t,
                 mu_attention: self.mu_attention,
+                layer_norm: self.layer_norm,
             },
             self.blocks,
         ));

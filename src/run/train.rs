@@ -383,6 +383,7 @@ impl<T: Real> Session<T> {
             total = total.min(t.max_steps);
         }
         obs.start(total);
+        self.chip.set_default_lr_horizon(total);
         let first = self.chip.steps_taken();
         if first > 0 {
             obs.resumed(first);

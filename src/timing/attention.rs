@@ -27,6 +27,16 @@
 //! evaluations = ⌈T_relax / period⌉ a block (blocks in parallel, each its own digital unit)
 //! ```
 //!
+//! With the optional pre-norm layer norm the controller also normalises the
+//! 2T tokens (x before Q, K, V and h before the MLP) and feeds back through
+//! both norms, per sequence:
+//!
+//! ```text
+//! forward  MACs += 2·T·N      ops += 2·T·(3N + 1)   (mean, centre, Σ squares, 1/√, scale)
+//! VJP      MACs += 2·T·2N     ops += 2·T·3N         (J·v = r·(v − mean v − y·mean(y ⊙ v)))
+//! values a period += 4·N·T   (x, h and the feedback at both norms in; their images out)
+//! ```
+//!
 //! The loop delay is what bounds τ for the block's layers (docs/model.md,
 //! "Loop delay"): with a period of microseconds, a transformer chip's τ is
 //! set by its controller, not by its arrays.
@@ -43,6 +53,8 @@ pub struct AttentionShape {
     pub d_model: usize,
     /// Heads, H.
     pub n_heads: usize,
+    /// Whether the controller also computes the blocks' pre-norm layer norms.
+    pub layer_norm: bool,
 }
 
 /// Digital work: multiply–accumulates and other elementwise operations.
@@ -71,26 +83,36 @@ impl AttentionShape {
         t * (t + 1.0) / 2.0
     }
 
+    /// The layer norms' share of a pass: 2T tokens of N units, or none.
+    fn norm_tokens(&self) -> (f64, f64) {
+        let ln = if self.layer_norm { 1.0 } else { 0.0 };
+        (ln * 2.0 * self.seq_len as f64, self.d_model as f64)
+    }
+
     /// The forward pass for one sequence (module docs).
     pub fn forward(&self) -> DigitalWork {
+        let (tokens, n) = self.norm_tokens();
         DigitalWork {
-            macs: 2.0 * self.d_model as f64 * self.pairs(),
-            ops: 3.0 * self.n_heads as f64 * self.pairs(),
+            macs: 2.0 * self.d_model as f64 * self.pairs() + tokens * n,
+            ops: 3.0 * self.n_heads as f64 * self.pairs() + tokens * (3.0 * n + 1.0),
         }
     }
 
     /// The vector–Jacobian product for one sequence (module docs).
     pub fn vjp(&self) -> DigitalWork {
+        let (tokens, n) = self.norm_tokens();
         DigitalWork {
-            macs: 4.0 * self.d_model as f64 * self.pairs(),
-            ops: 3.0 * self.n_heads as f64 * self.pairs(),
+            macs: 4.0 * self.d_model as f64 * self.pairs() + tokens * 2.0 * n,
+            ops: 3.0 * self.n_heads as f64 * self.pairs() + tokens * 3.0 * n,
         }
     }
 
     /// Values the controller reads (and writes) a period: q, k, v and the
-    /// output error (the attention output and the feedback into q, k, v).
+    /// output error (the attention output and the feedback into q, k, v),
+    /// and with the layer norm x, h and the feedback at both norms.
     pub fn values_per_period(&self) -> usize {
-        4 * self.d_model * self.seq_len
+        let per_token = if self.layer_norm { 8 } else { 4 };
+        per_token * self.d_model * self.seq_len
     }
 }
 
@@ -233,16 +255,19 @@ mod tests {
                 seq_len: 1,
                 d_model: 4,
                 n_heads: 1,
+                layer_norm: false,
             },
             AttentionShape {
                 seq_len: 7,
                 d_model: 12,
                 n_heads: 3,
+                layer_norm: false,
             },
             AttentionShape {
                 seq_len: 16,
                 d_model: 32,
                 n_heads: 4,
+                layer_norm: false,
             },
         ] {
             let (f, b) = counted(shape);
@@ -259,6 +284,7 @@ mod tests {
             seq_len: 16,
             d_model: 64,
             n_heads: 4,
+            layer_norm: false,
         };
         let (batch, t_relax_ns) = (8, 5_000.0);
         let rounds = cfg.rounds(batch);
@@ -308,6 +334,7 @@ mod tests {
             seq_len: 2,
             d_model: 2,
             n_heads: 1,
+            layer_norm: false,
         };
         // 16 values through 4 ADCs (4 rounds · 5 = 20 ns) and 8 DACs (2 · 2 = 4 ns);
         // compute (21 + 33) / 10 = 5.4 ns: period 29.4 ns.
@@ -325,6 +352,27 @@ mod tests {
         assert!((ef.digital - 3.9).abs() < 1e-12 && (eb.digital - 6.9).abs() < 1e-12);
     }
 
+    /// T = 2, N = 2: the two norms of a sequence are 4 tokens of 2 units:
+    /// forward 4·2 = 8 MACs and 4·7 = 28 ops, VJP 16 MACs and 24 ops, and
+    /// the loop moves 8·N·T = 32 values instead of 16.
+    #[test]
+    fn the_layer_norm_adds_its_tokens() {
+        let off = AttentionShape {
+            seq_len: 2,
+            d_model: 2,
+            n_heads: 1,
+            layer_norm: false,
+        };
+        let on = AttentionShape {
+            layer_norm: true,
+            ..off
+        };
+        let d = |a: DigitalWork, b: DigitalWork| (a.macs - b.macs, a.ops - b.ops);
+        assert_eq!(d(on.forward(), off.forward()), (8.0, 28.0));
+        assert_eq!(d(on.vjp(), off.vjp()), (16.0, 24.0));
+        assert_eq!((off.values_per_period(), on.values_per_period()), (16, 32));
+    }
+
     #[test]
     fn the_work_grows_as_t_squared_and_the_loop_as_its_period() {
         let cfg = TimingConfig::default();
@@ -332,6 +380,7 @@ mod tests {
             seq_len: t,
             d_model: 64,
             n_heads: 4,
+            layer_norm: false,
         };
         let ratio = at(64).forward().macs / at(32).forward().macs;
         assert!((ratio - 64.0 * 65.0 / (32.0 * 33.0)).abs() < 1e-12);
